@@ -1,0 +1,53 @@
+"""``python -m server [flags] APP_MODULE``: run the server (``--help`` lists the flags)."""
+
+from __future__ import annotations
+
+import glob
+import os
+import sys
+
+from . import config
+
+
+def _wipe_multiprocess_dir() -> None:
+    """Remove the last run's metric files before any are written (prometheus-client
+    multiprocess mode requires it); must run before ``server.metrics`` is imported."""
+    directory = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if directory:
+        os.makedirs(directory, exist_ok=True)
+        for path in glob.glob(os.path.join(directory, "*.db")):
+            os.unlink(path)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Exit status: 0 after a clean stop, 2 for bad configuration, 3 if the app fails to boot."""
+    argv = sys.argv[1:] if argv is None else argv
+    try:
+        cfg, check_only = config.load(argv)
+    except config.ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    _wipe_multiprocess_dir()
+    from . import logs
+    from .arbiter import Arbiter
+    from .wsgi import load_app
+
+    logs.setup(cfg.errorlog, cfg.log_level, cfg.access_logfile)
+    logs.error_log.info("%s", cfg.describe())
+    if check_only:
+        try:
+            load_app(cfg.app)
+        except BaseException:
+            logs.error_log.exception("cannot load the application %s", cfg.app)
+            return 1
+        print("configuration OK", file=sys.stderr)
+        return 0
+    try:
+        return Arbiter(cfg, reload_config=lambda: config.load(argv)[0]).run()
+    except OSError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

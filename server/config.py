@@ -1,0 +1,343 @@
+"""Configuration: one ``Config`` built from four sources, highest first.
+
+    command-line flags  >  environment  >  config file (``-c``)  >  defaults
+
+Flag names follow gunicorn's where the meaning is the same. Every setting NAME
+also reads the environment variable ``SERVER_NAME`` (upper case, ``-`` → ``_``),
+and ``workers`` also reads ``WEB_CONCURRENCY`` (the Heroku/gunicorn convention); the app is
+the positional APP_MODULE or the environment variable ``APP_MODULE``.
+The config file is Python; its top-level names are settings
+(``workers = 4``, ``bind = ["0.0.0.0:8000"]``).
+
+A bad value raises ``ConfigError`` whose message is one line naming the setting;
+``__main__`` prints it and exits 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import os
+import runpy
+from collections.abc import Callable
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+from . import SERVER_SOFTWARE, __version__
+
+
+class ConfigError(Exception):
+    """A setting has a bad value; ``str(err)`` is one line naming it."""
+
+
+def _int_at_least(low: int) -> Callable[[Any], int]:
+    def parse(value: Any) -> int:
+        try:
+            number = int(value)
+        except (TypeError, ValueError):
+            raise ValueError(f"must be an integer, got {value!r}") from None
+        if number < low:
+            raise ValueError(f"must be >= {low}, got {number}")
+        return number
+
+    return parse
+
+
+def _seconds(value: Any) -> float:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"must be a number of seconds, got {value!r}") from None
+    if number < 0:
+        raise ValueError(f"must be >= 0 seconds, got {number}")
+    return number
+
+
+def _bind(value: Any) -> list[str]:
+    items = [value] if isinstance(value, str) else list(value)
+    if not items:
+        raise ValueError("needs at least one address")
+    for item in items:
+        host, sep, port = str(item).rpartition(":")
+        if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
+            raise ValueError(f"must be HOST:PORT, got {item!r}")
+    return [str(item) for item in items]
+
+
+def _ip_list(value: Any) -> list[str]:
+    """Parse 'ip,ip/cidr,…' or '*' (trust every peer)."""
+    items = value.split(",") if isinstance(value, str) else list(value)
+    items = [str(item).strip() for item in items if str(item).strip()]
+    for item in items:
+        if item != "*":
+            try:
+                ipaddress.ip_network(item, strict=False)
+            except ValueError:
+                raise ValueError(f"must be IP addresses, networks or '*', got {item!r}") from None
+    return items
+
+
+def _log_level(value: Any) -> str:
+    level = str(value).lower()
+    if level not in ("debug", "info", "warning", "error", "critical"):
+        raise ValueError(f"must be debug, info, warning, error or critical, got {value!r}")
+    return level
+
+
+def _app_module(value: Any) -> str:
+    module, sep, attr = str(value).partition(":")
+    if not module or (sep and not attr):
+        raise ValueError(f"must be MODULE or MODULE:CALLABLE, got {value!r}")
+    return str(value)
+
+
+def _text(value: Any) -> str:
+    return str(value)
+
+
+@dataclass(frozen=True)
+class Setting:
+    """How one setting is spelled on the command line and parsed."""
+
+    name: str
+    flags: tuple[str, ...]
+    parse: Callable[[Any], Any]
+    help: str
+    metavar: str | None = None
+    repeatable: bool = False
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting(
+        "bind",
+        ("-b", "--bind"),
+        _bind,
+        "address to listen on, HOST:PORT (IPv6: [::1]:8000); repeat for several. "
+        "Default 127.0.0.1:8000",
+        "ADDRESS",
+        repeatable=True,
+    ),
+    Setting(
+        "workers",
+        ("-w", "--workers"),
+        _int_at_least(1),
+        "number of worker processes. Default $WEB_CONCURRENCY, else 2",
+        "INT",
+    ),
+    Setting(
+        "threads",
+        ("--threads",),
+        _int_at_least(1),
+        "threads per worker running the app; 1 runs it inline in the event loop. Default 1",
+        "INT",
+    ),
+    Setting(
+        "backlog",
+        ("--backlog",),
+        _int_at_least(1),
+        "listen(2) backlog: connections the kernel queues. Default 2048",
+        "INT",
+    ),
+    Setting(
+        "timeout",
+        ("-t", "--timeout"),
+        _seconds,
+        "a worker silent this long (seconds) is killed and replaced; 0 disables. Default 30",
+        "SECONDS",
+    ),
+    Setting(
+        "graceful_timeout",
+        ("--graceful-timeout",),
+        _seconds,
+        "on stop, seconds workers get to finish in-flight requests. Default 30",
+        "SECONDS",
+    ),
+    Setting(
+        "keep_alive",
+        ("--keep-alive",),
+        _seconds,
+        "seconds an idle persistent connection stays open; 0 disables keep-alive. "
+        "Default 75, longer than nginx's upstream keepalive_timeout (60)",
+        "SECONDS",
+    ),
+    Setting(
+        "limit_request_line",
+        ("--limit-request-line",),
+        _int_at_least(0),
+        "maximum request-target length in bytes, else 414; 0 = unlimited. Default 4094",
+        "BYTES",
+    ),
+    Setting(
+        "limit_request_fields",
+        ("--limit-request-fields",),
+        _int_at_least(0),
+        "maximum number of header fields, else 431; 0 = unlimited. Default 100",
+        "INT",
+    ),
+    Setting(
+        "limit_request_field_size",
+        ("--limit-request-field_size",),
+        _int_at_least(0),
+        "maximum size of one header field (name + value) in bytes, else 431; "
+        "0 = unlimited. Default 8190",
+        "BYTES",
+    ),
+    Setting(
+        "limit_request_body",
+        ("--limit-request-body",),
+        _int_at_least(0),
+        "maximum request body in bytes, else 413; 0 = unlimited. Default 16777216 (16 MiB)",
+        "BYTES",
+    ),
+    Setting(
+        "forwarded_allow_ips",
+        ("--forwarded-allow-ips",),
+        _ip_list,
+        "peers (IPs or networks, comma-separated, or '*') whose X-Forwarded-For and "
+        "X-Forwarded-Proto are trusted. Default 127.0.0.1,::1",
+        "IPS",
+    ),
+    Setting(
+        "access_logfile",
+        ("--access-logfile",),
+        _text,
+        "where JSON access log lines go: a path, '-' for stdout; unset = no access log",
+        "FILE",
+    ),
+    Setting(
+        "errorlog",
+        ("--error-logfile", "--log-file"),
+        _text,
+        "where the error log goes: a path, '-' for stderr. Default -",
+        "FILE",
+    ),
+    Setting(
+        "log_level",
+        ("--log-level",),
+        _log_level,
+        "error log level: debug, info, warning, error, critical. Default info",
+        "LEVEL",
+    ),
+    Setting("app", (), _app_module, "the WSGI application, MODULE:CALLABLE", "APP_MODULE"),
+)
+
+
+@dataclass(frozen=True)
+class Config:
+    """The effective configuration every part of the server receives."""
+
+    app: str = ""
+    bind: list[str] = field(default_factory=lambda: ["127.0.0.1:8000"])
+    workers: int = 2
+    threads: int = 1
+    backlog: int = 2048
+    timeout: float = 30.0
+    graceful_timeout: float = 30.0
+    keep_alive: float = 75.0
+    limit_request_line: int = 4094
+    limit_request_fields: int = 100
+    limit_request_field_size: int = 8190
+    limit_request_body: int = 16 * 1024 * 1024
+    forwarded_allow_ips: list[str] = field(default_factory=lambda: ["127.0.0.1", "::1"])
+    access_logfile: str | None = None
+    errorlog: str = "-"
+    log_level: str = "info"
+    source: dict[str, str] = field(default_factory=dict, compare=False)
+
+    def describe(self) -> str:
+        """One line: every setting with its value and where it came from."""
+        parts = []
+        for f in fields(self):
+            if f.name != "source":
+                origin = self.source.get(f.name, "default")
+                parts.append(f"{f.name}={getattr(self, f.name)!r}({origin})")
+        return "config: " + " ".join(parts)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m server",
+        description="wsgistack's pre-fork HTTP/1.1 WSGI server (PEP 3333). Every setting NAME "
+        "can also be set by the environment variable SERVER_NAME (e.g. SERVER_WORKERS) or in "
+        "a Python config file (-c); flags win over the environment, which wins over the file.",
+        argument_default=argparse.SUPPRESS,
+    )
+    parser.add_argument(
+        "app",
+        nargs="?",
+        metavar="APP_MODULE",
+        help="the WSGI application, MODULE:CALLABLE (e.g. app.wsgi:application)",
+    )
+    for s in SETTINGS:
+        if s.flags:
+            parser.add_argument(
+                *s.flags,
+                dest=s.name,
+                help=s.help,
+                metavar=s.metavar,
+                action="append" if s.repeatable else "store",
+            )
+    parser.add_argument(
+        "-c", "--config", metavar="FILE", help="Python file whose top-level names are settings"
+    )
+    parser.add_argument(
+        "--check-config", action="store_true", help="validate the configuration, print it and exit"
+    )
+    parser.add_argument("--version", action="version", version=f"{SERVER_SOFTWARE} {__version__}")
+    return parser
+
+
+def _env_name(name: str) -> str:
+    return "SERVER_" + name.upper()
+
+
+def _flag_name(setting: Setting) -> str:
+    return setting.flags[-1] if setting.flags else setting.metavar or setting.name
+
+
+def load(
+    argv: list[str] | None = None, environ: dict[str, str] | None = None
+) -> tuple[Config, bool]:
+    """Build the effective Config from flags, environment, config file and defaults.
+
+    Returns (config, check_only). Raises ConfigError naming the bad setting.
+    """
+    environ = os.environ if environ is None else environ
+    args = vars(_parser().parse_args(argv))
+    raw: dict[str, tuple[Any, str]] = {}
+
+    config_file = args.pop("config", None) or environ.get("SERVER_CONFIG")
+    if config_file:
+        try:
+            namespace = runpy.run_path(config_file)
+        except Exception as exc:  # any error in the user's file
+            raise ConfigError(f"--config: cannot load {config_file}: {exc}") from None
+        known = {s.name for s in SETTINGS}
+        for key, value in namespace.items():
+            if key in known:
+                raw[key] = (value, f"file {config_file}")
+    if "WEB_CONCURRENCY" in environ:
+        raw["workers"] = (environ["WEB_CONCURRENCY"], "env WEB_CONCURRENCY")
+    for s in SETTINGS:
+        name = "APP_MODULE" if s.name == "app" else _env_name(s.name)
+        if name in environ and environ[name] != "":
+            raw[s.name] = (environ[name], f"env {name}")
+    check_only = bool(args.pop("check_config", False))
+    for key, value in args.items():
+        if value is not None:
+            raw[key] = (value, "flag")
+
+    values: dict[str, Any] = {}
+    source: dict[str, str] = {}
+    for s in SETTINGS:
+        if s.name not in raw:
+            continue
+        value, origin = raw[s.name]
+        try:
+            values[s.name] = s.parse(value)
+        except ValueError as exc:
+            raise ConfigError(f"{_flag_name(s)} ({origin}): {exc}") from None
+        source[s.name] = origin
+    if "app" not in values:
+        raise ConfigError("APP_MODULE: missing; give MODULE:CALLABLE, e.g. app.wsgi:application")
+    return Config(**values, source=source), check_only

@@ -1,0 +1,282 @@
+"""HTTP/1.1 message framing (RFC 9112) on top of the httptools (llhttp) parser.
+
+No I/O here: ``RequestParser.feed(bytes)`` turns received bytes into
+``Request`` objects, in order, with their bodies; the caller owns the socket.
+llhttp already rejects the request-smuggling vectors of RFC 9112 §6.1, §6.3 and
+§11.2 (Transfer-Encoding with Content-Length, duplicate or malformed
+Content-Length, a final coding other than chunked, bare CR or LF, obs-fold,
+whitespace before the colon, invalid token and field-value characters, bad
+chunk sizes); this module adds what llhttp leaves to the server: the
+configured limits (414, 431, 413), Host rules (RFC 9112 §3.2), the HTTP version
+(505), HTTP/1.0 with Transfer-Encoding (RFC 9112 §6.1) and codings we don't
+implement (501).
+
+Response heads are serialised here too (``response_head``), with the
+``Date`` and ``Server`` headers (RFC 9110 §6.6).
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from email.utils import formatdate
+from http import HTTPStatus
+
+import httptools
+
+from . import SERVER_SOFTWARE
+
+
+class HttpError(Exception):
+    """A request the server refuses: answer ``status`` and close the connection."""
+
+    def __init__(self, status: int, detail: str) -> None:
+        super().__init__(f"{status} {detail}")
+        self.status = status
+        self.detail = detail
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Request limits in bytes or counts; 0 means unlimited (gunicorn's semantics)."""
+
+    request_line: int = 4094
+    fields: int = 100
+    field_size: int = 8190
+    body: int = 16 * 1024 * 1024
+
+
+@dataclass
+class Request:
+    """One parsed request: the head, and the body as far as it has arrived.
+
+    ``headers`` keeps the order and case of the wire as latin-1 ``str`` pairs
+    (values stripped of surrounding whitespace, RFC 9110 §5.5).
+    """
+
+    method: str = ""
+    target: bytes = b""
+    path: bytes = b""
+    query: bytes = b""
+    http_version: str = "1.1"
+    headers: list[tuple[str, str]] = field(default_factory=list)
+    trailers: list[tuple[str, str]] = field(default_factory=list)
+    content_length: int | None = None
+    chunked: bool = False
+    keep_alive: bool = True
+    expect_continue: bool = False
+    body: bytearray = field(default_factory=bytearray)
+    body_received: int = 0  # bytes of body parsed so far (bytes 'body' has handed out included)
+    complete: bool = False  # the whole message, body included, has been parsed
+
+    def header(self, name: str) -> str | None:
+        """The first value of header ``name`` (case-insensitive), or None."""
+        lowered = name.lower()
+        for key, value in self.headers:
+            if key.lower() == lowered:
+                return value
+        return None
+
+
+def _connection_tokens(value: str | None) -> set[str]:
+    return {token.strip().lower() for token in value.split(",")} if value else set()
+
+
+class RequestParser:
+    """Feed bytes in, get ``Request`` objects out (pipelining-safe).
+
+    ``requests`` holds, in arrival order, every request whose head is complete
+    and that the caller has not yet popped; the last one may still be receiving
+    its body. After a framing error ``error`` is set, parsing stops, and the
+    caller answers the requests before it and then ``error.status``. After an
+    Upgrade request ``stopped`` is set: nothing after it is parsed, and that
+    request has ``keep_alive`` False.
+    """
+
+    def __init__(self, limits: Limits) -> None:
+        self.limits = limits
+        self.requests: deque[Request] = deque()
+        self.error: HttpError | None = None
+        self.stopped = False
+        self._current: Request | None = None
+        self._head_complete = False
+        self._url = bytearray()
+        self._field_count = 0
+        self._parser = httptools.HttpRequestParser(self)
+
+    # -- input ---------------------------------------------------------------
+    def feed(self, data: bytes) -> None:
+        """Parse ``data``; sets ``error`` instead of raising on bad input."""
+        if self.error is not None or self.stopped:
+            return
+        try:
+            self._parser.feed_data(data)
+        except httptools.HttpParserUpgrade:
+            # llhttp stops at an Upgrade or CONNECT head. We speak only
+            # HTTP/1.1: answer the request (ignoring Upgrade, RFC 9110 §7.8)
+            # and close, since bytes after the head were not parsed.
+            current = self._current
+            if current is not None and current.method == "CONNECT":
+                self._fail(HttpError(501, "CONNECT is not supported"))
+            elif current is not None:
+                current.complete, current.keep_alive = True, False
+                self.stopped = True
+        except HttpError as exc:  # raised by our callbacks
+            self._fail(exc)
+        except httptools.HttpParserCallbackError as exc:
+            cause = exc.__context__ if isinstance(exc.__context__, HttpError) else None
+            self._fail(cause or HttpError(400, str(exc)))
+        except httptools.HttpParserError as exc:
+            self._fail(HttpError(400, str(exc)))
+
+    def _fail(self, error: HttpError) -> None:
+        if self.error is None:
+            self.error = error
+        # A request whose body broke keeps its place: its reader sees the error.
+
+    # -- httptools callbacks (names fixed by httptools) -----------------------
+    def on_message_begin(self) -> None:
+        self._current = Request()
+        self._head_complete = False
+        self._url.clear()
+        self._field_count = 0
+
+    def on_url(self, url: bytes) -> None:
+        self._url += url
+        if self.limits.request_line and len(self._url) > self.limits.request_line:
+            raise HttpError(414, "request-target longer than limit_request_line")
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._field_count += 1
+        limits = self.limits
+        if limits.fields and self._field_count > limits.fields:
+            raise HttpError(431, "more header fields than limit_request_fields")
+        if limits.field_size and len(name) + len(value) > limits.field_size:
+            raise HttpError(431, "header field larger than limit_request_field_size")
+        pair = (name.decode("latin-1"), value.decode("latin-1").strip(" \t"))
+        assert self._current is not None
+        if self._head_complete:
+            self._current.trailers.append(pair)  # trailer section, RFC 9112 §7.1.2
+        else:
+            self._current.headers.append(pair)
+
+    def on_headers_complete(self) -> None:
+        request = self._current
+        assert request is not None
+        self._head_complete = True
+        request.method = self._parser.get_method().decode("ascii")
+        request.http_version = self._parser.get_http_version()
+        if request.http_version not in ("1.0", "1.1"):
+            raise HttpError(505, f"HTTP/{request.http_version} is not supported")
+        self._parse_target(request, bytes(self._url))
+
+        hosts = [v for k, v in request.headers if k.lower() == "host"]
+        if len(hosts) > 1 or (request.http_version == "1.1" and not hosts):
+            raise HttpError(400, "HTTP/1.1 needs exactly one Host header")  # RFC 9112 §3.2
+
+        transfer_encoding = request.header("Transfer-Encoding")
+        if transfer_encoding is not None:
+            if request.http_version == "1.0":
+                raise HttpError(400, "Transfer-Encoding in an HTTP/1.0 request")  # RFC 9112 §6.1
+            if transfer_encoding.strip().lower() != "chunked":
+                raise HttpError(501, f"transfer coding not implemented: {transfer_encoding}")
+            request.chunked = True
+        content_length = request.header("Content-Length")
+        if content_length is not None:
+            request.content_length = int(content_length)  # llhttp checked it is digits
+            if self.limits.body and request.content_length > self.limits.body:
+                raise HttpError(413, "Content-Length larger than limit_request_body")
+
+        connection = _connection_tokens(request.header("Connection"))
+        if request.http_version == "1.1":
+            request.keep_alive = "close" not in connection  # RFC 9112 §9.3
+        else:
+            request.keep_alive = "keep-alive" in connection
+        expect = request.header("Expect")
+        request.expect_continue = (
+            expect is not None
+            and expect.lower() == "100-continue"
+            and request.http_version == "1.1"
+        )
+        self.requests.append(request)
+
+    def _parse_target(self, request: Request, target: bytes) -> None:
+        request.target = target
+        if target == b"*":
+            if request.method != "OPTIONS":
+                raise HttpError(400, "asterisk-form is only for OPTIONS")
+            request.path = b"*"
+            return
+        try:
+            url = httptools.parse_url(target)
+        except httptools.HttpParserInvalidURLError:
+            raise HttpError(400, "invalid request-target") from None
+        request.path = url.path or b"/"
+        request.query = url.query or b""
+
+    def on_body(self, body: bytes) -> None:
+        request = self._current
+        assert request is not None
+        request.body_received += len(body)
+        if self.limits.body and request.body_received > self.limits.body:
+            raise HttpError(413, "request body larger than limit_request_body")
+        request.body += body
+
+    def on_message_complete(self) -> None:
+        assert self._current is not None
+        self._current.complete = True
+
+
+# -- responses ----------------------------------------------------------------
+
+_date_cache: tuple[int, bytes] = (0, b"")
+
+
+def http_date() -> bytes:
+    """The current time as an IMF-fixdate (RFC 9110 §5.6.7), cached per second."""
+    global _date_cache
+    now = int(time.time())
+    if _date_cache[0] != now:
+        _date_cache = (now, formatdate(now, usegmt=True).encode("ascii"))
+    return _date_cache[1]
+
+
+def reason_phrase(status: int) -> str:
+    """The standard reason phrase for ``status`` (RFC 9110 §15), or ''."""
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return ""
+
+
+def response_head(status_line: str, headers: list[tuple[str, str]]) -> bytes:
+    """Serialise ``HTTP/1.1 <status_line>`` and ``headers`` plus Date and Server.
+
+    ``status_line`` is e.g. "200 OK" (PEP 3333's status string). Returns the
+    head including the blank line, latin-1 encoded.
+    """
+    lines = [f"HTTP/1.1 {status_line}\r\n".encode("latin-1")]
+    for name, value in headers:
+        lines.append(f"{name}: {value}\r\n".encode("latin-1"))
+    lines.append(b"Date: " + http_date() + b"\r\nServer: " + SERVER_SOFTWARE.encode() + b"\r\n\r\n")
+    return b"".join(lines)
+
+
+def error_response(error: HttpError) -> bytes:
+    """A complete ``Connection: close`` response for a refused request."""
+    body = f"{error.status} {reason_phrase(error.status)}\n".encode()
+    head = response_head(
+        f"{error.status} {reason_phrase(error.status)}",
+        [
+            ("Content-Type", "text/plain; charset=utf-8"),
+            ("Content-Length", str(len(body))),
+            ("Connection", "close"),
+        ],
+    )
+    return head + body
+
+
+def bodiless(method: str, status: int) -> bool:
+    """True when the response has no body: HEAD, 1xx, 204, 304 (RFC 9110 §6.4.1)."""
+    return method == "HEAD" or status < 200 or status in (204, 304)

@@ -1,0 +1,285 @@
+"""A worker process: one event loop over the listening sockets and idle
+connections, handing each connection with a complete request head to a handler.
+
+With ``--threads 1`` the handler runs inline in the loop thread (the fastest
+path, one request at a time, like gunicorn's sync worker but with keep-alive
+and pipelining). With ``--threads N`` a pool of N threads runs the app while
+the loop keeps accepting and watching idle connections; when all N are busy
+the worker stops accepting, so the kernel's queue and the other workers take
+the load (accept back-pressure).
+"""
+
+from __future__ import annotations
+
+import os
+import selectors
+import signal
+import socket
+import time
+from collections import deque
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+
+from . import logs, metrics
+from .config import Config
+from .connection import ClientDisconnected, Connection
+from .heartbeat import Heartbeat
+from .protocol import Limits, Request, error_response
+from .wsgi import Response, WSGIHandler, load_app
+
+WORKER_BOOT_ERROR = 3  # exit status: the app failed to import; the master must not respawn
+_ACCEPT, _WAKEUP = object(), object()
+_LOOP_TICK = 1.0  # seconds between heartbeats and idle sweeps
+
+
+class Worker:
+    """Serves connections accepted on ``listeners`` until told to stop.
+
+    Signals (gunicorn's): TERM graceful stop (finish in-flight requests, close
+    idle connections, exit 0); QUIT immediate exit; INT ignored (the master
+    decides).
+    """
+
+    def __init__(
+        self,
+        cfg: Config,
+        listeners: list[socket.socket],
+        heartbeat: Heartbeat,
+        app: Callable | None,
+    ) -> None:
+        self.cfg = cfg
+        self.listeners = listeners
+        self.heartbeat = heartbeat
+        self.app = app
+        self.alive = True
+        self.limits = Limits(
+            cfg.limit_request_line,
+            cfg.limit_request_fields,
+            cfg.limit_request_field_size,
+            cfg.limit_request_body,
+        )
+        self.io_timeout = cfg.timeout or None
+        self.selector = selectors.DefaultSelector()
+        self.busy = 0
+        self.pending: deque[Connection] = deque()  # heads ready, waiting for a free thread
+        self.returned: deque[tuple[Connection, bool]] = deque()  # from threads, to the loop
+        self.accepting = False
+        self.pool: ThreadPoolExecutor | None = None
+
+    # -- lifecycle -----------------------------------------------------------
+    def run(self) -> None:
+        """Load the app, serve, and exit the process (never returns)."""
+        signal.signal(signal.SIGTERM, self._graceful)
+        signal.signal(signal.SIGQUIT, lambda *_: os._exit(0))
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        for sig in (signal.SIGHUP, signal.SIGTTIN, signal.SIGTTOU, signal.SIGUSR1, signal.SIGCHLD):
+            signal.signal(sig, signal.SIG_DFL)
+        if self.app is None:
+            try:
+                self.app = load_app(self.cfg.app)
+            except BaseException:
+                logs.error_log.exception("worker failed to load the application %s", self.cfg.app)
+                os._exit(WORKER_BOOT_ERROR)
+        self.handler = WSGIHandler(
+            self.app,
+            multithread=self.cfg.threads > 1,
+            forwarded_allow_ips=self.cfg.forwarded_allow_ips,
+            observe=self._observe,
+        )
+        self.heartbeat.beat()
+        logs.error_log.info("worker %d serving %s", os.getpid(), self.cfg.app)
+        try:
+            self._loop()
+        except Exception:
+            logs.error_log.exception("worker %d crashed", os.getpid())
+            os._exit(1)
+        logs.error_log.info("worker %d exiting", os.getpid())
+        os._exit(0)
+
+    def _graceful(self, *_: object) -> None:
+        self.alive = False
+
+    # -- the event loop ----------------------------------------------------------
+    def _loop(self) -> None:
+        cfg = self.cfg
+        wake_r, self._wake_w = os.pipe()
+        os.set_blocking(wake_r, False)
+        os.set_blocking(self._wake_w, False)
+        signal.set_wakeup_fd(self._wake_w)  # a signal wakes the loop at once
+        self.selector.register(wake_r, selectors.EVENT_READ, _WAKEUP)
+        for listener in self.listeners:
+            listener.setblocking(False)
+        self._set_accepting(True)
+        if cfg.threads > 1:
+            self.pool = ThreadPoolExecutor(cfg.threads, thread_name_prefix="app")
+        next_sweep = time.monotonic() + _LOOP_TICK
+        while self.alive or self.busy or self.pending:
+            if not self.alive:
+                self._set_accepting(False)
+                self._close_idle(time.monotonic(), keep_for=0)
+            for key, _ in self.selector.select(_LOOP_TICK):
+                if key.data is _ACCEPT:
+                    self._accept(key.fileobj)
+                elif key.data is _WAKEUP:
+                    self._drain_wakeups(wake_r)
+                else:
+                    self._readable(key.data)
+            while self.pending and self.busy < cfg.threads:
+                self._dispatch(self.pending.popleft())
+            self._set_accepting(self.alive and self.busy < cfg.threads)
+            now = time.monotonic()
+            if now >= next_sweep:
+                self.heartbeat.beat()
+                self._close_idle(now, keep_for=cfg.keep_alive)
+                next_sweep = now + _LOOP_TICK
+        if self.pool is not None:
+            self.pool.shutdown(wait=True)
+
+    def _set_accepting(self, accept: bool) -> None:
+        if accept == self.accepting:
+            return
+        for listener in self.listeners:
+            if accept:
+                self.selector.register(listener, selectors.EVENT_READ, _ACCEPT)
+            else:
+                self.selector.unregister(listener)
+        self.accepting = accept
+
+    def _accept(self, listener: socket.socket) -> None:
+        try:
+            sock, peer = listener.accept()
+        except (BlockingIOError, InterruptedError, ConnectionAbortedError):
+            return  # another worker took it
+        sock.setblocking(False)
+        if sock.family in (socket.AF_INET, socket.AF_INET6):
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            peer = peer[:2]
+            local = listener.getsockname()[:2]
+        else:
+            peer, local = ("", 0), (str(listener.getsockname()), 0)
+        conn = Connection(sock, peer, local, self.limits)
+        conn.idle_since = time.monotonic()
+        self.selector.register(sock, selectors.EVENT_READ, conn)
+
+    def _readable(self, conn: Connection) -> None:
+        try:
+            conn.receive()
+        except (BlockingIOError, InterruptedError):
+            return
+        except (ClientDisconnected, OSError):
+            self.selector.unregister(conn.sock)
+            conn.close()
+            return
+        parser = conn.parser
+        if parser.requests or parser.error is not None or parser.stopped:
+            self.selector.unregister(conn.sock)
+            if self.busy < self.cfg.threads:
+                self._dispatch(conn)
+            else:
+                self.pending.append(conn)
+
+    def _close_idle(self, now: float, keep_for: float) -> None:
+        for key in list(self.selector.get_map().values()):
+            conn = key.data
+            if isinstance(conn, Connection) and now - conn.idle_since >= keep_for:
+                self.selector.unregister(conn.sock)
+                conn.close()
+
+    # -- handing requests to the app ---------------------------------------------
+    def _dispatch(self, conn: Connection) -> None:
+        self.busy += 1
+        if self.pool is None:
+            self._finish(conn, self._serve(conn))
+        else:
+            self.pool.submit(self._serve_threaded, conn)
+
+    def _serve_threaded(self, conn: Connection) -> None:
+        keep = self._serve(conn)
+        self.returned.append((conn, keep))
+        try:
+            os.write(self._wake_w, b"\0")
+        except BlockingIOError:
+            pass  # the pipe is full: the loop is waking anyway
+
+    def _drain_wakeups(self, fd: int) -> None:
+        try:
+            while os.read(fd, 4096):
+                pass
+        except BlockingIOError:
+            pass
+        while self.returned:
+            self._finish(*self.returned.popleft())
+
+    def _finish(self, conn: Connection, keep: bool) -> None:
+        self.busy -= 1
+        if not keep:
+            return
+        if not self.alive:
+            conn.close()
+            return
+        conn.idle_since = time.monotonic()
+        self.selector.register(conn.sock, selectors.EVENT_READ, conn)
+
+    def _serve(self, conn: Connection) -> bool:
+        """Answer every request parsed on ``conn`` in order (pipelining).
+
+        Returns True when the connection stays open for more requests.
+        """
+        parser = conn.parser
+        try:
+            conn.sock.settimeout(self.io_timeout)
+            while parser.requests:
+                self.heartbeat.beat()
+                keep_alive = self.alive and self.cfg.keep_alive > 0
+                metrics.ACTIVE_REQUESTS.inc()
+                try:
+                    keep = self.handler.handle(conn, parser.requests[0], keep_alive)
+                finally:
+                    metrics.ACTIVE_REQUESTS.dec()
+                if not keep:
+                    conn.close()
+                    return False
+                parser.requests.popleft()
+                conn.requests_served += 1
+            if parser.error is not None:
+                conn.sock.sendall(error_response(parser.error))
+                self._observe_refused(conn, parser.error.status)
+                conn.close()
+                return False
+            if parser.stopped:
+                conn.close()
+                return False
+            conn.sock.setblocking(False)
+            return True
+        except OSError:
+            conn.close()
+            return False
+
+    # -- per-request bookkeeping -------------------------------------------------
+    def _observe(
+        self, request: Request, response: Response, environ: dict, duration: float
+    ) -> None:
+        status = response.status_code
+        metrics.REQUEST_DURATION.labels(metrics.method_label(request.method), str(status)).observe(
+            duration
+        )
+        metrics.REQUEST_BODY_BYTES.inc(request.body_received)
+        metrics.RESPONSE_BODY_BYTES.inc(response.body_bytes)
+        logs.access(
+            {
+                "remote_addr": environ.get("REMOTE_ADDR", ""),
+                "method": request.method,
+                "uri": environ.get("RAW_URI", ""),
+                "protocol": environ.get("SERVER_PROTOCOL", ""),
+                "status": status,
+                "request_bytes": request.body_received,
+                "response_bytes": response.body_bytes,
+                "duration_seconds": round(duration, 6),
+                "request_id": environ.get("HTTP_X_REQUEST_ID", ""),
+                "user_agent": environ.get("HTTP_USER_AGENT", ""),
+            }
+        )
+
+    def _observe_refused(self, conn: Connection, status: int) -> None:
+        metrics.REQUEST_DURATION.labels("_OTHER", str(status)).observe(0.0)
+        logs.access({"remote_addr": conn.peer[0], "status": status, "refused": True})

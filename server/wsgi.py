@@ -1,0 +1,479 @@
+"""PEP 3333 glue: the environ, start_response, wsgi.input and the file wrapper,
+and the loop that runs one request through the application and writes the
+response with the right HTTP/1.1 framing (RFC 9112 §6, §7).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import os
+import re
+import sys
+import time
+from collections.abc import Callable, Iterable
+from typing import Any
+from urllib.parse import unquote_to_bytes
+
+from .connection import ClientDisconnected, Connection
+from .protocol import HttpError, Request, bodiless, error_response, reason_phrase, response_head
+
+log = logging.getLogger("server.error")
+
+READ_SIZE = 64 * 1024
+# RFC 9110 §5.6.2 token; RFC 9110 §5.5 field-value without CR, LF, NUL.
+_TOKEN = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
+_BAD_VALUE = re.compile(r"[\r\n\x00]")
+_STATUS = re.compile(r"^[1-5][0-9][0-9] [^\r\n]*$")
+# PEP 3333: "the application must not send hop-by-hop headers".
+_HOP_BY_HOP = frozenset(
+    (
+        "connection",
+        "keep-alive",
+        "proxy-authenticate",
+        "proxy-authorization",
+        "te",
+        "trailer",
+        "transfer-encoding",
+        "upgrade",
+    )
+)
+
+
+class Input:
+    """``wsgi.input``: the request body, never read past the message end.
+
+    Reads come from what the parser has already received and, when that is
+    used up, from the socket (blocking). The first read that has to wait for
+    the socket answers ``Expect: 100-continue`` (RFC 9110 §10.1.1). Raises
+    HttpError (413, 400) when the body breaks a limit or its framing,
+    ClientDisconnected when the client goes away mid-body.
+    """
+
+    def __init__(
+        self, conn: Connection, request: Request, send_continue: Callable[[], None]
+    ) -> None:
+        self._conn = conn
+        self._request = request
+        self._send_continue = send_continue
+
+    def _fill(self) -> bool:
+        """Receive more body; False at the end of the body."""
+        request = self._request
+        if request.complete:
+            return False
+        error = self._conn.parser.error
+        if error is not None:
+            raise error
+        if request.expect_continue:
+            self._send_continue()
+        self._conn.receive()
+        return True
+
+    def read(self, size: int | None = -1) -> bytes:
+        body = self._request.body
+        if size is None or size < 0:
+            while self._fill():
+                pass
+            size = len(body)
+        while len(body) < size and self._fill():
+            pass
+        data = bytes(body[:size])
+        del body[:size]
+        return data
+
+    def readline(self, size: int | None = -1) -> bytes:
+        body = self._request.body
+        limit = None if size is None or size < 0 else size
+        start = 0
+        while True:
+            end = body.find(b"\n", start)
+            if end >= 0:
+                n = end + 1
+                break
+            if limit is not None and len(body) >= limit:
+                n = limit
+                break
+            start = len(body)
+            if not self._fill():
+                n = len(body)
+                break
+        if limit is not None:
+            n = min(n, limit)
+        data = bytes(body[:n])
+        del body[:n]
+        return data
+
+    def readlines(self, hint: int | None = -1) -> list[bytes]:
+        lines, total = [], 0
+        while line := self.readline():
+            lines.append(line)
+            total += len(line)
+            if hint is not None and 0 < hint <= total:
+                break
+        return lines
+
+    def __iter__(self) -> Input:
+        return self
+
+    def __next__(self) -> bytes:
+        line = self.readline()
+        if not line:
+            raise StopIteration
+        return line
+
+
+class ErrorStream:
+    """``wsgi.errors``: text written here goes to the error log."""
+
+    def write(self, text: str) -> int:
+        text = text.rstrip("\n")
+        if text:
+            log.error("%s", text)
+        return len(text)
+
+    def writelines(self, lines: Iterable[str]) -> None:
+        for line in lines:
+            self.write(line)
+
+    def flush(self) -> None:
+        pass
+
+
+class FileWrapper:
+    """``wsgi.file_wrapper`` (PEP 3333): the server sends regular files with sendfile(2)."""
+
+    def __init__(self, filelike: Any, blksize: int = 8192) -> None:
+        self.filelike = filelike
+        self.blksize = blksize
+        if hasattr(filelike, "close"):
+            self.close = filelike.close
+
+    def __iter__(self) -> FileWrapper:
+        return self
+
+    def __next__(self) -> bytes:
+        data = self.filelike.read(self.blksize)
+        if data:
+            return data
+        raise StopIteration
+
+    def sendfile_span(self) -> tuple[Any, int, int] | None:
+        """(file, offset, count) when the file can go through sendfile(2), else None."""
+        try:
+            fd = self.filelike.fileno()
+            stat = os.fstat(fd)
+            offset = self.filelike.tell()
+        except (AttributeError, OSError, ValueError):
+            return None
+        if not (stat.st_mode & 0o170000 == 0o100000):  # S_ISREG
+            return None
+        return self.filelike, offset, max(stat.st_size - offset, 0)
+
+
+class _TrustedPeers:
+    def __init__(self, allow: list[str]) -> None:
+        self.any = "*" in allow
+        self.networks = [ipaddress.ip_network(a, strict=False) for a in allow if a != "*"]
+
+    def __contains__(self, host: str) -> bool:
+        if self.any:
+            return True
+        try:
+            address = ipaddress.ip_address(host)
+        except ValueError:
+            return host == ""  # a Unix-socket peer is on this machine
+        return any(address in network for network in self.networks)
+
+
+class Response:
+    """Response state of one request: start_response, write() and framing."""
+
+    def __init__(self, conn: Connection, request: Request, keep_alive: bool) -> None:
+        self.conn = conn
+        self.request = request
+        self.keep_alive = keep_alive
+        self.status: str | None = None
+        self.status_code = 0
+        self.headers: list[tuple[str, str]] = []
+        self.headers_sent = False
+        self.continue_sent = False
+        self.content_length: int | None = None
+        self.chunked = False
+        self.body_bytes = 0
+        self.no_body = False
+
+    # PEP 3333: start_response(status, response_headers, exc_info=None)
+    def start_response(
+        self, status: str, headers: list[tuple[str, str]], exc_info: Any = None
+    ) -> Callable[[bytes], None]:
+        if exc_info:
+            try:
+                if self.headers_sent:
+                    raise exc_info[1].with_traceback(exc_info[2])
+            finally:
+                exc_info = None  # PEP 3333: avoid a reference cycle
+        elif self.status is not None:
+            raise RuntimeError("start_response called twice without exc_info")
+        if type(status) is not str or not _STATUS.match(status):
+            raise ValueError(f"bad status {status!r}: want a str like '200 OK'")
+        checked = []
+        content_length = None
+        for pair in headers:
+            if type(pair) is not tuple or len(pair) != 2:
+                raise ValueError(f"bad header {pair!r}: want a (name, value) tuple")
+            name, value = pair
+            if type(name) is not str or not _TOKEN.match(name):
+                raise ValueError(f"bad header name {name!r}")
+            if type(value) is not str or _BAD_VALUE.search(value):
+                raise ValueError(f"bad value for header {name}: {value!r}")
+            lowered = name.lower()
+            if lowered in _HOP_BY_HOP:
+                raise ValueError(f"hop-by-hop header {name} is the server's, not the app's")
+            if lowered == "content-length":
+                if not value.strip().isdigit():
+                    raise ValueError(f"bad Content-Length {value!r}")
+                content_length = int(value)
+            elif lowered in ("date", "server"):
+                continue  # the server sets these
+            checked.append((name, value))
+        self.status = status
+        self.status_code = int(status[:3])
+        self.headers = checked
+        self.content_length = content_length
+        return self.write
+
+    def send_continue(self) -> None:
+        """Answer Expect: 100-continue once, before any final response."""
+        if not self.continue_sent and not self.headers_sent:
+            self.continue_sent = True
+            self.conn.sock.sendall(b"HTTP/1.1 100 Continue\r\n\r\n")
+
+    def _head(self, known_length: int | None) -> bytes:
+        if self.status is None:
+            raise RuntimeError("the application sent body data before calling start_response")
+        request = self.request
+        headers = list(self.headers)
+        self.no_body = bodiless(request.method, self.status_code)
+        if self.content_length is None and known_length is not None and not self.no_body:
+            self.content_length = known_length
+        if self.content_length is not None:
+            if not (self.status_code < 200 or self.status_code == 204):
+                headers.append(("Content-Length", str(self.content_length)))
+        elif not self.no_body:
+            if request.http_version == "1.1":
+                self.chunked = True
+                headers.append(("Transfer-Encoding", "chunked"))
+            else:
+                self.keep_alive = False  # the end of the body is the end of the connection
+        if not self.keep_alive:
+            headers.append(("Connection", "close"))
+        elif request.http_version == "1.0":
+            headers.append(("Connection", "keep-alive"))
+        self.headers_sent = True
+        return response_head(self.status, headers)
+
+    def write(self, data: bytes, known_length: int | None = None) -> None:
+        """PEP 3333's write() callable, also used for each item of the iterable."""
+        if type(data) is not bytes:
+            raise TypeError(f"the application must send bytes, not {type(data).__name__}")
+        out = b"" if self.headers_sent else self._head(known_length)
+        if data and not self.no_body:
+            if self.content_length is not None:
+                room = self.content_length - self.body_bytes
+                if len(data) > room:
+                    log.error("application sent more than its Content-Length; truncated")
+                    data = data[:room]
+                    self.keep_alive = False
+            self.body_bytes += len(data)
+            out += b"%x\r\n%b\r\n" % (len(data), data) if self.chunked else data
+        if out:
+            self.conn.sock.sendall(out)
+
+    def finish(self) -> None:
+        """Send what ends the message: the head if not yet sent, the last chunk."""
+        if not self.headers_sent:
+            self.write(b"", known_length=0)
+        if self.chunked:
+            self.conn.sock.sendall(b"0\r\n\r\n")
+        elif (
+            self.content_length is not None
+            and self.body_bytes < self.content_length
+            and not self.no_body
+        ):
+            log.error("application sent less than its Content-Length; closing the connection")
+            self.keep_alive = False
+
+    def send_file(self, wrapper: FileWrapper) -> bool:
+        """Send a regular file with sendfile(2); False if this file can't be."""
+        span = wrapper.sendfile_span()
+        if span is None or self.headers_sent:
+            return False
+        file, offset, count = span
+        if self.content_length is not None:
+            count = min(count, self.content_length)
+        self.conn.sock.sendall(self._head(count))
+        if not self.no_body and count:
+            self.body_bytes += self.conn.sock.sendfile(file, offset, count)
+        return True
+
+
+class WSGIHandler:
+    """Runs requests through one WSGI application (PEP 3333) for one worker.
+
+    ``observe(request, response, duration_s)`` is called after every request
+    (metrics and the access log).
+    """
+
+    def __init__(
+        self,
+        app: Callable,
+        *,
+        multithread: bool,
+        forwarded_allow_ips: list[str],
+        url_scheme: str = "http",
+        observe: Callable[[Request, Response, dict, float], None],
+    ) -> None:
+        self.app = app
+        self.trusted = _TrustedPeers(forwarded_allow_ips)
+        self.observe = observe
+        self.base_environ = {
+            "wsgi.version": (1, 0),
+            "wsgi.errors": ErrorStream(),
+            "wsgi.multithread": multithread,
+            "wsgi.multiprocess": True,
+            "wsgi.run_once": False,
+            "wsgi.input_terminated": True,
+            "wsgi.file_wrapper": FileWrapper,
+            "wsgi.url_scheme": url_scheme,
+            "SCRIPT_NAME": "",
+            "SERVER_SOFTWARE": "wsgistack",
+        }
+
+    def environ(self, conn: Connection, request: Request, response: Response) -> dict:
+        """The PEP 3333 environ of ``request``; values are latin-1 native strings."""
+        env = dict(self.base_environ)
+        path = unquote_to_bytes(request.path).decode("latin-1")
+        env.update(
+            REQUEST_METHOD=request.method,
+            PATH_INFO=path,
+            QUERY_STRING=request.query.decode("latin-1"),
+            RAW_URI=request.target.decode("latin-1"),
+            SERVER_PROTOCOL=f"HTTP/{request.http_version}",
+            SERVER_NAME=conn.local[0],
+            SERVER_PORT=str(conn.local[1]),
+            REMOTE_ADDR=conn.peer[0],
+            REMOTE_PORT=str(conn.peer[1]),
+        )
+        env["wsgi.input"] = Input(conn, request, response.send_continue)
+        for name, value in request.headers:
+            if "_" in name:
+                continue  # X_Forwarded_For must not pass as X-Forwarded-For (gunicorn drops too)
+            key = name.upper().replace("-", "_")
+            if key == "CONTENT_TYPE" or key == "CONTENT_LENGTH":
+                env[key] = value
+                continue
+            key = "HTTP_" + key
+            env[key] = f"{env[key]},{value}" if key in env else value
+        if request.chunked:
+            env.pop("HTTP_TRANSFER_ENCODING", None)  # the server decoded it; body ends at EOF
+        if conn.peer[0] in self.trusted:
+            forwarded_for = env.get("HTTP_X_FORWARDED_FOR")
+            if forwarded_for:
+                # The rightmost entry is the address our trusted peer itself saw.
+                env["REMOTE_ADDR"] = forwarded_for.rsplit(",", 1)[-1].strip()
+            proto = env.get("HTTP_X_FORWARDED_PROTO", "").strip().lower()
+            if proto in ("http", "https"):
+                env["wsgi.url_scheme"] = proto
+        return env
+
+    def handle(self, conn: Connection, request: Request, keep_alive: bool) -> bool:
+        """Serve ``request`` on ``conn``; True if the connection may serve another.
+
+        ``keep_alive`` False forces ``Connection: close`` (shutdown, disabled
+        keep-alive). Never raises for the application's or the client's faults.
+        """
+        started = time.perf_counter()
+        response = Response(conn, request, keep_alive and request.keep_alive)
+        environ = self.environ(conn, request, response)
+        result = None
+        try:
+            result = self.app(environ, response.start_response)
+            if isinstance(result, FileWrapper) and response.send_file(result):
+                pass
+            elif isinstance(result, (list, tuple)) and not response.headers_sent:
+                body = b"".join(result) if len(result) != 1 else result[0]
+                response.write(body, known_length=len(body) if type(body) is bytes else None)
+            else:
+                for data in result:
+                    response.write(data)
+            response.finish()
+        except HttpError as exc:  # the body broke a limit or its framing (wsgi.input)
+            response.keep_alive = False
+            response.status_code = exc.status
+            if not response.headers_sent:
+                conn.sock.sendall(error_response(exc))
+        except (ClientDisconnected, OSError) as exc:
+            response.keep_alive = False
+            if not response.status_code:
+                response.status_code = 499  # nginx's "client closed request"
+            log.debug("client %s: %s", conn.peer[0], exc)
+        except Exception:
+            response.keep_alive = False
+            log.exception("error handling %s %s", request.method, environ["PATH_INFO"])
+            if not response.headers_sent:
+                response.status_code = 500
+                self._send_quietly(conn, error_response(HttpError(500, reason_phrase(500))))
+        finally:
+            if hasattr(result, "close"):
+                try:
+                    result.close()  # PEP 3333: always, also on errors and disconnects
+                except Exception:
+                    log.exception("error in close() of the application's iterable")
+        if response.keep_alive and not request.complete:
+            response.keep_alive = self._drain(conn, request, response)
+        self.observe(request, response, environ, time.perf_counter() - started)
+        return response.keep_alive
+
+    @staticmethod
+    def _send_quietly(conn: Connection, data: bytes) -> None:
+        try:
+            conn.sock.sendall(data)
+        except OSError:
+            pass
+
+    @staticmethod
+    def _drain(conn: Connection, request: Request, response: Response) -> bool:
+        """Read and drop the body the app left unread so the next request parses.
+
+        A client that sent Expect: 100-continue and got no 100 may not send
+        the body at all: close instead (RFC 9110 §10.1.1).
+        """
+        if request.expect_continue and not response.continue_sent:
+            return False
+        try:
+            while not request.complete and conn.parser.error is None:
+                request.body.clear()
+                conn.receive()
+        except OSError:  # socket.timeout included
+            return False
+        request.body.clear()
+        return request.complete
+
+
+def load_app(spec: str) -> Callable:
+    """Import ``MODULE:CALLABLE`` (CALLABLE defaults to ``application``).
+
+    The current directory is put first on sys.path, like gunicorn. Raises
+    ImportError or AttributeError with the original traceback.
+    """
+    module_name, _, attr = spec.partition(":")
+    if os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
+    module = __import__(module_name, fromlist=["_"])
+    app = module
+    for part in (attr or "application").split("."):
+        app = getattr(app, part)
+    if not callable(app):
+        raise TypeError(f"{spec} is not callable")
+    return app
