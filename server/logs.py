@@ -40,6 +40,11 @@ def setup(errorlog: str, log_level: str, access_logfile: str | None) -> None:
         access_log.setLevel(logging.CRITICAL + 1)
 
 
+def access_enabled() -> bool:
+    """True when an access log is configured."""
+    return access_log.isEnabledFor(logging.INFO)
+
+
 def access(fields: dict) -> None:
     """Write one access log line: ``fields`` plus time (RFC 3339, UTC) and pid."""
     if access_log.isEnabledFor(logging.INFO):

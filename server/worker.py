@@ -65,6 +65,7 @@ class Worker:
         self.returned: deque[tuple[Connection, bool]] = deque()  # from threads, to the loop
         self.accepting = False
         self.pool: ThreadPoolExecutor | None = None
+        self._duration_children: dict[tuple[str, int], object] = {}
 
     # -- lifecycle -----------------------------------------------------------
     def run(self) -> None:
@@ -150,7 +151,9 @@ class Worker:
             sock, peer = listener.accept()
         except (BlockingIOError, InterruptedError, ConnectionAbortedError):
             return  # another worker took it
-        sock.setblocking(False)
+        # One mode for the socket's whole life: the loop reads it only when
+        # readable; handlers block on it for at most io_timeout seconds.
+        sock.settimeout(self.io_timeout)
         if sock.family in (socket.AF_INET, socket.AF_INET6):
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             peer = peer[:2]
@@ -167,34 +170,46 @@ class Worker:
         except (BlockingIOError, InterruptedError):
             return
         except (ClientDisconnected, OSError):
-            self.selector.unregister(conn.sock)
-            conn.close()
+            self._close(conn)
             return
         parser = conn.parser
-        if parser.requests or parser.error is not None or parser.stopped:
-            self.selector.unregister(conn.sock)
-            if self.busy < self.cfg.threads:
-                self._dispatch(conn)
+        if not (parser.requests or parser.error is not None or parser.stopped):
+            return  # the head is still incomplete
+        if self.pool is None:  # inline: serve now; the connection stays registered
+            if self._serve(conn):
+                conn.idle_since = time.monotonic()
             else:
-                self.pending.append(conn)
+                self._close(conn)
+            return
+        self.selector.unregister(conn.sock)  # a thread owns it until it comes back
+        if self.busy < self.cfg.threads:
+            self._dispatch(conn)
+        else:
+            self.pending.append(conn)
+
+    def _close(self, conn: Connection) -> None:
+        try:
+            self.selector.unregister(conn.sock)
+        except (KeyError, ValueError):
+            pass
+        conn.close()
 
     def _close_idle(self, now: float, keep_for: float) -> None:
         for key in list(self.selector.get_map().values()):
             conn = key.data
             if isinstance(conn, Connection) and now - conn.idle_since >= keep_for:
-                self.selector.unregister(conn.sock)
-                conn.close()
+                self._close(conn)
 
-    # -- handing requests to the app ---------------------------------------------
+    # -- handing requests to the thread pool ---------------------------------------
     def _dispatch(self, conn: Connection) -> None:
+        assert self.pool is not None
         self.busy += 1
-        if self.pool is None:
-            self._finish(conn, self._serve(conn))
-        else:
-            self.pool.submit(self._serve_threaded, conn)
+        self.pool.submit(self._serve_threaded, conn)
 
     def _serve_threaded(self, conn: Connection) -> None:
         keep = self._serve(conn)
+        if not keep:
+            conn.close()
         self.returned.append((conn, keep))
         try:
             os.write(self._wake_w, b"\0")
@@ -208,26 +223,23 @@ class Worker:
         except BlockingIOError:
             pass
         while self.returned:
-            self._finish(*self.returned.popleft())
+            conn, keep = self.returned.popleft()
+            self.busy -= 1
+            if keep and self.alive:
+                conn.idle_since = time.monotonic()
+                self.selector.register(conn.sock, selectors.EVENT_READ, conn)
+            elif keep:
+                conn.close()
 
-    def _finish(self, conn: Connection, keep: bool) -> None:
-        self.busy -= 1
-        if not keep:
-            return
-        if not self.alive:
-            conn.close()
-            return
-        conn.idle_since = time.monotonic()
-        self.selector.register(conn.sock, selectors.EVENT_READ, conn)
-
+    # -- serving -----------------------------------------------------------------
     def _serve(self, conn: Connection) -> bool:
         """Answer every request parsed on ``conn`` in order (pipelining).
 
-        Returns True when the connection stays open for more requests.
+        Returns True when the connection stays open for more requests; the
+        caller closes it otherwise.
         """
         parser = conn.parser
         try:
-            conn.sock.settimeout(self.io_timeout)
             while parser.requests:
                 self.heartbeat.beat()
                 keep_alive = self.alive and self.cfg.keep_alive > 0
@@ -237,22 +249,15 @@ class Worker:
                 finally:
                     metrics.ACTIVE_REQUESTS.dec()
                 if not keep:
-                    conn.close()
                     return False
                 parser.requests.popleft()
                 conn.requests_served += 1
             if parser.error is not None:
                 conn.sock.sendall(error_response(parser.error))
                 self._observe_refused(conn, parser.error.status)
-                conn.close()
                 return False
-            if parser.stopped:
-                conn.close()
-                return False
-            conn.sock.setblocking(False)
-            return True
+            return not parser.stopped
         except OSError:
-            conn.close()
             return False
 
     # -- per-request bookkeeping -------------------------------------------------
@@ -260,25 +265,31 @@ class Worker:
         self, request: Request, response: Response, environ: dict, duration: float
     ) -> None:
         status = response.status_code
-        metrics.REQUEST_DURATION.labels(metrics.method_label(request.method), str(status)).observe(
-            duration
-        )
-        metrics.REQUEST_BODY_BYTES.inc(request.body_received)
+        key = (request.method, status)
+        histogram = self._duration_children.get(key)
+        if histogram is None:
+            method = metrics.method_label(request.method)
+            histogram = metrics.REQUEST_DURATION.labels(method, str(status))
+            self._duration_children[key] = histogram
+        histogram.observe(duration)
+        if request.body_received:
+            metrics.REQUEST_BODY_BYTES.inc(request.body_received)
         metrics.RESPONSE_BODY_BYTES.inc(response.body_bytes)
-        logs.access(
-            {
-                "remote_addr": environ.get("REMOTE_ADDR", ""),
-                "method": request.method,
-                "uri": environ.get("RAW_URI", ""),
-                "protocol": environ.get("SERVER_PROTOCOL", ""),
-                "status": status,
-                "request_bytes": request.body_received,
-                "response_bytes": response.body_bytes,
-                "duration_seconds": round(duration, 6),
-                "request_id": environ.get("HTTP_X_REQUEST_ID", ""),
-                "user_agent": environ.get("HTTP_USER_AGENT", ""),
-            }
-        )
+        if logs.access_enabled():
+            logs.access(
+                {
+                    "remote_addr": environ.get("REMOTE_ADDR", ""),
+                    "method": request.method,
+                    "uri": environ.get("RAW_URI", ""),
+                    "protocol": environ.get("SERVER_PROTOCOL", ""),
+                    "status": status,
+                    "request_bytes": request.body_received,
+                    "response_bytes": response.body_bytes,
+                    "duration_seconds": round(duration, 6),
+                    "request_id": environ.get("HTTP_X_REQUEST_ID", ""),
+                    "user_agent": environ.get("HTTP_USER_AGENT", ""),
+                }
+            )
 
     def _observe_refused(self, conn: Connection, status: int) -> None:
         metrics.REQUEST_DURATION.labels("_OTHER", str(status)).observe(0.0)

@@ -175,15 +175,22 @@ class _TrustedPeers:
     def __init__(self, allow: list[str]) -> None:
         self.any = "*" in allow
         self.networks = [ipaddress.ip_network(a, strict=False) for a in allow if a != "*"]
+        self._cache: dict[str, bool] = {}
 
     def __contains__(self, host: str) -> bool:
         if self.any:
             return True
-        try:
-            address = ipaddress.ip_address(host)
-        except ValueError:
-            return host == ""  # a Unix-socket peer is on this machine
-        return any(address in network for network in self.networks)
+        known = self._cache.get(host)
+        if known is None:
+            try:
+                address = ipaddress.ip_address(host)
+            except ValueError:
+                known = host == ""  # a Unix-socket peer is on this machine
+            else:
+                known = any(address in network for network in self.networks)
+            if len(self._cache) < 4096:
+                self._cache[host] = known
+        return known
 
 
 class Response:
