@@ -42,8 +42,15 @@ def main(argv: list[str] | None = None) -> int:
             return 1
         print("configuration OK", file=sys.stderr)
         return 0
+    app = None
+    if cfg.preload:
+        try:
+            app = load_app(cfg.app)
+        except BaseException:
+            logs.error_log.exception("cannot load the application %s", cfg.app)
+            return 3
     try:
-        return Arbiter(cfg, reload_config=lambda: config.load(argv)[0]).run()
+        return Arbiter(cfg, reload_config=lambda: config.load(argv)[0], app=app).run()
     except OSError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

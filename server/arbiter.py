@@ -5,7 +5,7 @@ loop; the loop then reaps children, kills workers whose heartbeat is older
 than ``--timeout``, and brings the worker count to its target. Signals have
 gunicorn's meanings: TERM/INT graceful stop, QUIT immediate stop, HUP reload
 (new workers with freshly imported code, then the old ones retire gracefully),
-TTIN/TTOU one worker more/less.
+TTIN/TTOU one worker more/less, USR1 reopen log files.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from . import config as config_module
 from . import logs, metrics
 from .config import Config
 from .heartbeat import HeartbeatTable
-from .worker import WORKER_BOOT_ERROR, Worker
+from .worker import WORKER_BOOT_ERROR, WORKER_MAX_REQUESTS, Worker
 
 log = logs.error_log
 MAX_WORKERS = 1024  # heartbeat slots
@@ -95,6 +95,7 @@ class Arbiter:
             signal.SIGHUP,
             signal.SIGTTIN,
             signal.SIGTTOU,
+            signal.SIGUSR1,
             signal.SIGCHLD,
         ):
             signal.signal(sig, self._queue_signal)
@@ -126,6 +127,10 @@ class Arbiter:
                 elif signum == signal.SIGTTOU:
                     self.target = max(1, self.target - 1)
                     log.info("SIGTTOU: %d workers", self.target)
+                elif signum == signal.SIGUSR1:
+                    logs.reopen()
+                    for pid in self.workers:
+                        self._kill(pid, signal.SIGUSR1)
             self._reap()
             if self.exit_status is not None:
                 self._stop(graceful=False, reason="a worker failed to boot")
@@ -156,6 +161,9 @@ class Arbiter:
         return self.heartbeats.last_beat(self.workers[pid].slot) > 0.0
 
     def _manage_workers(self) -> None:
+        for info in self.workers.values():
+            if not info.retiring and self.heartbeats.retiring(info.slot):
+                info.retiring = True  # it leaves on its own: start its replacement now
         current = self._current()
         booted = [pid for pid in current if self._booted(pid)]
         # The first worker of a generation boots alone: if the app cannot be
@@ -220,6 +228,9 @@ class Arbiter:
                 self.exit_status = WORKER_BOOT_ERROR
             elif info.aborted_at:
                 metrics.WORKER_RESTARTS.labels("timeout").inc()
+            elif code == WORKER_MAX_REQUESTS:
+                log.info("worker %d served its max-requests; replacing it", pid)
+                metrics.WORKER_RESTARTS.labels("max-requests").inc()
             elif not info.retiring:
                 how = f"signal {-code}" if code < 0 else f"status {code}"
                 log.warning("worker %d exited unexpectedly (%s); replacing it", pid, how)

@@ -91,6 +91,17 @@ def _app_module(value: Any) -> str:
     return str(value)
 
 
+def _bool(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off", ""):
+        return False
+    raise ValueError(f"must be true or false, got {value!r}")
+
+
 def _text(value: Any) -> str:
     return str(value)
 
@@ -105,6 +116,7 @@ class Setting:
     help: str
     metavar: str | None = None
     repeatable: bool = False
+    switch: bool = False  # a flag without a value (store_true)
 
 
 SETTINGS: tuple[Setting, ...] = (
@@ -218,6 +230,28 @@ SETTINGS: tuple[Setting, ...] = (
         "error log level: debug, info, warning, error, critical. Default info",
         "LEVEL",
     ),
+    Setting(
+        "max_requests",
+        ("--max-requests",),
+        _int_at_least(0),
+        "a worker that has served this many requests is replaced gracefully; 0 = never. Default 0",
+        "INT",
+    ),
+    Setting(
+        "max_requests_jitter",
+        ("--max-requests-jitter",),
+        _int_at_least(0),
+        "add a random 0..N to each worker's max-requests so they don't recycle at once. Default 0",
+        "INT",
+    ),
+    Setting(
+        "preload",
+        ("--preload",),
+        _bool,
+        "import the app in the master before forking (less memory, faster boot; "
+        "a reload then keeps the old code)",
+        switch=True,
+    ),
     Setting("app", (), _app_module, "the WSGI application, MODULE:CALLABLE", "APP_MODULE"),
 )
 
@@ -242,6 +276,9 @@ class Config:
     access_logfile: str | None = None
     errorlog: str = "-"
     log_level: str = "info"
+    max_requests: int = 0
+    max_requests_jitter: int = 0
+    preload: bool = False
     source: dict[str, str] = field(default_factory=dict, compare=False)
 
     def describe(self) -> str:
@@ -269,7 +306,9 @@ def _parser() -> argparse.ArgumentParser:
         help="the WSGI application, MODULE:CALLABLE (e.g. app.wsgi:application)",
     )
     for s in SETTINGS:
-        if s.flags:
+        if s.switch:
+            parser.add_argument(*s.flags, dest=s.name, help=s.help, action="store_true")
+        elif s.flags:
             parser.add_argument(
                 *s.flags,
                 dest=s.name,

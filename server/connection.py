@@ -22,7 +22,7 @@ class Connection:
     blocking with ``io_timeout`` seconds while it serves a request.
     """
 
-    __slots__ = ("sock", "peer", "local", "parser", "idle_since", "requests_served")
+    __slots__ = ("sock", "peer", "local", "parser", "idle_since")
 
     def __init__(
         self, sock: socket.socket, peer: tuple[str, int], local: tuple[str, int], limits: Limits
@@ -32,7 +32,6 @@ class Connection:
         self.local = local
         self.parser = RequestParser(limits)
         self.idle_since = 0.0
-        self.requests_served = 0
 
     def fileno(self) -> int:
         return self.sock.fileno()

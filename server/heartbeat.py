@@ -1,9 +1,11 @@
 """Worker heartbeats in shared memory: no disk, no syscalls per beat.
 
 The master maps one anonymous shared page before forking; each worker owns a
-slot and writes the monotonic clock (seconds) into it. gunicorn's heartbeat is a
-file's ctime under /tmp, which on Docker's overlay filesystem causes spurious
-WORKER TIMEOUTs; a shared mapping has no such cost.
+slot of two doubles: the monotonic clock (seconds) of its last beat, and the
+time it started retiring on its own (0.0 if it isn't), so the master can start
+its replacement at once. gunicorn's heartbeat is a file's ctime under /tmp,
+which on Docker's overlay filesystem causes spurious WORKER TIMEOUTs; a shared
+mapping has no such cost.
 """
 
 from __future__ import annotations
@@ -12,11 +14,11 @@ import mmap
 import struct
 import time
 
-_SLOT = struct.Struct("d")
+_SLOT = struct.Struct("dd")  # last beat, retiring since
 
 
 class HeartbeatTable:
-    """``size`` slots of float seconds (time.monotonic), 0.0 meaning never beaten."""
+    """``size`` slots; times are time.monotonic() seconds, 0.0 meaning never."""
 
     def __init__(self, size: int) -> None:
         self.size = size
@@ -24,12 +26,16 @@ class HeartbeatTable:
 
     def slot(self, index: int) -> Heartbeat:
         """The handle a worker in slot ``index`` beats with; resets the slot."""
-        _SLOT.pack_into(self._map, index * _SLOT.size, 0.0)
+        _SLOT.pack_into(self._map, index * _SLOT.size, 0.0, 0.0)
         return Heartbeat(self._map, index * _SLOT.size)
 
     def last_beat(self, index: int) -> float:
         """Monotonic time of the slot's last beat, 0.0 if none yet."""
         return _SLOT.unpack_from(self._map, index * _SLOT.size)[0]
+
+    def retiring(self, index: int) -> bool:
+        """True once the worker in the slot has decided to exit (e.g. max-requests)."""
+        return _SLOT.unpack_from(self._map, index * _SLOT.size)[1] > 0.0
 
 
 class Heartbeat:
@@ -42,4 +48,8 @@ class Heartbeat:
         self._offset = offset
 
     def beat(self) -> None:
-        _SLOT.pack_into(self._map, self._offset, time.monotonic())
+        struct.pack_into("d", self._map, self._offset, time.monotonic())
+
+    def retire(self) -> None:
+        """Tell the master this worker is leaving, so it starts a replacement now."""
+        struct.pack_into("d", self._map, self._offset + 8, time.monotonic())

@@ -40,6 +40,14 @@ def setup(errorlog: str, log_level: str, access_logfile: str | None) -> None:
         access_log.setLevel(logging.CRITICAL + 1)
 
 
+def reopen() -> None:
+    """Reopen log files (SIGUSR1, after logrotate moved them); streams are kept."""
+    for logger in (error_log, access_log):
+        for handler in logger.handlers:
+            if isinstance(handler, logging.FileHandler):
+                handler.close()  # FileHandler opens the path again on the next record
+
+
 def access_enabled() -> bool:
     """True when an access log is configured."""
     return access_log.isEnabledFor(logging.INFO)

@@ -38,7 +38,9 @@ RESPONSE_BODY_BYTES = Counter(
 )
 WORKERS = Gauge("wsgi_server_workers", "Worker processes running now.", multiprocess_mode="livemax")
 WORKER_RESTARTS = Counter(
-    "wsgi_server_worker_restarts", "Workers replaced, by reason: exit, timeout.", ["reason"]
+    "wsgi_server_worker_restarts",
+    "Workers replaced, by reason: exit, timeout, max-requests.",
+    ["reason"],
 )
 
 

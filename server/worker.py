@@ -12,9 +12,11 @@ the load (accept back-pressure).
 from __future__ import annotations
 
 import os
+import random
 import selectors
 import signal
 import socket
+import threading
 import time
 from collections import deque
 from collections.abc import Callable
@@ -28,8 +30,13 @@ from .protocol import Limits, Request, error_response
 from .wsgi import Response, WSGIHandler, load_app
 
 WORKER_BOOT_ERROR = 3  # exit status: the app failed to import; the master must not respawn
+WORKER_MAX_REQUESTS = 4  # exit status: served --max-requests, retired gracefully
 _ACCEPT, _WAKEUP = object(), object()
 _LOOP_TICK = 1.0  # seconds between heartbeats and idle sweeps
+# While stopping, an idle keep-alive connection is closed once idle this long
+# (seconds). Requests that arrive before are answered with Connection: close,
+# so a busy client (nginx's upstream pool) is never cut mid-request.
+_STOPPING_IDLE_CLOSE = 1.0
 
 
 class Worker:
@@ -60,6 +67,13 @@ class Worker:
         )
         self.io_timeout = cfg.timeout or None
         self.selector = selectors.DefaultSelector()
+        self.exit_status = 0
+        self.requests_left = (
+            cfg.max_requests + random.randint(0, cfg.max_requests_jitter)
+            if cfg.max_requests
+            else -1
+        )
+        self.in_flight: dict[int, Request] = {}  # thread id -> request, for the timeout log
         self.busy = 0
         self.pending: deque[Connection] = deque()  # heads ready, waiting for a free thread
         self.returned: deque[tuple[Connection, bool]] = deque()  # from threads, to the loop
@@ -73,7 +87,9 @@ class Worker:
         signal.signal(signal.SIGTERM, self._graceful)
         signal.signal(signal.SIGQUIT, lambda *_: os._exit(0))
         signal.signal(signal.SIGINT, signal.SIG_IGN)
-        for sig in (signal.SIGHUP, signal.SIGTTIN, signal.SIGTTOU, signal.SIGUSR1, signal.SIGCHLD):
+        signal.signal(signal.SIGABRT, self._timed_out)
+        signal.signal(signal.SIGUSR1, lambda *_: logs.reopen())
+        for sig in (signal.SIGHUP, signal.SIGTTIN, signal.SIGTTOU, signal.SIGCHLD):
             signal.signal(sig, signal.SIG_DFL)
         if self.app is None:
             try:
@@ -95,10 +111,19 @@ class Worker:
             logs.error_log.exception("worker %d crashed", os.getpid())
             os._exit(1)
         logs.error_log.info("worker %d exiting", os.getpid())
-        os._exit(0)
+        os._exit(self.exit_status)
 
     def _graceful(self, *_: object) -> None:
         self.alive = False
+
+    def _timed_out(self, *_: object) -> None:
+        """SIGABRT from the master after --timeout: log what was running, exit."""
+        for request in list(self.in_flight.values()):
+            target = request.target.decode("latin-1")
+            logs.error_log.error(
+                "worker %d timed out serving %s %s", os.getpid(), request.method, target
+            )
+        os._exit(1)
 
     # -- the event loop ----------------------------------------------------------
     def _loop(self) -> None:
@@ -114,11 +139,13 @@ class Worker:
         if cfg.threads > 1:
             self.pool = ThreadPoolExecutor(cfg.threads, thread_name_prefix="app")
         next_sweep = time.monotonic() + _LOOP_TICK
-        while self.alive or self.busy or self.pending:
+        while self.alive or self.busy or self.pending or self._has_connections():
+            tick = _LOOP_TICK
             if not self.alive:
                 self._set_accepting(False)
-                self._close_idle(time.monotonic(), keep_for=0)
-            for key, _ in self.selector.select(_LOOP_TICK):
+                self._close_idle(time.monotonic(), keep_for=_STOPPING_IDLE_CLOSE)
+                tick = 0.1
+            for key, _ in self.selector.select(tick):
                 if key.data is _ACCEPT:
                     self._accept(key.fileobj)
                 elif key.data is _WAKEUP:
@@ -194,6 +221,9 @@ class Worker:
             pass
         conn.close()
 
+    def _has_connections(self) -> bool:
+        return any(isinstance(key.data, Connection) for key in self.selector.get_map().values())
+
     def _close_idle(self, now: float, keep_for: float) -> None:
         for key in list(self.selector.get_map().values()):
             conn = key.data
@@ -243,15 +273,24 @@ class Worker:
             while parser.requests:
                 self.heartbeat.beat()
                 keep_alive = self.alive and self.cfg.keep_alive > 0
+                if self.requests_left > 0:
+                    self.requests_left -= 1
+                    if self.requests_left == 0:  # recycle: this is our last request
+                        self.alive, self.exit_status = False, WORKER_MAX_REQUESTS
+                        self.heartbeat.retire()
+                        keep_alive = False
+                request = parser.requests[0]
+                thread = threading.get_ident()
+                self.in_flight[thread] = request
                 metrics.ACTIVE_REQUESTS.inc()
                 try:
-                    keep = self.handler.handle(conn, parser.requests[0], keep_alive)
+                    keep = self.handler.handle(conn, request, keep_alive)
                 finally:
                     metrics.ACTIVE_REQUESTS.dec()
+                    del self.in_flight[thread]
                 if not keep:
                     return False
                 parser.requests.popleft()
-                conn.requests_served += 1
             if parser.error is not None:
                 conn.sock.sendall(error_response(parser.error))
                 self._observe_refused(conn, parser.error.status)
