@@ -241,7 +241,8 @@ class Response:
                 if not value.strip().isdigit():
                     raise ValueError(f"bad Content-Length {value!r}")
                 content_length = int(value)
-            elif lowered in ("date", "server"):
+                continue  # _head() writes it, once (RFC 9110 §8.6)
+            if lowered in ("date", "server"):
                 continue  # the server sets these
             checked.append((name, value))
         self.status = status

@@ -21,8 +21,11 @@ def main(watched: set[str]) -> None:
         event = childutils.get_headers(payload.split("\n", 1)[0])
         name = event.get("processname", "")
         if headers["eventname"] == "PROCESS_STATE_FATAL" and name in watched:
-            print(f"fatal_listener: {name} failed for good; stopping the container",
-                  file=sys.stderr, flush=True)
+            print(
+                f"fatal_listener: {name} failed for good; stopping the container",
+                file=sys.stderr,
+                flush=True,
+            )
             rpc = childutils.getRPCInterface(os.environ)
             for other in sorted(watched - {name}):
                 try:

@@ -1,0 +1,160 @@
+"""The compose stack, brought up once per test session and torn down after.
+
+It runs under its own compose project (`wsgistack-test`) and ports
+(18080/18443/19090, or IT_HTTP_PORT / IT_HTTPS_PORT / IT_PROMETHEUS_PORT) so
+it never touches a stack started with `make up`. Tests reach it only through
+nginx's published ports and Prometheus' API; what they need from inside (the
+app exporter's /metrics, container state) they read with the docker SDK.
+
+Without Docker these tests skip, except with CI=true, where they fail.
+KEEP_STACK=1 leaves the stack running after the session.
+"""
+
+from __future__ import annotations
+
+import os
+import ssl
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import docker
+import httpx
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+ROOT = Path(__file__).resolve().parents[2]
+PROJECT = "wsgistack-test"
+COMPOSE = ["docker", "compose", "--env-file", ".env.example", "-p", PROJECT]
+UP_TIMEOUT = 900  # seconds: a cold build of every image on a 2-core machine
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests that stop or break containers (marker `disruptive`) run last."""
+    items.sort(key=lambda item: item.get_closest_marker("disruptive") is not None)
+
+
+def _in_ci() -> bool:
+    return os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+def _docker_works() -> str | None:
+    """None if the engine and compose v2 answer, else what is missing."""
+    for command in (["docker", "info"], ["docker", "compose", "version"]):
+        try:
+            result = subprocess.run(command, capture_output=True, timeout=30)
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            return f"`{' '.join(command)}` failed: {exc}"
+        if result.returncode != 0:
+            return f"`{' '.join(command)}` failed: {result.stderr.decode().strip()[:200]}"
+    return None
+
+
+def read_env_example() -> dict[str, str]:
+    values = {}
+    for line in (ROOT / ".env.example").read_text().splitlines():
+        if line and not line.startswith("#") and "=" in line:
+            key, _, value = line.partition("=")
+            values[key.strip()] = value.strip()
+    return values
+
+
+@dataclass
+class Stack:
+    """What the tests need to reach the running stack."""
+
+    https: str
+    http: str
+    prometheus: str
+    ca_file: Path
+    env: dict[str, str]
+
+    def ssl_context(self) -> ssl.SSLContext:
+        return ssl.create_default_context(cafile=str(self.ca_file))
+
+    def client(self, **kwargs) -> httpx.Client:
+        """An HTTPS client that verifies nginx's certificate against our CA."""
+        return httpx.Client(base_url=self.https, verify=self.ssl_context(), timeout=30, **kwargs)
+
+    def container(self, service: str):
+        found = docker.from_env().containers.list(
+            all=True,
+            filters={
+                "label": [
+                    f"com.docker.compose.project={PROJECT}",
+                    f"com.docker.compose.service={service}",
+                ]
+            },
+        )
+        assert found, f"no container for service {service}"
+        return found[0]
+
+    def app_exec(self, *command: str) -> str:
+        """Run a command in the app container; returns its stdout (fails on non-zero)."""
+        result = self.container("app").exec_run(list(command), demux=True)
+        stdout, stderr = result.output
+        assert result.exit_code == 0, (stderr or b"").decode()
+        return (stdout or b"").decode()
+
+    def exporter_samples(self) -> list:
+        """Every sample the app's exporter serves now (read inside the app network)."""
+        text = self.app_exec(
+            "python",
+            "-c",
+            "import sys, urllib.request; "
+            "sys.stdout.write(urllib.request.urlopen('http://127.0.0.1:9100/metrics').read().decode())",
+        )
+        return [s for family in text_string_to_metric_families(text) for s in family.samples]
+
+    def request_count(self, method: str, status: int) -> float:
+        """http_server_request_duration_seconds_count for one method and status."""
+        return sum(
+            s.value
+            for s in self.exporter_samples()
+            if s.name == "http_server_request_duration_seconds_count"
+            and s.labels.get("http_request_method") == method
+            and s.labels.get("http_response_status_code") == str(status)
+        )
+
+
+def _compose(env: dict[str, str], *args: str, timeout: float = 300) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [*COMPOSE, *args], cwd=ROOT, env=env, timeout=timeout, capture_output=True, text=True
+    )
+
+
+@pytest.fixture(scope="session")
+def stack() -> Stack:
+    problem = _docker_works()
+    if problem:
+        message = f"Docker is not usable ({problem}); run `make bootstrap`"
+        if _in_ci():
+            pytest.fail(f"CI=true: integration tests must run, but {message}")
+        pytest.skip(message)
+
+    ports = {
+        "HTTP_PORT": os.environ.get("IT_HTTP_PORT", "18080"),
+        "HTTPS_PORT": os.environ.get("IT_HTTPS_PORT", "18443"),
+        "PROMETHEUS_PORT": os.environ.get("IT_PROMETHEUS_PORT", "19090"),
+    }
+    env = {**os.environ, **ports, "BIND_ADDRESS": "127.0.0.1", "COMPOSE_PROJECT_NAME": PROJECT}
+    subprocess.run(["bash", "scripts/wheels.sh"], cwd=ROOT, check=True, timeout=600)
+    subprocess.run(["bash", "scripts/gen-cert.sh"], cwd=ROOT, check=True, timeout=60)
+    started = time.monotonic()
+    up = _compose(env, "up", "-d", "--build", "--wait", "--wait-timeout", "300", timeout=UP_TIMEOUT)
+    if up.returncode != 0:
+        logs = _compose(env, "logs", "--no-color", "--tail", "100").stdout
+        status = _compose(env, "ps", "-a").stdout
+        _compose(env, "down", "-v", "--remove-orphans")
+        pytest.fail(f"`docker compose up` failed:\n{up.stderr[-4000:]}\n{status}\n{logs[-8000:]}")
+    print(f"\nstack up in {time.monotonic() - started:.0f} s")
+    yield Stack(
+        https=f"https://localhost:{ports['HTTPS_PORT']}",
+        http=f"http://localhost:{ports['HTTP_PORT']}",
+        prometheus=f"http://127.0.0.1:{ports['PROMETHEUS_PORT']}",
+        ca_file=ROOT / "nginx" / "certs" / "fullchain.pem",
+        env=read_env_example(),
+    )
+    if os.environ.get("KEEP_STACK") != "1":
+        _compose(env, "down", "-v", "--remove-orphans")
