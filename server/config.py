@@ -173,6 +173,14 @@ SETTINGS: tuple[Setting, ...] = (
         "SECONDS",
     ),
     Setting(
+        "client_header_timeout",
+        ("--client-header-timeout",),
+        _seconds,
+        "seconds a client gets to send a complete request head, else 408 and close "
+        "(slow-client protection; nginx's directive of the same name). Default 30",
+        "SECONDS",
+    ),
+    Setting(
         "limit_request_line",
         ("--limit-request-line",),
         _int_at_least(0),
@@ -268,6 +276,7 @@ class Config:
     timeout: float = 30.0
     graceful_timeout: float = 30.0
     keep_alive: float = 75.0
+    client_header_timeout: float = 30.0
     limit_request_line: int = 4094
     limit_request_fields: int = 100
     limit_request_field_size: int = 8190

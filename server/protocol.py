@@ -105,6 +105,11 @@ class RequestParser:
         self._field_count = 0
         self._parser = httptools.HttpRequestParser(self)
 
+    @property
+    def head_pending(self) -> bool:
+        """True while a request head has started arriving but is not complete."""
+        return self._current is not None and not self._head_complete
+
     # -- input ---------------------------------------------------------------
     def feed(self, data: bytes) -> None:
         """Parse ``data``; sets ``error`` instead of raising on bad input."""

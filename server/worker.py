@@ -26,7 +26,7 @@ from . import logs, metrics
 from .config import Config
 from .connection import ClientDisconnected, Connection
 from .heartbeat import Heartbeat
-from .protocol import Limits, Request, error_response
+from .protocol import HttpError, Limits, Request, error_response
 from .wsgi import Response, WSGIHandler, load_app
 
 WORKER_BOOT_ERROR = 3  # exit status: the app failed to import; the master must not respawn
@@ -225,10 +225,27 @@ class Worker:
         return any(isinstance(key.data, Connection) for key in self.selector.get_map().values())
 
     def _close_idle(self, now: float, keep_for: float) -> None:
+        """Close connections idle for ``keep_for`` seconds, and those whose
+        request head is still incomplete after --client-header-timeout (408)."""
         for key in list(self.selector.get_map().values()):
             conn = key.data
-            if isinstance(conn, Connection) and now - conn.idle_since >= keep_for:
+            if not isinstance(conn, Connection):
+                continue
+            waited = now - conn.idle_since
+            if conn.parser.head_pending:
+                if waited >= self.cfg.client_header_timeout:
+                    self._send_quietly(conn, error_response(HttpError(408, "request head timeout")))
+                    self._observe_refused(conn, 408)
+                    self._close(conn)
+            elif waited >= keep_for:
                 self._close(conn)
+
+    @staticmethod
+    def _send_quietly(conn: Connection, data: bytes) -> None:
+        try:
+            conn.sock.send(data)  # small: fits the socket buffer, never blocks for long
+        except OSError:
+            pass
 
     # -- handing requests to the thread pool ---------------------------------------
     def _dispatch(self, conn: Connection) -> None:
