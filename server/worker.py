@@ -89,8 +89,9 @@ class Worker:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         signal.signal(signal.SIGABRT, self._timed_out)
         signal.signal(signal.SIGUSR1, lambda *_: logs.reopen())
-        for sig in (signal.SIGHUP, signal.SIGTTIN, signal.SIGTTOU, signal.SIGCHLD):
-            signal.signal(sig, signal.SIG_DFL)
+        for sig in (signal.SIGHUP, signal.SIGTTIN, signal.SIGTTOU):
+            signal.signal(sig, signal.SIG_IGN)  # the master's signals (a hang-up reaches the group)
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
         if self.app is None:
             try:
                 self.app = load_app(self.cfg.app)
