@@ -10,11 +10,13 @@ TTIN/TTOU one worker more/less, USR1 reopen log files.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import select
 import signal
 import socket
+import stat
 import sys
 import time
 from collections import deque
@@ -25,7 +27,7 @@ from . import config as config_module
 from . import logs, metrics
 from .config import Config
 from .heartbeat import HeartbeatTable
-from .worker import WORKER_BOOT_ERROR, WORKER_MAX_REQUESTS, Worker
+from .worker import WORKER_BOOT_ERROR, WORKER_MAX_MEMORY, WORKER_MAX_REQUESTS, Worker
 
 log = logs.error_log
 MAX_WORKERS = 1024  # heartbeat slots
@@ -41,20 +43,38 @@ class WorkerInfo:
     aborted_at: float = 0.0
 
 
-def bind(address: str, backlog: int) -> socket.socket:
-    """A listening TCP socket for HOST:PORT ([v6]:PORT for IPv6).
+def bind(
+    address: str, backlog: int, *, reuse_port: bool = False, chmod_socket: int = 0o660
+) -> socket.socket:
+    """A listening socket for HOST:PORT ([v6]:PORT for IPv6) or unix:PATH.
 
-    Raises OSError (address in use, permission) with the address in the message.
+    A stale Unix socket file at PATH is replaced; its mode is set to
+    ``chmod_socket``. Raises OSError (address in use, permission) with the
+    address in the message.
     """
-    host, _, port = address.rpartition(":")
-    host = host.strip("[]")
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    if address.startswith("unix:"):
+        path = address[len("unix:") :]
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        target: object = path
+    else:
+        host, _, port = address.rpartition(":")
+        host = host.strip("[]")
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        target = (host, int(port))
     try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        if family == socket.AF_INET6:
-            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
-        sock.bind((host, int(port)))
+        if sock.family == socket.AF_UNIX:
+            if os.path.exists(path) and stat.S_ISSOCK(os.stat(path).st_mode):
+                os.unlink(path)
+            sock.bind(path)
+            os.chmod(path, chmod_socket)
+        else:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if reuse_port:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+            if sock.family == socket.AF_INET6:
+                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            sock.bind(target)
         sock.listen(backlog)
     except OSError as exc:
         sock.close()
@@ -82,7 +102,11 @@ class Arbiter:
 
     # -- setup ---------------------------------------------------------------
     def run(self) -> int:
-        self.listeners = [bind(address, self.cfg.backlog) for address in self.cfg.bind]
+        cfg = self.cfg
+        self.listeners = [
+            bind(address, cfg.backlog, reuse_port=cfg.reuse_port, chmod_socket=cfg.chmod_socket)
+            for address in cfg.bind
+        ]
         log.info("master %d listening on %s", os.getpid(), ", ".join(self.cfg.bind))
         self._wake_r, self._wake_w = os.pipe()
         for fd in (self._wake_r, self._wake_w):
@@ -104,6 +128,10 @@ class Arbiter:
         finally:
             for listener in self.listeners:
                 listener.close()
+            for address in cfg.bind:
+                if address.startswith("unix:"):
+                    with contextlib.suppress(OSError):
+                        os.unlink(address[len("unix:") :])
 
     def _queue_signal(self, signum: int, _frame: object) -> None:
         self.signals.append(signum)
@@ -231,6 +259,8 @@ class Arbiter:
             elif code == WORKER_MAX_REQUESTS:
                 log.info("worker %d served its max-requests; replacing it", pid)
                 metrics.WORKER_RESTARTS.labels("max-requests").inc()
+            elif code == WORKER_MAX_MEMORY:
+                metrics.WORKER_RESTARTS.labels("memory").inc()
             elif not info.retiring:
                 how = f"signal {-code}" if code < 0 else f"status {code}"
                 log.warning("worker %d exited unexpectedly (%s); replacing it", pid, how)

@@ -58,10 +58,31 @@ def _bind(value: Any) -> list[str]:
     if not items:
         raise ValueError("needs at least one address")
     for item in items:
+        if str(item).startswith("unix:"):
+            if len(str(item)) == len("unix:"):
+                raise ValueError(f"unix: needs a path, got {item!r}")
+            continue
         host, sep, port = str(item).rpartition(":")
         if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
-            raise ValueError(f"must be HOST:PORT, got {item!r}")
+            raise ValueError(f"must be HOST:PORT or unix:PATH, got {item!r}")
     return [str(item) for item in items]
+
+
+def _octal_mode(value: Any) -> int:
+    try:
+        mode = value if isinstance(value, int) else int(str(value), 8)
+    except ValueError:
+        raise ValueError(f"must be an octal file mode like 660, got {value!r}") from None
+    if not 0 <= mode <= 0o777:
+        raise ValueError(f"must be between 000 and 777, got {value!r}")
+    return mode
+
+
+def _script_name(value: Any) -> str:
+    path = str(value).rstrip("/")
+    if path and not path.startswith("/"):
+        raise ValueError(f"must start with '/', got {value!r}")
+    return path
 
 
 def _ip_list(value: Any) -> list[str]:
@@ -124,8 +145,8 @@ SETTINGS: tuple[Setting, ...] = (
         "bind",
         ("-b", "--bind"),
         _bind,
-        "address to listen on, HOST:PORT (IPv6: [::1]:8000); repeat for several. "
-        "Default 127.0.0.1:8000",
+        "address to listen on: HOST:PORT (IPv6: [::1]:8000) or unix:PATH; repeat for "
+        "several. Default 127.0.0.1:8000",
         "ADDRESS",
         repeatable=True,
     ),
@@ -142,6 +163,36 @@ SETTINGS: tuple[Setting, ...] = (
         _int_at_least(1),
         "threads per worker running the app; 1 runs it inline in the event loop. Default 1",
         "INT",
+    ),
+    Setting(
+        "chmod_socket",
+        ("--chmod-socket",),
+        _octal_mode,
+        "file mode of unix:PATH sockets, octal (uWSGI's name). Default 660",
+        "MODE",
+    ),
+    Setting(
+        "reuse_port",
+        ("--reuse-port",),
+        _bool,
+        "set SO_REUSEPORT on TCP listeners (several servers may bind the same port)",
+        switch=True,
+    ),
+    Setting(
+        "max_worker_memory",
+        ("--max-worker-memory",),
+        _int_at_least(0),
+        "a worker whose resident memory (RSS) exceeds this many MiB finishes its requests "
+        "and is replaced; 0 = never. Default 0",
+        "MIB",
+    ),
+    Setting(
+        "script_name",
+        ("--script-name",),
+        _script_name,
+        "the URL prefix the app is mounted at: PEP 3333's SCRIPT_NAME, removed from "
+        "PATH_INFO. Default '' (the root)",
+        "PATH",
     ),
     Setting(
         "backlog",
@@ -272,6 +323,10 @@ class Config:
     bind: list[str] = field(default_factory=lambda: ["127.0.0.1:8000"])
     workers: int = 2
     threads: int = 1
+    chmod_socket: int = 0o660
+    reuse_port: bool = False
+    max_worker_memory: int = 0
+    script_name: str = ""
     backlog: int = 2048
     timeout: float = 30.0
     graceful_timeout: float = 30.0

@@ -39,7 +39,7 @@ RESPONSE_BODY_BYTES = Counter(
 WORKERS = Gauge("wsgi_server_workers", "Worker processes running now.", multiprocess_mode="livemax")
 WORKER_RESTARTS = Counter(
     "wsgi_server_worker_restarts",
-    "Workers replaced, by reason: exit, timeout, max-requests.",
+    "Workers replaced, by reason: exit, timeout, max-requests, memory.",
     ["reason"],
 )
 

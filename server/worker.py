@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import random
+import resource
 import selectors
 import signal
 import socket
@@ -31,12 +32,22 @@ from .wsgi import Response, WSGIHandler, load_app
 
 WORKER_BOOT_ERROR = 3  # exit status: the app failed to import; the master must not respawn
 WORKER_MAX_REQUESTS = 4  # exit status: served --max-requests, retired gracefully
+WORKER_MAX_MEMORY = 5  # exit status: RSS above --max-worker-memory, retired gracefully
 _ACCEPT, _WAKEUP = object(), object()
 _LOOP_TICK = 1.0  # seconds between heartbeats and idle sweeps
 # While stopping, an idle keep-alive connection is closed once idle this long
 # (seconds). Requests that arrive before are answered with Connection: close,
 # so a busy client (nginx's upstream pool) is never cut mid-request.
 _STOPPING_IDLE_CLOSE = 1.0
+
+
+def resident_memory() -> int:
+    """This process's resident set size in bytes (Linux /proc; else peak RSS)."""
+    try:
+        with open("/proc/self/statm", "rb") as statm:
+            return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except OSError:
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
 class Worker:
@@ -102,6 +113,7 @@ class Worker:
             self.app,
             multithread=self.cfg.threads > 1,
             forwarded_allow_ips=self.cfg.forwarded_allow_ips,
+            script_name=self.cfg.script_name,
             observe=self._observe,
         )
         self.heartbeat.beat()
@@ -159,10 +171,27 @@ class Worker:
             now = time.monotonic()
             if now >= next_sweep:
                 self.heartbeat.beat()
+                self._check_memory()
                 self._close_idle(now, keep_for=cfg.keep_alive)
                 next_sweep = now + _LOOP_TICK
         if self.pool is not None:
             self.pool.shutdown(wait=True)
+
+    def _check_memory(self) -> None:
+        """Retire gracefully once RSS exceeds --max-worker-memory (MiB)."""
+        limit = self.cfg.max_worker_memory
+        if not limit or not self.alive:
+            return
+        rss = resident_memory()
+        if rss > limit * 1024 * 1024:
+            logs.error_log.warning(
+                "worker %d uses %.0f MiB, over --max-worker-memory %d; retiring it",
+                os.getpid(),
+                rss / 1048576,
+                limit,
+            )
+            self.alive, self.exit_status = False, WORKER_MAX_MEMORY
+            self.heartbeat.retire()
 
     def _set_accepting(self, accept: bool) -> None:
         if accept == self.accepting:

@@ -340,9 +340,11 @@ class WSGIHandler:
         multithread: bool,
         forwarded_allow_ips: list[str],
         url_scheme: str = "http",
+        script_name: str = "",
         observe: Callable[[Request, Response, dict, float], None],
     ) -> None:
         self.app = app
+        self.script_name = script_name
         self.trusted = _TrustedPeers(forwarded_allow_ips)
         self.observe = observe
         self.base_environ = {
@@ -354,7 +356,7 @@ class WSGIHandler:
             "wsgi.input_terminated": True,
             "wsgi.file_wrapper": FileWrapper,
             "wsgi.url_scheme": url_scheme,
-            "SCRIPT_NAME": "",
+            "SCRIPT_NAME": script_name,
             "SERVER_SOFTWARE": "wsgistack",
         }
 
@@ -362,6 +364,9 @@ class WSGIHandler:
         """The PEP 3333 environ of ``request``; values are latin-1 native strings."""
         env = dict(self.base_environ)
         path = unquote_to_bytes(request.path).decode("latin-1")
+        prefix = self.script_name
+        if prefix and (path == prefix or path.startswith(prefix + "/")):
+            path = path[len(prefix) :]  # PEP 3333: SCRIPT_NAME + PATH_INFO is the path
         env.update(
             REQUEST_METHOD=request.method,
             PATH_INFO=path,
