@@ -2,21 +2,9 @@
 
 from __future__ import annotations
 
-import glob
-import os
 import sys
 
-from . import config
-
-
-def _wipe_multiprocess_dir() -> None:
-    """Remove the last run's metric files before any are written (prometheus-client
-    multiprocess mode requires it); must run before ``server.metrics`` is imported."""
-    directory = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
-    if directory:
-        os.makedirs(directory, exist_ok=True)
-        for path in glob.glob(os.path.join(directory, "*.db")):
-            os.unlink(path)
+from . import config, multiprocess
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -27,7 +15,7 @@ def main(argv: list[str] | None = None) -> int:
     except config.ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    _wipe_multiprocess_dir()
+    multiprocess.wipe_dir()
     from . import logs
     from .arbiter import Arbiter
     from .wsgi import load_app

@@ -38,4 +38,7 @@ def main(watched: set[str]) -> None:
 
 
 if __name__ == "__main__":
+    # supervisord stops the listener with SIGTERM when it shuts down: exit 0,
+    # so a clean `docker stop` doesn't log "stopped: fatal (terminated by SIGTERM)".
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))
     main(set(sys.argv[1:]))

@@ -69,6 +69,11 @@ class Stack:
     prometheus: str
     ca_file: Path
     env: dict[str, str]
+    compose_env: dict[str, str]
+
+    def compose(self, *args: str, timeout: float = 300, **overrides: str):
+        """Run `docker compose` on the test project, with env overrides."""
+        return _compose({**self.compose_env, **overrides}, *args, timeout=timeout)
 
     def ssl_context(self) -> ssl.SSLContext:
         return ssl.create_default_context(cafile=str(self.ca_file))
@@ -155,6 +160,7 @@ def stack() -> Stack:
         prometheus=f"http://127.0.0.1:{ports['PROMETHEUS_PORT']}",
         ca_file=ROOT / "nginx" / "certs" / "fullchain.pem",
         env=read_env_example(),
+        compose_env=env,
     )
     if os.environ.get("KEEP_STACK") != "1":
         _compose(env, "down", "-v", "--remove-orphans")

@@ -50,3 +50,28 @@ def test_docker_stop_is_a_graceful_shutdown(stack):
     assert took < 25, f"stop took {took:.1f} s, too close to the 30 s stop timeout"
     logs = app.logs(tail=50).decode()
     assert "stopping (SIGTERM, graceful)" in logs
+
+
+def test_wsgi_server_switches_to_gunicorn_and_back(stack):
+    def serve_with(engine: str) -> None:
+        result = stack.compose("up", "-d", "--wait", "app", WSGI_SERVER=engine)
+        assert result.returncode == 0, result.stderr
+
+    try:
+        serve_with("gunicorn")
+        assert "Starting gunicorn" in stack.container("app").logs(tail=200).decode()
+        before = stack.request_count("POST", 200)
+        with stack.client() as client:
+            for _ in range(5):
+                response = client.post("/api/upload", content=b"abc")
+                assert response.json()["bytes"] == 3
+        # gunicorn's workers record the same metrics, so the engines compare in one Prometheus.
+        deadline = time.monotonic() + 5
+        while stack.request_count("POST", 200) - before < 5 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert stack.request_count("POST", 200) - before == 5
+    finally:
+        serve_with("wsgistack")
+    assert "Starting gunicorn" not in stack.container("app").logs(tail=200).decode()
+    with stack.client() as client:
+        assert client.get("/").status_code == 200

@@ -52,7 +52,7 @@ def test_prometheus_scrapes_app_and_nginx(stack):
         targets = httpx.get(f"{stack.prometheus}/api/v1/targets", timeout=10).json()
         return {t["labels"]["job"]: t["health"] for t in targets["data"]["activeTargets"]}
 
-    _wait_for(lambda: health().get("app") == "up" and health().get("nginx") == "up", 60)
+    _wait_for(lambda: set(health().values()) == {"up"}, 60)
     assert health() == {"app": "up", "nginx": "up", "prometheus": "up"}
     result = httpx.get(
         f"{stack.prometheus}/api/v1/query", params={"query": 'up{job="app"}'}, timeout=10

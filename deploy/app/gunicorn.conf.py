@@ -1,0 +1,72 @@
+"""gunicorn settings for WSGI_SERVER=gunicorn, from the same environment as ours.
+
+Follows gunicorn's deployment documentation for running behind nginx in a
+container: heartbeat files on tmpfs (worker_tmp_dir=/dev/shm), logs to
+stdout/stderr, forwarded headers trusted only as configured, gthread workers
+when threads are asked for (the sync worker has no keep-alive). The app is
+wrapped so gunicorn's workers record the same Prometheus metrics as ours,
+which keeps the two engines comparable in one Prometheus.
+"""
+
+import os
+import time
+
+env = os.environ.get
+
+bind = ["0.0.0.0:8000"]
+workers = int(env("WEB_CONCURRENCY", "2"))
+threads = int(env("SERVER_THREADS", "1"))
+worker_class = "gthread" if threads > 1 else "sync"
+timeout = int(float(env("SERVER_TIMEOUT", "30")))
+graceful_timeout = int(float(env("SERVER_GRACEFUL_TIMEOUT", "30")))
+keepalive = int(float(env("SERVER_KEEP_ALIVE", "75")))  # > nginx's upstream keepalive_timeout
+forwarded_allow_ips = env("SERVER_FORWARDED_ALLOW_IPS", "127.0.0.1")
+limit_request_line = int(env("SERVER_LIMIT_REQUEST_LINE", "4094"))
+limit_request_fields = int(env("SERVER_LIMIT_REQUEST_FIELDS", "100"))
+limit_request_field_size = int(env("SERVER_LIMIT_REQUEST_FIELD_SIZE", "8190"))
+worker_tmp_dir = "/dev/shm"
+accesslog = "-"
+errorlog = "-"
+control_socket_disable = True  # runtime control goes through supervisorctl signals
+
+
+def on_starting(server):
+    from server import multiprocess
+
+    multiprocess.wipe_dir()
+
+
+def post_worker_init(worker):
+    """Wrap the app: http_server_request_duration_seconds and friends, per request."""
+    from server import metrics
+
+    app = worker.wsgi
+
+    def instrumented(environ, start_response):
+        started = time.perf_counter()
+        seen = {"status": "500"}
+
+        def recording_start_response(status, headers, exc_info=None):
+            seen["status"] = status[:3]
+            return start_response(status, headers, exc_info)
+
+        metrics.ACTIVE_REQUESTS.inc()
+        result = app(environ, recording_start_response)
+        try:
+            yield from result
+        finally:
+            if hasattr(result, "close"):
+                result.close()
+            metrics.ACTIVE_REQUESTS.dec()
+            method = metrics.method_label(environ["REQUEST_METHOD"])
+            metrics.REQUEST_DURATION.labels(method, seen["status"]).observe(
+                time.perf_counter() - started
+            )
+
+    worker.wsgi = instrumented
+
+
+def child_exit(server, worker):
+    from server import metrics
+
+    metrics.mark_worker_dead(worker.pid)
