@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Make this machine able to run the stack: a Docker engine that answers,
+# Make this machine able to run the stack and its tests: the host packages the
+# tests use (requirements/host-packages.txt), a Docker engine that answers,
 # `docker compose` (v2), and the base image the Dockerfiles name.
 #
 # Idempotent: every step checks first and skips what is already there, so on
@@ -21,6 +22,8 @@ log() { printf 'bootstrap: %s\n' "$*" >&2; }
 die() { printf 'bootstrap: error: %s\n' "$*" >&2; exit 1; }
 is_root() { [ "$(id -u)" = 0 ]; }
 
+HOST_PACKAGES=${HOST_PACKAGES:-$(dirname "$0")/../requirements/host-packages.txt}
+
 apt_install() {
     is_root || die "need root to install $* (install them, then run again)"
     command -v apt-get >/dev/null || die "no apt-get here: install $* by hand"
@@ -28,7 +31,24 @@ apt_install() {
         apt-get update -qq
         mkdir -p /var/lib/apt/periodic && touch /var/lib/apt/periodic/.bootstrap-updated
     fi
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+        -o DPkg::Lock::Timeout=300 "$@" >/dev/null
+}
+
+# The host tools the tests use (requirements/host-packages.txt), when missing.
+ensure_host_packages() {
+    local wanted missing=()
+    wanted=$(sed -e 's/#.*//' "$HOST_PACKAGES" | tr -s ' \t' '\n' | sed '/^$/d')
+    for package in $wanted; do
+        dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q 'install ok installed' \
+            || missing+=("$package")
+    done
+    if [ ${#missing[@]} -eq 0 ]; then
+        log "host packages: present"
+        return
+    fi
+    log "host packages: installing ${missing[*]}"
+    apt_install "${missing[@]}"
 }
 
 ensure_engine() {
@@ -101,6 +121,7 @@ ensure_base_image() {
     log "base image $BASE_IMAGE: imported"
 }
 
+ensure_host_packages
 ensure_engine
 ensure_compose
 ensure_base_image

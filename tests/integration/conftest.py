@@ -1,8 +1,9 @@
 """The compose stack, brought up once per test session and torn down after.
 
-It runs under its own compose project (`wsgistack-test`) and ports
-(18080/18443/19090, or IT_HTTP_PORT / IT_HTTPS_PORT / IT_PROMETHEUS_PORT) so
-it never touches a stack started with `make up`. Tests reach it only through
+It runs under its own compose project (`wsgistack-test`, or IT_PROJECT) and
+ports (18080/18443/19090, or IT_HTTP_PORT / IT_HTTPS_PORT / IT_PROMETHEUS_PORT)
+so it never touches a stack started with `make up`; images are tagged with the
+project name, so two checkouts can test side by side. Tests reach it only through
 nginx's published ports and Prometheus' API; what they need from inside (the
 app exporter's /metrics, container state) they read with the docker SDK.
 
@@ -25,7 +26,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 ROOT = Path(__file__).resolve().parents[2]
-PROJECT = "wsgistack-test"
+PROJECT = os.environ.get("IT_PROJECT", "wsgistack-test")  # compose project (and image prefix)
 COMPOSE = ["docker", "compose", "--env-file", ".env.example", "-p", PROJECT]
 UP_TIMEOUT = 900  # seconds: a cold build of every image on a 2-core machine
 
