@@ -1,0 +1,376 @@
+"""Unit tests of scripts/bench.py's pure parts: wrk output → numbers, summary and table,
+settings, the plan and the generated commands and nginx config. Nothing here runs a
+benchmark, starts a process or measures time."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import pytest
+
+SCRIPT = Path(__file__).resolve().parents[3] / "scripts" / "bench.py"
+_spec = importlib.util.spec_from_file_location("wsgistack_bench", SCRIPT)
+bench = importlib.util.module_from_spec(_spec)
+sys.modules["wsgistack_bench"] = bench  # dataclasses look their module up
+_spec.loader.exec_module(bench)
+
+# A real `wrk -t1 -c32 -d3s --latency` report (wrk 4.1.0), with the two optional lines
+# wrk adds when they are not zero ("  Socket errors: connect %d, read %d, write %d,
+# timeout %d" and "  Non-2xx or 3xx responses: %d").
+WRK_WITH_ERRORS = """\
+Running 3s test @ http://127.0.0.1:40123/
+  1 threads and 32 connections
+  Thread Stats   Avg      Stdev     Max   +/- Stdev
+    Latency     2.19ms    1.52ms  31.86ms   93.45%
+    Req/Sec    14.95k     1.23k   16.60k    76.67%
+  Latency Distribution
+     50%    1.85ms
+     75%    2.31ms
+     90%    3.05ms
+     99%    9.03ms
+  44627 requests in 3.01s, 7.02MB read
+  Socket errors: connect 0, read 3, write 1, timeout 2
+  Non-2xx or 3xx responses: 5
+Requests/sec:  14826.25
+Transfer/sec:      2.33MB
+"""
+
+WRK_SLOW = """\
+Running 1m test @ http://127.0.0.1:40123/api/sleep?ms=20
+  1 threads and 32 connections
+  Thread Stats   Avg      Stdev     Max   +/- Stdev
+    Latency   347.44ms   20.11ms    1.02s    90.00%
+    Req/Sec    89.10     10.00    100.00     70.00%
+  Latency Distribution
+     50%  812.00us
+     75%  347.44ms
+     90%    1.02s
+     99%    1.50m
+  5346 requests in 1.00m, 1.02MB read
+Requests/sec:     89.03
+Transfer/sec:     17.40KB
+"""
+
+WRK_NOTHING = """\
+Running 1s test @ http://127.0.0.1:18555/api/sleep?ms=1500
+  1 threads and 4 connections
+  Thread Stats   Avg      Stdev     Max   +/- Stdev
+    Latency     0.00us    0.00us   0.00us    -nan%
+    Req/Sec     0.00      0.00     0.00      -nan%
+  Latency Distribution
+     50%    0.00us
+     75%    0.00us
+     90%    0.00us
+     99%    0.00us
+  0 requests in 1.00s, 0.00B read
+Requests/sec:      0.00
+Transfer/sec:       0.00B
+"""
+
+
+# -- wrk output ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "ms"),
+    [
+        ("812.00us", 0.812),
+        ("1.85ms", 1.85),
+        ("1.02s", 1020.0),
+        ("1.50m", 90_000.0),
+        ("2.00h", 7_200_000.0),
+        (" 9.03ms ", 9.03),
+    ],
+)
+def test_parse_time_ms_every_wrk_unit(text, ms):
+    assert bench.parse_time_ms(text) == pytest.approx(ms)
+
+
+@pytest.mark.parametrize("text", ["", "12", "1.0 ms", "1.0ns", "-1ms", "ms"])
+def test_parse_time_ms_rejects_what_wrk_does_not_print(text):
+    with pytest.raises(ValueError):
+        bench.parse_time_ms(text)
+
+
+def test_parse_wrk_numbers_and_errors():
+    result = bench.parse_wrk(WRK_WITH_ERRORS)
+    assert result.rps == pytest.approx(14826.25)
+    assert result.requests == 44627
+    assert result.duration_s == pytest.approx(3.01)
+    assert result.latency_ms == pytest.approx({"50": 1.85, "75": 2.31, "90": 3.05, "99": 9.03})
+    assert result.socket_errors == {"connect": 0, "read": 3, "write": 1, "timeout": 2}
+    assert result.non_2xx_3xx == 5
+    assert result.errors == 11
+
+
+def test_parse_wrk_mixed_units_and_no_error_lines():
+    result = bench.parse_wrk(WRK_SLOW)
+    assert result.rps == pytest.approx(89.03)
+    assert result.duration_s == pytest.approx(60.0)
+    assert result.latency_ms == pytest.approx(
+        {"50": 0.812, "75": 347.44, "90": 1020.0, "99": 90_000.0}
+    )
+    assert result.socket_errors == {}
+    assert result.non_2xx_3xx == 0
+    assert result.errors == 0
+
+
+def test_parse_wrk_percentiles_come_from_the_distribution_not_the_thread_stats():
+    # "Latency 2.19ms ..." (the average) must not be read as a percentile.
+    text = WRK_WITH_ERRORS.replace("     50%    1.85ms\n", "")
+    assert "50" not in bench.parse_wrk(text).latency_ms
+
+
+def test_parse_wrk_without_latency_flag_has_no_percentiles():
+    head, _, rest = WRK_WITH_ERRORS.partition("  Latency Distribution\n")
+    text = head + rest.split("     99%    9.03ms\n", 1)[1]
+    result = bench.parse_wrk(text)
+    assert result.latency_ms == {}
+    assert result.rps == pytest.approx(14826.25)
+
+
+def test_parse_wrk_nothing_completed_has_no_latency():
+    result = bench.parse_wrk(WRK_NOTHING)
+    assert result.requests == 0
+    assert result.rps == 0.0
+    assert result.latency_ms == {}
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "unable to connect to 127.0.0.1:18556 Connection refused\n",
+        WRK_WITH_ERRORS.replace("Requests/sec:", "Requests/s:"),
+        WRK_WITH_ERRORS.replace("44627 requests in", "requests in"),
+    ],
+)
+def test_parse_wrk_rejects_other_output(text):
+    with pytest.raises(ValueError):
+        bench.parse_wrk(text)
+
+
+# -- summary and table --------------------------------------------------------------
+
+
+def run(engine, scenario, rps, round_no=1, p50=1.0, p99=2.0, errors=0, rss=20480, threads=1):
+    return bench.Run(
+        round=round_no,
+        engine=engine,
+        scenario=scenario,
+        workers=2,
+        threads=threads,
+        rps=rps,
+        p50_ms=p50,
+        p99_ms=p99,
+        errors=errors,
+        requests=int(rps * 3),
+        peak_rss_worker_kib=rss,
+        peak_rss_total_kib=None if rss is None else rss * 3,
+    )
+
+
+def test_summarize_medians_peak_and_ratios():
+    runs = [
+        run("gunicorn-sync", "hello", 1000, 1, p50=5.0, p99=9.0),
+        run("gunicorn-sync", "hello", 1200, 2, p50=4.0, p99=8.0),
+        run("gunicorn-sync", "hello", 900, 3, p50=6.0, p99=30.0),
+        run("ours", "hello", 3000, 1, p50=1.0, p99=3.0, rss=20480, errors=1),
+        run("ours", "hello", 2500, 2, p50=2.0, p99=4.0, rss=30720),
+        run("ours", "hello", 9000, 3, p50=1.5, p99=2.0, rss=None, errors=2),
+    ]
+    rows = {row.engine: row for row in bench.summarize(runs)}
+    assert list(rows) == ["ours", "gunicorn-sync"]  # ENGINES order, not run order
+    sync, ours = rows["gunicorn-sync"], rows["ours"]
+    assert (sync.rps, sync.p50_ms, sync.p99_ms, sync.rounds) == (1000, 5.0, 9.0, 3)
+    assert sync.threads is None  # the sync worker has no threads
+    assert (ours.rps, ours.p50_ms, ours.p99_ms) == (3000, 1.5, 3.0)
+    assert ours.threads == 1
+    assert ours.peak_rss_worker_mib == pytest.approx(30.0)  # the largest, missing ones skipped
+    assert ours.errors == 3
+    assert ours.vs_sync == pytest.approx(3.0)
+    assert sync.vs_sync == pytest.approx(1.0)
+    assert ours.vs_gthread is None and sync.vs_gthread is None  # gthread did not run
+
+
+def test_summarize_ratios_stay_within_a_scenario():
+    runs = [
+        run("gunicorn-sync", "sleep", 100, threads=8),
+        run("gunicorn-gthread", "sleep", 800, threads=8),
+        run("ours", "sleep", 1000, threads=8),
+        run("gunicorn-sync", "hello", 4000),
+        run("ours", "hello", 2000),
+    ]
+    rows = {(row.scenario, row.engine): row for row in bench.summarize(runs)}
+    assert [key[0] for key in rows] == ["hello", "hello", "sleep", "sleep", "sleep"]
+    assert rows["sleep", "ours"].vs_sync == pytest.approx(10.0)
+    assert rows["sleep", "ours"].vs_gthread == pytest.approx(1.25)
+    assert rows["sleep", "gunicorn-sync"].vs_gthread == pytest.approx(0.125)
+    assert rows["hello", "ours"].vs_sync == pytest.approx(0.5)
+    assert rows["hello", "ours"].vs_gthread is None
+
+
+def test_summarize_zero_baseline_gives_no_ratio():
+    rows = bench.summarize([run("gunicorn-sync", "hello", 0.0), run("ours", "hello", 10.0)])
+    assert all(row.vs_sync is None for row in rows)
+
+
+def test_render_table():
+    rows = bench.summarize(
+        [
+            run("gunicorn-sync", "hello", 4626.4, p50=6.3, p99=13.62, rss=22323),
+            run("ours", "hello", 14740.8, p50=1.854, p99=9.031, rss=20890, errors=4),
+            run("granian", "hello", 100.0, p50=None, p99=None, rss=None),
+        ]
+    )
+    lines = bench.render_table(rows).splitlines()
+    assert lines[0].startswith("| scenario | engine | workers×threads | req/s (median) |")
+    assert lines[0].count("|") == lines[1].count("|") == 11
+    assert lines[2] == (
+        "| hello | ours (python -m server) | 2×1 | 14,741 | 1.85 | 9.03 | 20.4 | 4 | 3.19× | — |"
+    )
+    assert lines[3] == (
+        "| hello | gunicorn sync | 2×— | 4,626 | 6.30 | 13.62 | 21.8 | 0 | 1.00× | — |"
+    )
+    assert lines[4] == "| hello | granian (wsgi) | 2×1 | 100 | — | — | — | 0 | 0.02× | — |"
+    assert len(lines) == 5
+
+
+def test_render_markdown_says_what_ran():
+    meta = {
+        "started": "2026-01-01 00:00:00 UTC",
+        "settings": {**vars(bench.Settings())},
+        "scenarios": ["hello", "sleep"],
+        "versions": {"gunicorn": "1.0"},
+        "cpus": 2,
+        "platform": "Linux x",
+        "failures": ["round 2 waitress: boom"],
+        "interrupted": True,
+    }
+    rows = bench.summarize([run("ours", "hello", 10.0)])
+    text = bench.render_markdown(meta, rows)
+    assert bench.render_table(rows) in text
+    assert "interrupted" in text
+    assert "- failed: round 2 waitress: boom" in text
+    assert "`sleep` = 20 ms sleep, `GET /api/sleep?ms=20`" in text
+    assert "gunicorn 1.0" in text
+
+
+# -- settings, plan, commands, nginx ------------------------------------------------
+
+
+def test_settings_defaults_and_environment():
+    assert bench.Settings.from_env({}) == bench.Settings()
+    settings = bench.Settings.from_env({"BENCH_DURATION": " 5 ", "BENCH_ROUNDS": "1"})
+    assert (settings.duration, settings.rounds, settings.workers) == (5, 1, 2)
+    assert bench.Settings.from_env({"BENCH_WARMUP": "0"}).warmup == 0
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [("BENCH_DURATION", "3s"), ("BENCH_ROUNDS", "0"), ("BENCH_WORKERS", "-1"),
+     ("BENCH_CONNECTIONS", "100000"), ("BENCH_WARMUP", "-1")],
+)  # fmt: skip
+def test_settings_reject_bad_values(key, value):
+    with pytest.raises(bench.BenchError, match=key):
+        bench.Settings.from_env({key: value})
+
+
+def test_plan_interleaves_rounds_and_rotates_engines():
+    engines = list(bench.ENGINES.values())
+    scenarios = list(bench.SCENARIOS.values())
+    settings = bench.Settings(rounds=3, threads=1, sleep_threads=8)
+    sessions = list(bench.plan(settings, engines, scenarios))
+    assert len(sessions) == 3 * len(engines) * 2
+    firsts = [engine.name for round_no, engine, *_ in sessions[:: 2 * len(engines)]]
+    assert firsts == ["ours", "gunicorn-sync", "gunicorn-gthread"]
+    for _, _, threads, group in sessions:
+        names = [s.name for s in group]
+        assert names == (["sleep"] if threads == 8 else ["hello", "64k", "upload"])
+    every = {(r, e.name, s.name) for r, e, _, group in sessions for s in group}
+    assert len(every) == 3 * len(engines) * len(scenarios)
+
+
+def test_plan_skips_empty_groups():
+    sessions = list(
+        bench.plan(bench.Settings(rounds=2), [bench.ENGINES["ours"]], [bench.SCENARIOS["hello"]])
+    )
+    assert [(r, threads) for r, _, threads, _ in sessions] == [(1, 1), (2, 1)]
+
+
+def test_default_plan_estimate_fits_the_budget():
+    # Arithmetic on the plan (no clock): the defaults must stay under about 6 minutes.
+    estimate = bench.estimate_seconds(
+        bench.Settings(), list(bench.ENGINES.values()), list(bench.SCENARIOS.values())
+    )
+    assert estimate < 6 * 60
+
+
+def _flag(argv, name):
+    for i, arg in enumerate(argv):
+        if arg == name:
+            return argv[i + 1]
+        if arg.startswith(name + "="):
+            return arg.split("=", 1)[1]
+    return None
+
+
+@pytest.mark.parametrize("threads", [1, 8])
+def test_engine_commands_same_workers_and_threads(threads):
+    ports = [40001, 40002]
+    commands = {
+        name: bench.engine_commands(engine, "/py", ports, 2, threads)
+        for name, engine in bench.ENGINES.items()
+    }
+    for name, argvs in commands.items():
+        for argv in argvs:
+            assert argv[:2] == ["/py", "-m"]
+            assert argv[-1] == "app.wsgi:application"
+            assert all("0.0.0.0" not in arg for arg in argv), name  # loopback only
+    assert _flag(commands["ours"][0], "-w") == "2"
+    assert _flag(commands["ours"][0], "--threads") == str(threads)
+    assert _flag(commands["gunicorn-sync"][0], "-k") == "sync"
+    assert _flag(commands["gunicorn-sync"][0], "--threads") is None  # would switch to gthread
+    assert _flag(commands["gunicorn-gthread"][0], "-k") == "gthread"
+    assert _flag(commands["gunicorn-gthread"][0], "--threads") == str(threads)
+    assert _flag(commands["granian"][0], "--workers") == "2"
+    assert _flag(commands["granian"][0], "--blocking-threads") == str(threads)
+    assert _flag(commands["granian"][0], "--interface") == "wsgi"
+    waitress = commands["waitress"]
+    assert [_flag(argv, "--listen") for argv in waitress] == ["127.0.0.1:40001", "127.0.0.1:40002"]
+    assert {_flag(argv, "--threads") for argv in waitress} == {str(threads)}
+    for name in ("ours", "gunicorn-sync", "gunicorn-gthread"):
+        assert _flag(commands[name][0], "-b") == "127.0.0.1:40001"
+
+
+def test_nginx_config_proxies_like_the_stack(tmp_path):
+    conf = bench.nginx_config(tmp_path, 40100, [40001, 40002])
+    assert "listen 127.0.0.1:40100;" in conf
+    assert "server 127.0.0.1:40001;" in conf and "server 127.0.0.1:40002;" in conf
+    for line in (
+        "keepalive 32;",
+        "keepalive_timeout 60s;",
+        "proxy_http_version 1.1;",
+        'proxy_set_header Connection "";',
+        "daemon off;",
+        f"pid {tmp_path}/nginx.pid;",
+        f"client_body_temp_path {tmp_path}/client_body;",
+    ):
+        assert line in conf
+    assert "ssl" not in conf
+    assert conf.count("{") == conf.count("}")
+
+
+def test_upload_script_posts_one_mebibyte():
+    assert 'wrk.method = "POST"' in bench.UPLOAD_LUA
+    assert 'string.rep("x", 1048576)' in bench.UPLOAD_LUA
+
+
+def test_names_option():
+    assert bench._names("ours, granian", bench.ENGINES) == ["ours", "granian"]
+    with pytest.raises(Exception, match="unknown nope"):
+        bench._names("ours,nope", bench.ENGINES)
+    with pytest.raises(Exception, match="unknown"):
+        bench._names(" , ", bench.SCENARIOS)
