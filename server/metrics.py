@@ -53,11 +53,14 @@ RESPONSE_BODY_BYTES = Counter(
     "http_server_response_body_size_bytes", "Response body bytes sent (before chunk framing)."
 )
 WORKERS = Gauge("wsgi_server_workers", "Worker processes running now.", multiprocess_mode="livemax")
+RESTART_REASONS = ("exit", "timeout", "max-requests", "memory")
 WORKER_RESTARTS = Counter(
     "wsgi_server_worker_restarts",
     "Workers replaced, by reason: exit, timeout, max-requests, memory.",
     ["reason"],
 )
+for _reason in RESTART_REASONS:  # exported as 0 from the start, so rate() and alerts see them
+    WORKER_RESTARTS.labels(_reason)
 APP_IMPORT_FAILURES = Counter(
     "wsgi_server_app_import_failures",
     "Times the WSGI application could not be imported (a worker's boot, or --preload).",
