@@ -19,6 +19,12 @@ Endpoints, for exercising every hop of the stack:
     GET  /api/status?code=N           answers status N (200..599; 204 and 304 without a
                                       body), otherwise {"status": N}
 
+Each matched request tells the server its route (the metrics' bounded
+``http_route`` label) through ``environ["wsgistack.http_route"]``: here the
+path itself, since every route is a fixed path; an app with path parameters
+sets the template (``/users/<int:id>``), never the raw path. Unknown paths set
+nothing and are counted under one value.
+
 GET endpoints also answer HEAD. Every answer is JSON unless stated, with a
 Content-Length except the stream. Bad parameters answer 400 {"error": ...},
 unknown paths 404 {"error": "not found", "path": ...}, wrong methods 405 with
@@ -39,6 +45,7 @@ from typing import Any
 from urllib.parse import parse_qs
 
 READ_SIZE = 64 * 1024  # bytes per wsgi.input read
+ROUTE_ENVIRON_KEY = "wsgistack.http_route"  # read by the server after the response (metrics)
 GREETING = b"Hello from the WSGI stack!\n"
 HOSTNAME = socket.gethostname()
 GET = frozenset({"GET", "HEAD"})
@@ -247,6 +254,7 @@ def application(environ: Environ, start_response: StartResponse) -> Iterable[byt
     route = ROUTES.get(path)
     if route is None:
         return _json(start_response, 404, {"error": "not found", "path": _text(path)})
+    environ[ROUTE_ENVIRON_KEY] = path  # a ROUTES key: one of a fixed set
     methods, handler = route
     if methods is not None and environ["REQUEST_METHOD"] not in methods:
         return _json(

@@ -15,14 +15,12 @@ def main(argv: list[str] | None = None) -> int:
     except config.ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    multiprocess.wipe_dir()
     from . import logs
-    from .arbiter import Arbiter
     from .wsgi import load_app
 
     logs.setup(cfg.errorlog, cfg.log_level, cfg.access_logfile)
     logs.error_log.info("%s", cfg.describe())
-    if check_only:
+    if check_only:  # touches no metrics file: a server may be running beside it
         try:
             load_app(cfg.app)
         except BaseException:
@@ -30,12 +28,18 @@ def main(argv: list[str] | None = None) -> int:
             return 1
         print("configuration OK", file=sys.stderr)
         return 0
+    multiprocess.wipe_dir()
+    multiprocess.set_identity("master")
+    from . import metrics  # creates the instruments: after the wipe and the naming
+    from .arbiter import Arbiter
+
     app = None
     if cfg.preload:
         try:
             app = load_app(cfg.app)
         except BaseException:
             logs.error_log.exception("cannot load the application %s", cfg.app)
+            metrics.APP_IMPORT_FAILURES.inc()
             return 3
     try:
         return Arbiter(cfg, reload_config=lambda: config.load(argv)[0], app=app).run()

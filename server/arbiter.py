@@ -24,7 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from . import config as config_module
-from . import logs, metrics
+from . import logs, metrics, multiprocess
 from .config import Config
 from .heartbeat import HeartbeatTable
 from .worker import WORKER_BOOT_ERROR, WORKER_MAX_MEMORY, WORKER_MAX_REQUESTS, Worker
@@ -214,6 +214,7 @@ class Arbiter:
         heartbeat = self.heartbeats.slot(slot)
         pid = os.fork()
         if pid == 0:  # the worker
+            multiprocess.set_identity(multiprocess.worker_identity(slot))
             status = 1
             try:
                 signal.set_wakeup_fd(-1)
@@ -249,7 +250,7 @@ class Arbiter:
             info = self.workers.pop(pid, None)
             if info is None:
                 continue
-            metrics.mark_worker_dead(pid)
+            metrics.mark_worker_dead(multiprocess.worker_identity(info.slot))
             code = os.waitstatus_to_exitcode(status)
             if code == WORKER_BOOT_ERROR:
                 log.error("worker %d failed to boot (traceback above); stopping", pid)

@@ -1,7 +1,22 @@
 """The prometheus-client multiprocess directory (``PROMETHEUS_MULTIPROC_DIR``).
 
-Kept apart from ``server.metrics`` on purpose: wiping must happen before any
-instrument exists, and importing ``server.metrics`` creates them.
+Kept apart from ``server.metrics`` on purpose: the directory must be prepared
+and this process named before any instrument exists, and importing
+``server.metrics`` creates them.
+
+File names. prometheus-client names each process's files after its pid
+(``counter_1234.db``), and ``mark_process_dead`` only deletes a dead pid's
+live-gauge files: its counter and histogram files stay for ever, since their
+totals still count. After thousands of worker recycles (``--max-requests``)
+the exporter would merge thousands of files on every scrape. So our processes
+name their files after a stable *identity* instead (``values.MultiProcessValue``
+with our ``process_identifier``): the master is ``master``, a worker is
+``worker<slot>`` after its heartbeat slot. A slot belongs to one live worker at
+a time, and a replacement continues its slot's counter files (prometheus-client
+reads the stored value back when it opens a file), so totals stay exact and the
+directory holds a few files per slot, however many workers have come and gone.
+A process we did not name (a gunicorn worker, a child the app forks) keeps the
+library's pid naming.
 """
 
 from __future__ import annotations
@@ -9,14 +24,60 @@ from __future__ import annotations
 import glob
 import os
 
+_identity: tuple[int, str] | None = None  # (pid that set it, name)
+
+
+def process_identity() -> str:
+    """This process's metric-file name: what ``set_identity`` set here, else the pid.
+
+    A child forked after ``set_identity`` is another process and gets its pid,
+    so two live processes never share a file.
+    """
+    pid = os.getpid()
+    if _identity is not None and _identity[0] == pid:
+        return _identity[1]
+    return str(pid)
+
+
+def set_identity(name: str) -> None:
+    """Name this process's metric files ``<type>_<name>.db`` from now on.
+
+    ``name`` must not contain "_" (prometheus-client splits file names on it)
+    and must be held by one live process at a time. Raises ValueError.
+    """
+    global _identity
+    if not name or "_" in name:
+        raise ValueError(f"metrics identity must be non-empty, without '_': {name!r}")
+    _identity = (os.getpid(), name)
+
+
+def worker_identity(slot: int) -> str:
+    """The identity of the worker in heartbeat slot ``slot``."""
+    return f"worker{slot}"
+
+
+def install_identities() -> None:
+    """Make prometheus-client name files after ``process_identity()``.
+
+    Must run before the first instrument is created (``server.metrics`` calls
+    it at import); does nothing without ``PROMETHEUS_MULTIPROC_DIR``.
+    """
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from prometheus_client import values
+
+        values.ValueClass = values.MultiProcessValue(process_identifier=process_identity)
+
 
 def wipe_dir() -> None:
-    """Remove the last run's metric files (prometheus-client requires it at start).
+    """Prepare the directory at server start: create it, drop every gauge file.
 
-    Creates the directory if missing; does nothing when the variable is unset.
+    Gauges describe processes that no longer exist (the last run's worker count,
+    requests in flight); counters and histograms are kept, so a restarted
+    server continues its totals instead of resetting them (Prometheus reads
+    either correctly). Does nothing when the variable is unset.
     """
     directory = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
     if directory:
         os.makedirs(directory, exist_ok=True)
-        for path in glob.glob(os.path.join(directory, "*.db")):
+        for path in glob.glob(os.path.join(directory, "gauge_*.db")):
             os.unlink(path)

@@ -90,7 +90,7 @@ class Worker:
         self.returned: deque[tuple[Connection, bool]] = deque()  # from threads, to the loop
         self.accepting = False
         self.pool: ThreadPoolExecutor | None = None
-        self._duration_children: dict[tuple[str, int], object] = {}
+        self._duration_children: dict[tuple[str, int, str], object] = {}
 
     # -- lifecycle -----------------------------------------------------------
     def run(self) -> None:
@@ -108,6 +108,7 @@ class Worker:
                 self.app = load_app(self.cfg.app)
             except BaseException:
                 logs.error_log.exception("worker failed to load the application %s", self.cfg.app)
+                metrics.APP_IMPORT_FAILURES.inc()
                 os._exit(WORKER_BOOT_ERROR)
         self.handler = WSGIHandler(
             self.app,
@@ -351,11 +352,12 @@ class Worker:
         self, request: Request, response: Response, environ: dict, duration: float
     ) -> None:
         status = response.status_code
-        key = (request.method, status)
+        route = metrics.route_label(environ)
+        key = (request.method, status, route)
         histogram = self._duration_children.get(key)
         if histogram is None:
             method = metrics.method_label(request.method)
-            histogram = metrics.REQUEST_DURATION.labels(method, str(status))
+            histogram = metrics.REQUEST_DURATION.labels(method, str(status), route)
             self._duration_children[key] = histogram
         histogram.observe(duration)
         if request.body_received:
@@ -378,5 +380,5 @@ class Worker:
             )
 
     def _observe_refused(self, conn: Connection, status: int) -> None:
-        metrics.REQUEST_DURATION.labels("_OTHER", str(status)).observe(0.0)
+        metrics.REQUEST_DURATION.labels(metrics.OTHER, str(status), metrics.OTHER).observe(0.0)
         logs.access({"remote_addr": conn.peer[0], "status": status, "refused": True})

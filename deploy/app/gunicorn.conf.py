@@ -59,7 +59,8 @@ def post_worker_init(worker):
                 result.close()
             metrics.ACTIVE_REQUESTS.dec()
             method = metrics.method_label(environ["REQUEST_METHOD"])
-            metrics.REQUEST_DURATION.labels(method, seen["status"]).observe(
+            route = metrics.route_label(environ)
+            metrics.REQUEST_DURATION.labels(method, seen["status"], route).observe(
                 time.perf_counter() - started
             )
 

@@ -1,4 +1,6 @@
-"""Metrics: the exporter counts exactly the requests sent; Prometheus scrapes all targets."""
+"""Metrics end to end: what the app's exporter, nginx's mtail and Prometheus count
+matches the traffic sent through nginx exactly; each source is reachable only
+inside the stack; Prometheus scrapes every target and loads every rule."""
 
 from __future__ import annotations
 
@@ -6,8 +8,19 @@ import time
 
 import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 pytestmark = pytest.mark.integration
+
+DURATION_COUNT = "http_server_request_duration_seconds_count"
+ALERTS = {
+    "TargetDown",
+    "HighErrorRatio",
+    "HighLatencyP99",
+    "WorkerRestartsSpiking",
+    "NginxUpstreamErrors",
+    "AppImportFailing",
+}
 
 
 def _wait_for(predicate, timeout: float):
@@ -19,27 +32,115 @@ def _wait_for(predicate, timeout: float):
         time.sleep(0.5)
 
 
-def test_exporter_counts_exactly_the_requests_sent(stack):
-    # The healthcheck sends GET /healthz (200) every few seconds: count only
-    # series it cannot touch, POST 200 and GET 404.
-    posts, not_found = 15, 10
-    before_post = stack.request_count("POST", 200)
-    before_404 = stack.request_count("GET", 404)
+def _matching(samples, name: str, labels: dict[str, str]) -> float:
+    return sum(s.value for s in samples if s.name == name and labels.items() <= s.labels.items())
+
+
+def app_value(stack, name: str, **labels: str) -> float:
+    """A sum of samples from the app's exporter (read inside the app container)."""
+    return _matching(stack.exporter_samples(), name, labels)
+
+
+def nginx_value(stack, name: str, **labels: str) -> float:
+    """A sum of samples from mtail, nginx's per-request metrics (read inside its container)."""
+    result = stack.container("mtail").exec_run(["curl", "-fsS", "http://127.0.0.1:3903/metrics"])
+    assert result.exit_code == 0, result.output.decode()
+    families = text_string_to_metric_families(result.output.decode())
+    return _matching([s for f in families for s in f.samples], name, labels)
+
+
+def prometheus_query(stack, query: str) -> list[dict]:
+    response = httpx.get(f"{stack.prometheus}/api/v1/query", params={"query": query}, timeout=10)
+    body = response.json()
+    assert body["status"] == "success", body
+    return body["data"]["result"]
+
+
+def prometheus_value(stack, query: str) -> float:
+    """The value of a query that yields one series (0 when it yields none)."""
+    result = prometheus_query(stack, query)
+    assert len(result) <= 1, result
+    return float(result[0]["value"][1]) if result else 0.0
+
+
+def _selector(name: str, labels: dict[str, str]) -> str:
+    return name + "{" + ",".join(f'{k}="{v}"' for k, v in labels.items()) + "}"
+
+
+def test_mixed_traffic_is_counted_exactly_by_the_app_nginx_and_prometheus(stack):
+    # Series the healthchecks never touch: they call /healthz on the app directly
+    # and /nginx-health, which nginx doesn't log.
+    sent = {  # (target, status, http_route at the app): how many
+        ("/", "200", "/"): 7,
+        ("/no/such/page", "404", "_OTHER"): 5,
+        ("/api/status?code=500", "500", "/api/status"): 3,
+    }
+    app_series = {
+        key: {
+            "http_request_method": "GET",
+            "http_response_status_code": key[1],
+            "http_route": key[2],
+        }
+        for key in sent
+    }
+    nginx_series = {
+        key: {"http_request_method": "GET", "http_response_status_code": key[1]} for key in sent
+    }
+    before_app = {key: app_value(stack, DURATION_COUNT, **app_series[key]) for key in sent}
+    before_nginx = {key: nginx_value(stack, DURATION_COUNT, **nginx_series[key]) for key in sent}
     with stack.client() as client:
-        for n in range(posts):
-            assert client.post("/api/echo", content=b"n" * n).status_code == 200
-        for _ in range(not_found):
-            assert client.get("/api/status?code=404").status_code == 404
+        for (target, status, _), count in sent.items():
+            for _ in range(count):
+                assert client.get(target).status_code == int(status)
 
-    def settled():
-        return (
-            stack.request_count("POST", 200) - before_post,
-            stack.request_count("GET", 404) - before_404,
-        ) == (posts, not_found)
+    def app_deltas():
+        return {k: app_value(stack, DURATION_COUNT, **app_series[k]) - before_app[k] for k in sent}
 
-    _wait_for(settled, timeout=5)
-    assert stack.request_count("POST", 200) - before_post == posts
-    assert stack.request_count("GET", 404) - before_404 == not_found
+    def nginx_deltas():
+        return {
+            k: nginx_value(stack, DURATION_COUNT, **nginx_series[k]) - before_nginx[k] for k in sent
+        }
+
+    _wait_for(lambda: app_deltas() == sent and nginx_deltas() == sent, timeout=10)
+    assert app_deltas() == sent
+    assert nginx_deltas() == sent
+
+    # Prometheus, after its next scrapes, holds exactly the sources' totals.
+    expected = {}
+    for key in sent:
+        labels = {"job": "app", **app_series[key]}
+        expected[_selector(DURATION_COUNT, labels)] = before_app[key] + sent[key]
+        labels = {"job": "nginx-log", **nginx_series[key]}
+        expected[_selector(DURATION_COUNT, labels)] = before_nginx[key] + sent[key]
+
+    def in_prometheus():
+        return {query: prometheus_value(stack, query) for query in expected}
+
+    _wait_for(lambda: in_prometheus() == expected, timeout=30)
+    assert in_prometheus() == expected
+
+
+def test_a_413_from_nginx_counts_at_nginx_and_not_at_the_app(stack):
+    limit = int(stack.env["LIMIT_REQUEST_BODY"])
+    at_nginx = {"http_request_method": "POST", "http_response_status_code": "413"}
+    before_nginx = nginx_value(stack, DURATION_COUNT, **at_nginx)
+    before_app = app_value(stack, DURATION_COUNT, http_request_method="POST")
+    with stack.client() as client:
+        assert client.post("/api/upload", content=b"x" * (limit + 1)).status_code == 413
+    assert _wait_for(lambda: nginx_value(stack, DURATION_COUNT, **at_nginx) == before_nginx + 1, 10)
+    assert app_value(stack, DURATION_COUNT, http_request_method="POST") == before_app
+
+
+def test_exporters_and_stub_status_are_not_published(stack):
+    for service in ("app", "nginx-exporter", "mtail"):
+        ports = stack.container(service).attrs["NetworkSettings"]["Ports"] or {}
+        assert not any(ports.values()), f"{service} publishes {ports}"
+    ports = stack.container("proxy").attrs["NetworkSettings"]["Ports"]
+    assert sorted(port for port, bound in ports.items() if bound) == ["8080/tcp", "8443/tcp"]
+    with stack.client() as client:  # the published HTTPS server proxies it to the app: 404
+        response = client.get("/stub_status")
+    assert response.status_code == 404
+    assert "Active connections" not in response.text
 
 
 def test_exporter_reports_the_workers(stack):
@@ -47,27 +148,32 @@ def test_exporter_reports_the_workers(stack):
     assert workers and workers[0].value == int(stack.env["WEB_CONCURRENCY"])
 
 
-def test_prometheus_scrapes_app_and_nginx(stack):
-    def health() -> dict[str, str]:
+def test_prometheus_scrapes_every_target(stack):
+    def health() -> dict[str, tuple[str, str]]:
         targets = httpx.get(f"{stack.prometheus}/api/v1/targets", timeout=10).json()
-        return {t["labels"]["job"]: t["health"] for t in targets["data"]["activeTargets"]}
+        return {
+            t["labels"]["job"]: (t["labels"]["instance"], t["health"])
+            for t in targets["data"]["activeTargets"]
+        }
 
-    _wait_for(lambda: set(health().values()) == {"up"}, 60)
-    assert health() == {"app": "up", "nginx": "up", "prometheus": "up"}
-    result = httpx.get(
-        f"{stack.prometheus}/api/v1/query", params={"query": 'up{job="app"}'}, timeout=10
-    ).json()
-    assert [sample["value"][1] for sample in result["data"]["result"]] == ["1"]
+    _wait_for(lambda: {h for _, h in health().values()} == {"up"}, 60)
+    assert health() == {
+        "app": ("app", "up"),
+        "nginx": ("proxy", "up"),
+        "nginx-log": ("proxy", "up"),
+        "prometheus": ("prometheus", "up"),
+    }
+
+
+def test_prometheus_loads_every_rule(stack):
+    groups = httpx.get(f"{stack.prometheus}/api/v1/rules", timeout=10).json()["data"]["groups"]
+    rules = [rule for group in groups for rule in group["rules"]]
+    assert {r["name"] for r in rules if r["type"] == "alerting"} == ALERTS
+    assert all(r["health"] == "ok" for r in rules), [r for r in rules if r["health"] != "ok"]
+    for rule in rules:
+        if rule["type"] == "alerting":
+            assert rule["annotations"]["runbook"] and rule["annotations"]["summary"]
 
 
 def test_nginx_metrics_count_connections(stack):
-    def accepted() -> float:
-        result = httpx.get(
-            f"{stack.prometheus}/api/v1/query",
-            params={"query": "nginx_connections_accepted"},
-            timeout=10,
-        ).json()
-        values = [float(s["value"][1]) for s in result["data"]["result"]]
-        return values[0] if values else 0.0
-
-    assert _wait_for(lambda: accepted() > 0, 30) > 0
+    assert _wait_for(lambda: prometheus_value(stack, "nginx_connections_accepted") > 0, 30) > 0

@@ -13,7 +13,7 @@ from wsgiref.validate import validator
 
 import pytest
 
-from app.wsgi import GREETING, READ_SIZE, application
+from app.wsgi import GREETING, READ_SIZE, ROUTE_ENVIRON_KEY, application
 
 APP = validator(application)
 
@@ -393,3 +393,30 @@ def test_exceptions_propagate_to_the_server():
     environ["wsgi.input"] = Broken()
     with pytest.raises(OSError, match="client went away"):
         application(environ, lambda status, headers, exc_info=None: None)
+
+
+def _route_after(path: str, method: str = "GET", query: str = "") -> object:
+    """What the app left in environ["wsgistack.http_route"] after answering."""
+    environ = {"REQUEST_METHOD": method, "SCRIPT_NAME": "", "PATH_INFO": path}
+    environ["QUERY_STRING"] = query
+    setup_testing_defaults(environ)
+    b"".join(application(environ, lambda status, headers, exc_info=None: None))
+    return environ.get(ROUTE_ENVIRON_KEY)
+
+
+@pytest.mark.parametrize(
+    ("path", "method", "query"),
+    [
+        ("/", "GET", ""),
+        ("/api/status", "GET", "code=500"),
+        ("/api/status", "GET", "code=abc"),  # 400 from a known route
+        ("/api/upload", "GET", ""),  # 405 from a known route
+    ],
+)
+def test_matched_requests_tell_the_server_their_route(path, method, query):
+    assert _route_after(path, method, query) == path
+
+
+@pytest.mark.parametrize("path", ["/nope", "/api/status/123", "/users/42"])
+def test_unknown_paths_set_no_route(path):
+    assert _route_after(path) is None

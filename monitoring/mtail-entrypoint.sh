@@ -1,0 +1,24 @@
+#!/bin/sh
+# Tail the file nginx appends its metrics lines to (nginx/templates/
+# metrics-log.conf.template), in the volume shared with the proxy, and keep it
+# bounded: every 10 s, once it passes 16 MiB, an empty file replaces it in one
+# rename, so the path never goes missing. nginx opens the file for each line,
+# so its next line goes to the new file; mtail sees a new file at the path
+# (rotation), reads the old one to its end through its open descriptor, then
+# the new one from its start: no line is lost. The old file's memory is freed
+# when mtail closes it.
+set -eu
+dir=/run/nginx-log
+umask 000   # nginx's workers (another user, another container) append to it
+touch "$dir/metrics.log"
+(
+    while sleep 10; do
+        size=$(stat -c %s "$dir/metrics.log" 2>/dev/null || echo 0)
+        if [ "$size" -gt 16777216 ]; then
+            : >"$dir/metrics.log.new"
+            mv -f "$dir/metrics.log.new" "$dir/metrics.log"
+        fi
+    done
+) &
+exec mtail --progs /etc/mtail --logs "$dir/metrics.log" --port 3903 \
+    --emit_prog_label=false --logtostderr "$@"

@@ -1,0 +1,67 @@
+"""Bounded labels and metric-file naming (server.metrics, server.multiprocess), in-process."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from server import metrics, multiprocess
+
+
+@pytest.fixture
+def fresh_routes(monkeypatch):
+    monkeypatch.setattr(metrics, "_routes", set())
+
+
+@pytest.mark.parametrize(
+    ("environ", "label"),
+    [
+        ({metrics.ROUTE_ENVIRON_KEY: "/users/<int:id>"}, "/users/<int:id>"),
+        ({metrics.ROUTE_ENVIRON_KEY: "api/items/<slug:slug>/"}, "api/items/<slug:slug>/"),
+        ({}, "_OTHER"),  # the app set nothing: an unknown path, or an app that doesn't tell
+        ({metrics.ROUTE_ENVIRON_KEY: ""}, "_OTHER"),
+        ({metrics.ROUTE_ENVIRON_KEY: None}, "_OTHER"),
+        ({metrics.ROUTE_ENVIRON_KEY: b"/bytes"}, "_OTHER"),
+        ({"PATH_INFO": "/users/42"}, "_OTHER"),  # never the raw path
+    ],
+)
+def test_route_label(fresh_routes, environ, label):
+    assert metrics.route_label(environ) == label
+
+
+def test_routes_past_the_limit_fold_into_other(fresh_routes, monkeypatch):
+    monkeypatch.setattr(metrics, "MAX_ROUTES", 3)
+    labels = [metrics.route_label({metrics.ROUTE_ENVIRON_KEY: f"/r{n}"}) for n in range(5)]
+    assert labels == ["/r0", "/r1", "/r2", "_OTHER", "_OTHER"]
+    assert metrics.route_label({metrics.ROUTE_ENVIRON_KEY: "/r1"}) == "/r1"  # known ones stay
+
+
+@pytest.mark.parametrize(("method", "label"), [("GET", "GET"), ("PURGE", "_OTHER")])
+def test_method_label(method, label):
+    assert metrics.method_label(method) == label
+
+
+def test_identity_is_the_pid_until_named_and_only_in_the_process_that_named_it(monkeypatch):
+    monkeypatch.setattr(multiprocess, "_identity", None)
+    assert multiprocess.process_identity() == str(os.getpid())
+    multiprocess.set_identity(multiprocess.worker_identity(3))
+    assert multiprocess.process_identity() == "worker3"
+    monkeypatch.setattr(multiprocess, "_identity", (os.getpid() + 1, "worker3"))  # as after fork
+    assert multiprocess.process_identity() == str(os.getpid())
+
+
+@pytest.mark.parametrize("name", ["", "worker_3"])
+def test_identities_that_would_break_file_names_are_refused(name):
+    with pytest.raises(ValueError, match="identity"):
+        multiprocess.set_identity(name)
+
+
+def test_wipe_dir_drops_gauges_and_keeps_totals(tmp_path, monkeypatch):
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path / "metrics"))
+    multiprocess.wipe_dir()  # creates it
+    kept = ["counter_worker0.db", "histogram_worker0.db", "counter_1234.db"]
+    for name in [*kept, "gauge_livesum_worker0.db", "gauge_livemax_master.db", "gauge_all_9.db"]:
+        (tmp_path / "metrics" / name).write_bytes(b"")
+    multiprocess.wipe_dir()
+    assert sorted(path.name for path in (tmp_path / "metrics").iterdir()) == sorted(kept)
