@@ -265,6 +265,10 @@ class Response:
         self.no_body = bodiless(request.method, self.status_code)
         if self.content_length is None and known_length is not None and not self.no_body:
             self.content_length = known_length
+        if request.expect_continue and not self.continue_sent and not request.complete:
+            # The client may never send the body it asked to send: close after this
+            # answer, and say so (RFC 9110 §10.1.1), rather than wait for it.
+            self.keep_alive = False
         if self.content_length is not None:
             if not (self.status_code < 200 or self.status_code == 204):
                 headers.append(("Content-Length", str(self.content_length)))
