@@ -369,8 +369,11 @@ class WSGIHandler:
         env = dict(self.base_environ)
         path = unquote_to_bytes(request.path).decode("latin-1")
         prefix = self.script_name
-        if prefix and (path == prefix or path.startswith(prefix + "/")):
-            path = path[len(prefix) :]  # PEP 3333: SCRIPT_NAME + PATH_INFO is the path
+        if prefix:  # PEP 3333: SCRIPT_NAME + PATH_INFO is always the request's path
+            if path == prefix or path.startswith(prefix + "/"):
+                path = path[len(prefix) :]
+            else:
+                env["SCRIPT_NAME"] = ""  # outside the mount point (a health check, say)
         env.update(
             REQUEST_METHOD=request.method,
             PATH_INFO=path,
