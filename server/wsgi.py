@@ -416,6 +416,8 @@ class WSGIHandler:
         started = time.perf_counter()
         response = Response(conn, request, keep_alive and request.keep_alive)
         environ = self.environ(conn, request, response)
+        if request.path == b"*":  # OPTIONS * asks about the server, not a resource (RFC 9110 §9.3.7)
+            return self._answer_options(conn, request, response, environ, started)
         result = None
         try:
             result = self.app(environ, response.start_response)
@@ -450,6 +452,20 @@ class WSGIHandler:
                     result.close()  # PEP 3333: always, also on errors and disconnects
                 except Exception:
                     log.exception("error in close() of the application's iterable")
+        if response.keep_alive and not request.complete:
+            response.keep_alive = self._drain(conn, request, response)
+        self.observe(request, response, environ, time.perf_counter() - started)
+        return response.keep_alive
+
+    def _answer_options(
+        self, conn: Connection, request: Request, response: Response, environ: dict, started: float
+    ) -> bool:
+        """Answer ``OPTIONS *`` ourselves: it has no path a WSGI app could route."""
+        response.start_response("200 OK", [("Content-Length", "0")])
+        try:
+            response.finish()
+        except OSError:
+            response.keep_alive = False
         if response.keep_alive and not request.complete:
             response.keep_alive = self._drain(conn, request, response)
         self.observe(request, response, environ, time.perf_counter() - started)
