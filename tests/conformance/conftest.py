@@ -135,7 +135,14 @@ def server_factory(tmp_path_factory) -> Iterator:
         folder = tmp_path_factory.mktemp("server")
         flags_list = list(flags)
         server = Server(flags_list, folder / "server.log", host=host)
-        if not any(f == "-b" for f in flags_list):
+        if "-b" in flags_list:  # the first address is the one the client uses
+            address = flags_list[flags_list.index("-b") + 1]
+            if address.startswith("unix:"):
+                server.unix = address[len("unix:") :]
+            else:
+                bound_host, _, port = address.rpartition(":")
+                server.host, server.port = bound_host.strip("[]"), int(port)
+        else:
             server.port = free_port(host)
             address = f"[{host}]:{server.port}" if ":" in host else f"{host}:{server.port}"
             flags_list += ["-b", address]
