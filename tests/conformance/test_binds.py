@@ -7,10 +7,9 @@ import shutil
 import socket
 import stat
 import subprocess
-from pathlib import Path
 
 import pytest
-from conftest import ROOT, Client, Server, free_port, request
+from conftest import Client, Server, free_port, request
 
 
 def has_ipv6_loopback() -> bool:
