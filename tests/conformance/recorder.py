@@ -20,13 +20,16 @@ Routes (by PATH_INFO; query parameters as noted):
     /error-late       raises after the first body chunk was sent
     /exc-info         start_response, then start_response again with exc_info
     /close?dir=D      an iterable that streams slowly and records close() in D/closed
-    /pid              the worker's pid
+    /pid              the worker's pid, and the pid that imported this module
+    /grow?mb=N        keeps N MiB more allocated in this worker (--max-worker-memory)
+    /hang             ignores SIGABRT and sleeps (--timeout must SIGKILL it)
 """
 
 from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
 import threading
 import time
@@ -36,6 +39,7 @@ from wsgiref.validate import WSGIWarning, validator
 
 warnings.simplefilter("error", WSGIWarning)
 
+IMPORTED_BY = os.getpid()  # the master's pid with --preload
 READ_SIZE = 1000  # odd on purpose: reads straddle the chunks of a chunked body
 
 
@@ -179,6 +183,21 @@ def close(environ: dict, start_response):
 
 
 def pid(environ: dict, start_response) -> list[bytes]:
+    return _json(start_response, {"pid": os.getpid(), "imported_by": IMPORTED_BY})
+
+
+_BALLAST: list[bytearray] = []
+
+
+def grow(environ: dict, start_response) -> list[bytes]:
+    size = int(_query(environ)["mb"]) * 1024 * 1024
+    _BALLAST.append(bytearray(b"\1" * size))  # written, so resident
+    return _json(start_response, {"pid": os.getpid()})
+
+
+def hang(environ: dict, start_response) -> list[bytes]:
+    signal.signal(signal.SIGABRT, signal.SIG_IGN)  # only in the main thread: --threads 1
+    time.sleep(60)
     return _json(start_response, {"pid": os.getpid()})
 
 
@@ -194,6 +213,8 @@ ROUTES = {
     "/exc-info": exc_info,
     "/close": close,
     "/pid": pid,
+    "/grow": grow,
+    "/hang": hang,
 }
 
 
