@@ -196,7 +196,9 @@ class Arbiter:
         booted = [pid for pid in current if self._booted(pid)]
         # The first worker of a generation boots alone: if the app cannot be
         # imported, its traceback is printed once and the master stops.
-        if current and not booted:
+        if not booted:
+            if not current:
+                self._spawn()
             return
         for _ in range(self.target - len(current)):
             self._spawn()
