@@ -41,6 +41,7 @@ class WorkerInfo:
     spawned_at: float
     retiring: bool = False
     aborted_at: float = 0.0
+    killed: bool = False
 
 
 def bind(
@@ -274,7 +275,9 @@ class Arbiter:
         now = time.monotonic()
         for pid, info in list(self.workers.items()):
             if info.aborted_at:
-                if now - info.aborted_at > KILL_GRACE:
+                if now - info.aborted_at > KILL_GRACE and not info.killed:
+                    log.critical("worker %d ignored SIGABRT; sending SIGKILL", pid)
+                    info.killed = True
                     self._kill(pid, signal.SIGKILL)
                 continue
             last = self.heartbeats.last_beat(info.slot) or info.spawned_at
