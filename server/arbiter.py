@@ -158,6 +158,7 @@ class Arbiter:
                     log.info("SIGTTOU: %d workers", self.target)
                 elif signum == signal.SIGUSR1:
                     logs.reopen()
+                    log.info("SIGUSR1: log files reopened")  # also creates the new error log
                     for pid in self.workers:
                         self._kill(pid, signal.SIGUSR1)
             self._reap()
