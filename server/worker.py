@@ -115,6 +115,7 @@ class Worker:
             forwarded_allow_ips=self.cfg.forwarded_allow_ips,
             script_name=self.cfg.script_name,
             observe=self._observe,
+            draining=lambda: not self.alive,
         )
         self.heartbeat.beat()
         logs.error_log.info("worker %d serving %s", os.getpid(), self.cfg.app)

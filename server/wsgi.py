@@ -196,10 +196,17 @@ class _TrustedPeers:
 class Response:
     """Response state of one request: start_response, write() and framing."""
 
-    def __init__(self, conn: Connection, request: Request, keep_alive: bool) -> None:
+    def __init__(
+        self,
+        conn: Connection,
+        request: Request,
+        keep_alive: bool,
+        draining: Callable[[], bool] = lambda: False,
+    ) -> None:
         self.conn = conn
         self.request = request
         self.keep_alive = keep_alive
+        self.draining = draining  # True once the worker is stopping: say Connection: close
         self.status: str | None = None
         self.status_code = 0
         self.headers: list[tuple[str, str]] = []
@@ -278,6 +285,8 @@ class Response:
                 headers.append(("Transfer-Encoding", "chunked"))
             else:
                 self.keep_alive = False  # the end of the body is the end of the connection
+        if self.keep_alive and self.draining():
+            self.keep_alive = False  # the worker began stopping while the app ran
         if not self.keep_alive:
             headers.append(("Connection", "close"))
         elif request.http_version == "1.0":
@@ -334,7 +343,8 @@ class WSGIHandler:
     """Runs requests through one WSGI application (PEP 3333) for one worker.
 
     ``observe(request, response, duration_s)`` is called after every request
-    (metrics and the access log).
+    (metrics and the access log). ``draining()`` is True once the worker is
+    stopping: responses whose head is not yet sent then say Connection: close.
     """
 
     def __init__(
@@ -346,8 +356,10 @@ class WSGIHandler:
         url_scheme: str = "http",
         script_name: str = "",
         observe: Callable[[Request, Response, dict, float], None],
+        draining: Callable[[], bool] = lambda: False,
     ) -> None:
         self.app = app
+        self.draining = draining
         self.script_name = script_name
         self.trusted = _TrustedPeers(forwarded_allow_ips)
         self.observe = observe
@@ -414,9 +426,11 @@ class WSGIHandler:
         keep-alive). Never raises for the application's or the client's faults.
         """
         started = time.perf_counter()
-        response = Response(conn, request, keep_alive and request.keep_alive)
+        response = Response(conn, request, keep_alive and request.keep_alive, self.draining)
         environ = self.environ(conn, request, response)
-        if request.path == b"*":  # OPTIONS * asks about the server, not a resource (RFC 9110 §9.3.7)
+        if (
+            request.path == b"*"
+        ):  # OPTIONS * asks about the server, not a resource (RFC 9110 §9.3.7)
             return self._answer_options(conn, request, response, environ, started)
         result = None
         try:
