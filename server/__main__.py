@@ -20,7 +20,7 @@ def main(argv: list[str] | None = None) -> int:
     from .arbiter import Arbiter
     from .wsgi import load_app
 
-    logs.setup(cfg.errorlog, cfg.log_level, cfg.access_logfile)
+    logs.setup(cfg.errorlog, cfg.log_level, cfg.access_logfile, cfg.access_log_style)
     logs.error_log.info("%s", cfg.describe())
     if check_only:
         try:

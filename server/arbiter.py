@@ -297,7 +297,7 @@ class Arbiter:
         if cfg.bind != self.cfg.bind:
             log.warning("SIGHUP: bind changes need a restart; keeping %s", self.cfg.bind)
             cfg = dataclasses.replace(cfg, bind=self.cfg.bind)
-        logs.setup(cfg.errorlog, cfg.log_level, cfg.access_logfile)
+        logs.setup(cfg.errorlog, cfg.log_level, cfg.access_logfile, cfg.access_log_style)
         log.info("SIGHUP: reloading; %s", cfg.describe())
         self.cfg = cfg
         self.target = cfg.workers

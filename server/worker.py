@@ -374,6 +374,7 @@ class Worker:
                     "response_bytes": response.body_bytes,
                     "duration_seconds": round(duration, 6),
                     "request_id": environ.get("HTTP_X_REQUEST_ID", ""),
+                    "referer": environ.get("HTTP_REFERER", ""),
                     "user_agent": environ.get("HTTP_USER_AGENT", ""),
                 }
             )

@@ -453,3 +453,27 @@ def test_precedence_flags_env_file_defaults_printed_at_startup(tmp_path):
     assert "workers=3(env WEB_CONCURRENCY)" in line
     assert f"timeout=7.0(file {config})" in line  # file over default
     assert "backlog=2048(default)" in line
+
+
+@pytest.mark.parametrize("style", ["json", "combined"])
+def test_access_log_styles_end_to_end(spawn, tmp_path, style):
+    access_log = tmp_path / "access.log"
+    flags = ["-w", "1", "--access-logfile", str(access_log), "--access-log-style", style]
+    server = spawn(*flags)
+    server.wait_ready(1)
+    client = Client(server.connect())
+    client.send(request(target="/pid?q=1", headers=[("X-Request-ID", "rid-7"), ("Referer", "r")]))
+    assert client.response().status == 200
+    client.close()
+    assert wait_for(lambda: access_log.exists() and access_log.read_text().endswith("\n"))
+    line = access_log.read_text().splitlines()[0]
+    if style == "json":
+        import json
+
+        entry = json.loads(line)
+        assert (entry["request_id"], entry["status"], entry["uri"]) == ("rid-7", 200, "/pid?q=1")
+        assert entry["response_bytes"] > 0 and 0 <= entry["duration_seconds"] < 10
+    else:
+        assert re.fullmatch(
+            r'127\.0\.0\.1 - - \[[^\]]+\] "GET /pid\?q=1 HTTP/1\.1" 200 \d+ "r" "-"', line
+        ), line
