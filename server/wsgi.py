@@ -442,7 +442,8 @@ class WSGIHandler:
                 response.write(body, known_length=len(body) if type(body) is bytes else None)
             else:
                 for data in result:
-                    response.write(data)
+                    if data or type(data) is not bytes:  # PEP 3333: b"" sends no head yet
+                        response.write(data)
             response.finish()
         except HttpError as exc:  # the body broke a limit or its framing (wsgi.input)
             response.keep_alive = False
