@@ -9,7 +9,7 @@ import stat
 import subprocess
 
 import pytest
-from conftest import Client, Server, free_port, request
+from harness import Client, Server, free_port, request
 
 
 def has_ipv6_loopback() -> bool:

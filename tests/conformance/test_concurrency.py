@@ -11,8 +11,7 @@ import select
 from pathlib import Path
 
 import pytest
-from conftest import request
-from test_http11 import wait_for
+from harness import request, wait_for
 
 
 class Holds:

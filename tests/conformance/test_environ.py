@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from conftest import request
+from harness import request
 
 
 def echo(connect, raw: bytes, **target) -> dict:

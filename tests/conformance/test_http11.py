@@ -9,18 +9,7 @@ import time
 from email.utils import parsedate_to_datetime
 
 import pytest
-from conftest import request
-
-
-def wait_for(predicate, timeout: float = 10.0) -> bool:
-    """Poll ``predicate`` every 20 ms for at most ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.02)
-    return predicate()
-
+from harness import request, wait_for
 
 # -- persistence and pipelining ------------------------------------------------
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 
 import pytest
-from conftest import request
+from harness import request
 
 HEAD = b"POST /echo HTTP/1.1\r\nHost: h\r\n"
 

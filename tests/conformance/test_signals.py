@@ -18,8 +18,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, Client, Server, free_port, request
-from test_http11 import wait_for
+from harness import ROOT, Client, Server, free_port, request, wait_for
 
 
 def children(pid: int) -> set[int]:

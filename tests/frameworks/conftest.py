@@ -3,7 +3,6 @@ by a real ``python -m server`` (the conformance suite's Server harness)."""
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import sys
 from collections.abc import Iterator
@@ -13,12 +12,8 @@ import httpx
 import pytest
 
 HERE = Path(__file__).resolve().parent
-_spec = importlib.util.spec_from_file_location(
-    "conformance_harness", HERE.parent / "conformance" / "conftest.py"
-)
-harness = importlib.util.module_from_spec(_spec)
-sys.modules[_spec.name] = harness
-_spec.loader.exec_module(harness)
+sys.path.insert(0, str(HERE.parent / "conformance"))
+import harness  # noqa: E402  (the conformance suite's Server, by path: no package)
 
 APPS = {
     "flask": "flask_app:app",
