@@ -7,7 +7,7 @@ Modules, one job each:
     protocol  HTTP/1.1 message framing on top of the httptools (llhttp) parser
     wsgi      PEP 3333 glue: environ, start_response, wsgi.input, file wrapper
     metrics   prometheus-client instruments (multiprocess mode)
-    multiprocess  the metrics directory, wiped at start
+    multiprocess  the metrics directory: wiped at start, dead workers archived
     exporter  the process that serves all workers' metrics on /metrics
     heartbeat shared-memory worker heartbeats
     connection  a client connection: socket, peer, parser

@@ -17,6 +17,16 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 from prometheus_client import CollectorRegistry, make_wsgi_app, multiprocess
 
+from . import multiprocess as archive
+
+
+class _Collector(multiprocess.MultiProcessCollector):
+    """Collects under the archive's shared lock (see ``server.multiprocess``)."""
+
+    def collect(self):
+        with archive.locked(self._path, exclusive=False):
+            return list(super().collect())
+
 
 class _Server(ThreadingMixIn, WSGIServer):
     daemon_threads = True
@@ -60,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     host, _, port = args.bind.rpartition(":")
     registry = CollectorRegistry()
-    multiprocess.MultiProcessCollector(registry, path=directory)
+    _Collector(registry, path=directory)
     server = make_server(host.strip("[]"), int(port), application(registry), _Server, _QuietHandler)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     print(f"exporter: serving {directory} on http://{args.bind}/metrics", file=sys.stderr)

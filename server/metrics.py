@@ -10,9 +10,9 @@ conventions (``http_server_request_duration_seconds`` with
 
 from __future__ import annotations
 
-import os
-
 from prometheus_client import Counter, Gauge, Histogram
+
+from . import multiprocess
 
 # Buckets for a web app, 5 ms … 10 s (seconds).
 DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0)
@@ -49,14 +49,9 @@ def method_label(method: str) -> str:
     return method if method in KNOWN_METHODS else "_OTHER"
 
 
-def multiprocess_dir() -> str | None:
-    """The metrics directory, or None when metrics are per-process only."""
-    return os.environ.get("PROMETHEUS_MULTIPROC_DIR") or None
-
-
 def mark_worker_dead(pid: int) -> None:
-    """Drop a dead worker's live gauges (prometheus-client's mark_process_dead)."""
-    if multiprocess_dir():
-        from prometheus_client import multiprocess
-
-        multiprocess.mark_process_dead(pid)
+    """Drop a dead worker's live gauges and archive its counters and histograms
+    (see ``server.multiprocess``), so its files don't pile up."""
+    path = multiprocess.directory()
+    if path:
+        multiprocess.archive_dead_process(pid, path)

@@ -476,3 +476,33 @@ def test_access_log_styles_end_to_end(spawn, tmp_path, style):
         assert re.fullmatch(
             r'127\.0\.0\.1 - - \[[^\]]+\] "GET /pid\?q=1 HTTP/1\.1" 200 \d+ "r" "-"', line
         ), line
+
+
+def test_recycled_workers_metric_files_are_archived_with_exact_counts(spawn, tmp_path):
+    from prometheus_client import CollectorRegistry
+    from prometheus_client.multiprocess import MultiProcessCollector
+
+    metrics_dir = tmp_path / "metrics"
+    server = spawn(
+        "-w", "2", "--max-requests", "10", env={"PROMETHEUS_MULTIPROC_DIR": str(metrics_dir)}
+    )
+    server.wait_ready(2)
+    for i in range(60):
+        assert "pid" in get(server, f"/pid?{i}")
+    assert wait_for(lambda: server.log().count("served its max-requests") >= 5)
+    assert wait_for(lambda: len(children(server.proc.pid)) == 2)
+    time.sleep(0.5)  # the master reaps and archives within its loop
+    live = children(server.proc.pid) | {server.proc.pid}
+    pids = {
+        int(p.stem.rsplit("_", 1)[1]) for p in metrics_dir.glob("*_*.db") if "archive" not in p.name
+    }
+    assert pids <= live  # no file of a dead worker is left
+    registry = CollectorRegistry()
+    MultiProcessCollector(registry, path=str(metrics_dir))
+    count = sum(
+        s.value
+        for family in registry.collect()
+        for s in family.samples
+        if s.name == "http_server_request_duration_seconds_count"
+    )
+    assert count == 60
