@@ -188,3 +188,25 @@ def test_slow_body_does_not_get_408(connect):
     time.sleep(2.5)
     client.send(b"cd")
     assert client.response("POST").json()["body"] == "abcd"
+
+
+@pytest.mark.parametrize("threads", ["1", "4"])
+def test_refusal_ends_with_a_clean_close_not_a_reset(connect, server_factory, threads):
+    """Lingering close: the server half-closes after a refusal and reads what the
+    client still sends, so the client sees the 413 and then EOF, never a reset
+    (a reset can destroy the response before the client has read it)."""
+    target = server_factory("--threads", threads, "--limit-request-body", "1000")
+    client = connect(target)
+    client.send(request("POST", "/echo", [("Content-Length", "1000000")]) + b"x" * 200_000)
+    assert client.response("POST").status == 413
+    assert client.sock.recv(1) == b""  # FIN; ConnectionResetError without lingering
+    fresh = connect(target)
+    fresh.send(request(target="/pid"))
+    assert fresh.response().status == 200
+
+
+def test_refused_head_with_pipelined_junk_ends_with_a_clean_close(connect):
+    client = connect()
+    client.send(b"GET / HTTP/1.1\r\nHost: h\r\nBad Header\r\n\r\n" + b"junk" * 50_000)
+    assert client.response().status == 400
+    assert client.sock.recv(1) == b""
