@@ -211,22 +211,24 @@ def test_worker_ignoring_sigabrt_is_killed(spawn):
 # -- stopping ------------------------------------------------------------------------
 
 
-def test_sigterm_finishes_in_flight_requests_then_exits_0(spawn):
+def test_sigterm_finishes_in_flight_requests_then_exits_0(spawn, tmp_path):
     server = spawn("-w", "2", "--threads", "2")
     server.wait_ready(2)
-    slow = [Client(server.connect()) for _ in range(3)]
-    for client in slow:
-        client.send(request(target="/sleep?s=1"))
-    time.sleep(0.3)  # the requests are in the app
+    held = [Client(server.connect()) for _ in range(3)]
+    for i, client in enumerate(held):
+        client.send(request(target=f"/hold?dir={tmp_path}&name={i}"))
+    for i in range(3):  # every request is inside the app
+        assert wait_for((tmp_path / f"started-{i}").exists)
     server.proc.send_signal(signal.SIGTERM)
-    for client in slow:
+    assert wait_for(lambda: "stopping (SIGTERM, graceful)" in server.log())
+    (tmp_path / "release").touch()
+    for client in held:
         response = client.response()
-        assert response.status == 200
+        assert response.status == 200  # finished, not cut
         assert response.header("Connection") == "close"
     assert server.proc.wait(20) == 0
     with pytest.raises(ConnectionRefusedError):
         server.connect()
-    assert "stopping (SIGTERM, graceful)" in server.log()
 
 
 def test_sigint_is_a_graceful_stop_too(spawn):
