@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import random
 import resource
+import select
 import selectors
 import signal
 import socket
@@ -309,8 +310,16 @@ class Worker:
                     self._send_quietly(conn, error_response(HttpError(408, "request head timeout")))
                     self._observe_refused(conn, 408)
                     self._release(conn)
-            elif waited >= keep_for:
+            elif waited >= keep_for and not self._has_input(conn):
                 self._close(conn)
+
+    @staticmethod
+    def _has_input(conn: Connection) -> bool:
+        """True if the client sent something not yet read: a request that came while
+        the worker was busy is no idle connection (closing it would reset it)."""
+        poller = select.poll()
+        poller.register(conn.sock, select.POLLIN)
+        return bool(poller.poll(0))
 
     @staticmethod
     def _send_quietly(conn: Connection, data: bytes) -> None:

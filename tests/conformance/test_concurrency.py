@@ -8,6 +8,7 @@ so what is asserted is an order of events, never a duration.
 from __future__ import annotations
 
 import select
+import time
 from pathlib import Path
 
 import pytest
@@ -116,3 +117,23 @@ def test_busy_inline_worker_leaves_new_connections_to_the_others(connect, server
         fast.send(request(target="/pid"))
         assert fast.response().json()["pid"] != held_pid
     assert holds.release() == [held_pid]
+
+
+@pytest.mark.parametrize("threads", ["1", "2"])
+def test_request_waiting_on_a_busy_worker_is_not_closed_as_idle(
+    connect, server_factory, tmp_path, threads
+):
+    """A keep-alive connection whose next request arrived while the worker was busy
+    past --keep-alive is served, not closed as idle (a close would reset it)."""
+    target = server_factory("--threads", threads, "--keep-alive", "1", workers=1)
+    waiting = connect(target)
+    waiting.send(request(target="/pid"))
+    assert waiting.response().status == 200  # now idle, on the worker
+    holds = Holds(connect, target, tmp_path)
+    for i in range(int(threads)):
+        holds.start(str(i))  # every thread of the only worker is busy
+    waiting.send(request(target="/echo?waited"))  # arrives while nothing can serve it
+    time.sleep(2.5)  # longer than --keep-alive plus the 1 s idle sweep
+    holds.release()
+    response = waiting.response()
+    assert response.json()["environ"]["QUERY_STRING"] == "waited"
