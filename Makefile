@@ -74,8 +74,8 @@ lint: venv ## ruff lint and format check
 	$(VENV)/bin/ruff format --check .
 
 .PHONY: test-unit
-test-unit: venv ## unit and conformance tests (no Docker needed)
-	$(PY) -m pytest tests/unit tests/conformance $(PYTEST_ARGS)
+test-unit: venv ## unit, conformance, signal and framework-compatibility tests (no Docker needed)
+	$(PY) -m pytest tests/unit tests/conformance tests/frameworks $(PYTEST_ARGS)
 
 .PHONY: test-integration
 test-integration: venv bootstrap ## compose-based integration tests (builds and runs the stack)

@@ -18,7 +18,7 @@ def main(argv: list[str] | None = None) -> int:
     from . import logs
     from .wsgi import load_app
 
-    logs.setup(cfg.errorlog, cfg.log_level, cfg.access_logfile)
+    logs.setup(cfg.errorlog, cfg.log_level, cfg.access_logfile, cfg.access_log_style)
     logs.error_log.info("%s", cfg.describe())
     if check_only:  # touches no metrics file: a server may be running beside it
         try:

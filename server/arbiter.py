@@ -41,6 +41,7 @@ class WorkerInfo:
     spawned_at: float
     retiring: bool = False
     aborted_at: float = 0.0
+    killed: bool = False
 
 
 def bind(
@@ -94,6 +95,7 @@ class Arbiter:
         self.app = app
         self.target = cfg.workers
         self.generation = 0
+        self.booted_generation = -1  # the newest generation a worker has booted in
         self.workers: dict[int, WorkerInfo] = {}
         self.signals: deque[int] = deque()
         self.listeners: list[socket.socket] = []
@@ -140,7 +142,8 @@ class Arbiter:
     def _loop(self) -> int:
         while True:
             self._manage_workers()
-            self._wait(1.0)
+            # Poll fast while a generation's first worker boots, so the rest follow soon.
+            self._wait(1.0 if self.booted_generation == self.generation else 0.05)
             while self.signals:
                 signum = self.signals.popleft()
                 if signum in (signal.SIGTERM, signal.SIGINT):
@@ -157,6 +160,7 @@ class Arbiter:
                     log.info("SIGTTOU: %d workers", self.target)
                 elif signum == signal.SIGUSR1:
                     logs.reopen()
+                    log.info("SIGUSR1: log files reopened")  # also creates the new error log
                     for pid in self.workers:
                         self._kill(pid, signal.SIGUSR1)
             self._reap()
@@ -194,18 +198,23 @@ class Arbiter:
                 info.retiring = True  # it leaves on its own: start its replacement now
         current = self._current()
         booted = [pid for pid in current if self._booted(pid)]
-        # The first worker of a generation boots alone: if the app cannot be
-        # imported, its traceback is printed once and the master stops.
-        if current and not booted:
-            return
-        for _ in range(self.target - len(current)):
-            self._spawn()
-        for pid in sorted(current, key=lambda p: self.workers[p].spawned_at)[self.target :]:
-            self._retire(pid)
-        if len(booted) >= self.target:  # a reload's new generation is up: retire the old
-            for pid, w in list(self.workers.items()):
-                if w.generation != self.generation and not w.retiring:
-                    self._retire(pid)
+        if booted:
+            self.booted_generation = self.generation
+        # The first worker of a generation (at start, after a reload) boots
+        # alone: if the app cannot be imported, its traceback is printed once
+        # and the master stops. Once one has booted, replacements start at once.
+        if self.booted_generation != self.generation:
+            if not current:
+                self._spawn()
+        else:
+            for _ in range(self.target - len(current)):
+                self._spawn()
+            for pid in sorted(current, key=lambda p: self.workers[p].spawned_at)[self.target :]:
+                self._retire(pid)
+            if len(booted) >= self.target:  # a reload's new generation is up: retire the old
+                for pid, w in list(self.workers.items()):
+                    if w.generation != self.generation and not w.retiring:
+                        self._retire(pid)
         metrics.WORKERS.set(len(self._current()))
 
     def _spawn(self) -> None:
@@ -251,6 +260,8 @@ class Arbiter:
             if info is None:
                 continue
             metrics.mark_worker_dead(multiprocess.worker_identity(info.slot))
+            if self.heartbeats.last_beat(info.slot) > 0.0:  # it booted, maybe unseen
+                self.booted_generation = max(self.booted_generation, info.generation)
             code = os.waitstatus_to_exitcode(status)
             if code == WORKER_BOOT_ERROR:
                 log.error("worker %d failed to boot (traceback above); stopping", pid)
@@ -273,7 +284,9 @@ class Arbiter:
         now = time.monotonic()
         for pid, info in list(self.workers.items()):
             if info.aborted_at:
-                if now - info.aborted_at > KILL_GRACE:
+                if now - info.aborted_at > KILL_GRACE and not info.killed:
+                    log.critical("worker %d ignored SIGABRT; sending SIGKILL", pid)
+                    info.killed = True
                     self._kill(pid, signal.SIGKILL)
                 continue
             last = self.heartbeats.last_beat(info.slot) or info.spawned_at
@@ -292,7 +305,7 @@ class Arbiter:
         if cfg.bind != self.cfg.bind:
             log.warning("SIGHUP: bind changes need a restart; keeping %s", self.cfg.bind)
             cfg = dataclasses.replace(cfg, bind=self.cfg.bind)
-        logs.setup(cfg.errorlog, cfg.log_level, cfg.access_logfile)
+        logs.setup(cfg.errorlog, cfg.log_level, cfg.access_logfile, cfg.access_log_style)
         log.info("SIGHUP: reloading; %s", cfg.describe())
         self.cfg = cfg
         self.target = cfg.workers

@@ -127,6 +127,16 @@ def _text(value: Any) -> str:
     return str(value)
 
 
+ACCESS_LOG_STYLES = ("json", "combined")
+
+
+def _access_log_style(value: Any) -> str:
+    style = str(value).lower()
+    if style not in ACCESS_LOG_STYLES:
+        raise ValueError(f"must be {' or '.join(ACCESS_LOG_STYLES)}, got {value!r}")
+    return style
+
+
 @dataclass(frozen=True)
 class Setting:
     """How one setting is spelled on the command line and parsed."""
@@ -272,8 +282,17 @@ SETTINGS: tuple[Setting, ...] = (
         "access_logfile",
         ("--access-logfile",),
         _text,
-        "where JSON access log lines go: a path, '-' for stdout; unset = no access log",
+        "where access log lines go: a path, '-' for stdout; unset = no access log",
         "FILE",
+    ),
+    Setting(
+        "access_log_style",
+        ("--access-log-style",),
+        _access_log_style,
+        "access log line style: json (one object a line: time, remote_addr, method, uri, "
+        "status, response_bytes, duration_seconds, request_id, ...) or combined (the "
+        "Apache/nginx combined log format). Default json",
+        "STYLE",
     ),
     Setting(
         "errorlog",
@@ -338,6 +357,7 @@ class Config:
     limit_request_body: int = 16 * 1024 * 1024
     forwarded_allow_ips: list[str] = field(default_factory=lambda: ["127.0.0.1", "::1"])
     access_logfile: str | None = None
+    access_log_style: str = "json"
     errorlog: str = "-"
     log_level: str = "info"
     max_requests: int = 0

@@ -22,7 +22,7 @@ class Connection:
     blocking with ``io_timeout`` seconds while it serves a request.
     """
 
-    __slots__ = ("sock", "peer", "local", "parser", "idle_since")
+    __slots__ = ("sock", "peer", "local", "parser", "idle_since", "lingering")
 
     def __init__(
         self, sock: socket.socket, peer: tuple[str, int], local: tuple[str, int], limits: Limits
@@ -32,6 +32,7 @@ class Connection:
         self.local = local
         self.parser = RequestParser(limits)
         self.idle_since = 0.0
+        self.lingering = False  # half-closed after a refusal: input is read and dropped
 
     def fileno(self) -> int:
         return self.sock.fileno()

@@ -1,4 +1,18 @@
-"""The error log (levels, human-readable) and the access log (one JSON object a line)."""
+"""The error log (levels, human-readable) and the access log (one line a request).
+
+Access log styles (``--access-log-style``):
+
+``json`` (default)
+    one JSON object a line: ``time`` (RFC 3339, UTC), ``pid``, ``remote_addr``,
+    ``method``, ``uri``, ``protocol``, ``status``, ``request_bytes``,
+    ``response_bytes``, ``duration_seconds``, ``request_id`` (X-Request-ID),
+    ``referer``, ``user_agent``; a request refused before the app (400, 408, 413…)
+    has ``remote_addr``, ``status`` and ``refused: true``.
+``combined``
+    the Apache/nginx combined log format, which log tools parse as is:
+    ``remote - - [10/Oct/2026:13:55:36 +0000] "GET / HTTP/1.1" 200 2326 "referer" "agent"``
+    (``-`` for a missing field and for 0 response bytes).
+"""
 
 from __future__ import annotations
 
@@ -18,8 +32,18 @@ def _handler(target: str, default_stream) -> logging.Handler:
     return logging.FileHandler(target)
 
 
-def setup(errorlog: str, log_level: str, access_logfile: str | None) -> None:
-    """Configure both loggers; ``-`` means stderr (errors) or stdout (access)."""
+_style = "json"
+
+
+def setup(
+    errorlog: str, log_level: str, access_logfile: str | None, access_log_style: str = "json"
+) -> None:
+    """Configure both loggers; ``-`` means stderr (errors) or stdout (access).
+
+    ``access_log_style`` is ``json`` or ``combined`` (see the module docstring).
+    """
+    global _style
+    _style = access_log_style
     handler = _handler(errorlog, sys.stderr)
     handler.setFormatter(
         logging.Formatter(
@@ -54,12 +78,35 @@ def access_enabled() -> bool:
 
 
 def access(fields: dict) -> None:
-    """Write one access log line: ``fields`` plus time (RFC 3339, UTC) and pid."""
+    """Write one access log line for ``fields`` in the configured style."""
     if access_log.isEnabledFor(logging.INFO):
         now = time.time()
-        stamp = (
-            time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now % 1 * 1000):03d}Z"
-        )
-        access_log.info(
-            json.dumps({"time": stamp, "pid": os.getpid(), **fields}, separators=(",", ":"))
-        )
+        access_log.info(combined(fields, now) if _style == "combined" else as_json(fields, now))
+
+
+def as_json(fields: dict, now: float) -> str:
+    """The json style: ``fields`` plus time (RFC 3339, UTC, milliseconds) and pid."""
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now % 1 * 1000):03d}Z"
+    return json.dumps({"time": stamp, "pid": os.getpid(), **fields}, separators=(",", ":"))
+
+
+def _quoted(value: str) -> str:
+    """A combined-format quoted field: '-' when empty, quotes and backslashes escaped."""
+    if not value:
+        return '"-"'
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def combined(fields: dict, now: float) -> str:
+    """The combined style (Apache's and nginx's "combined" log format), local time."""
+    stamp = time.strftime("%d/%b/%Y:%H:%M:%S %z", time.localtime(now))
+    if fields.get("method"):
+        line = f"{fields['method']} {fields.get('uri', '')} {fields.get('protocol', '')}"
+    else:
+        line = ""  # refused before a request line could be read
+    size = fields.get("response_bytes") or "-"
+    return (
+        f"{fields.get('remote_addr') or '-'} - - [{stamp}] {_quoted(line)} "
+        f"{fields.get('status', '-')} {size} {_quoted(fields.get('referer', ''))} "
+        f"{_quoted(fields.get('user_agent', ''))}"
+    )

@@ -122,9 +122,7 @@ class RequestParser:
             # HTTP/1.1: answer the request (ignoring Upgrade, RFC 9110 §7.8)
             # and close, since bytes after the head were not parsed.
             current = self._current
-            if current is not None and current.method == "CONNECT":
-                self._fail(HttpError(501, "CONNECT is not supported"))
-            elif current is not None:
+            if current is not None:
                 current.complete, current.keep_alive = True, False
                 self.stopped = True
         except HttpError as exc:  # raised by our callbacks
@@ -133,7 +131,14 @@ class RequestParser:
             cause = exc.__context__ if isinstance(exc.__context__, HttpError) else None
             self._fail(cause or HttpError(400, str(exc)))
         except httptools.HttpParserError as exc:
-            self._fail(HttpError(400, str(exc)))
+            self._fail(self._refusal(str(exc)))
+
+    def _refusal(self, reason: str) -> HttpError:
+        """The status for an llhttp parse error: 505 for a version we don't speak
+        (RFC 9110 §15.6.6; the HTTP/2 connection preface "PRI * HTTP/2.0" too), else 400."""
+        if reason == "Invalid HTTP version" or self._parser.get_method() == b"PRI":
+            return HttpError(505, "only HTTP/1.0 and HTTP/1.1 are supported")
+        return HttpError(400, reason)
 
     def _fail(self, error: HttpError) -> None:
         if self.error is None:
@@ -174,6 +179,8 @@ class RequestParser:
         request.http_version = self._parser.get_http_version()
         if request.http_version not in ("1.0", "1.1"):
             raise HttpError(505, f"HTTP/{request.http_version} is not supported")
+        if request.method == "CONNECT":
+            raise HttpError(501, "CONNECT is not supported")  # we are no proxy
         self._parse_target(request, bytes(self._url))
 
         hosts = [v for k, v in request.headers if k.lower() == "host"]

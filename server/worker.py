@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import random
 import resource
+import select
 import selectors
 import signal
 import socket
@@ -25,7 +26,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from . import logs, metrics
 from .config import Config
-from .connection import ClientDisconnected, Connection
+from .connection import RECV_SIZE, ClientDisconnected, Connection
 from .heartbeat import Heartbeat
 from .protocol import HttpError, Limits, Request, error_response
 from .wsgi import Response, WSGIHandler, load_app
@@ -39,6 +40,11 @@ _LOOP_TICK = 1.0  # seconds between heartbeats and idle sweeps
 # (seconds). Requests that arrive before are answered with Connection: close,
 # so a busy client (nginx's upstream pool) is never cut mid-request.
 _STOPPING_IDLE_CLOSE = 1.0
+# A connection closed while its client may still be sending (a refused request,
+# an unread body) is half-closed and read to the end for at most this long
+# (seconds) before close(2): closing with unread input sends a reset, which can
+# destroy the error response before the client reads it (nginx's lingering_close).
+_LINGER = 2.0
 
 
 def resident_memory() -> int:
@@ -116,6 +122,7 @@ class Worker:
             forwarded_allow_ips=self.cfg.forwarded_allow_ips,
             script_name=self.cfg.script_name,
             observe=self._observe,
+            draining=lambda: not self.alive,
         )
         self.heartbeat.beat()
         logs.error_log.info("worker %d serving %s", os.getpid(), self.cfg.app)
@@ -223,6 +230,9 @@ class Worker:
         self.selector.register(sock, selectors.EVENT_READ, conn)
 
     def _readable(self, conn: Connection) -> None:
+        if conn.lingering:
+            self._discard(conn)
+            return
         try:
             conn.receive()
         except (BlockingIOError, InterruptedError):
@@ -237,7 +247,7 @@ class Worker:
             if self._serve(conn):
                 conn.idle_since = time.monotonic()
             else:
-                self._close(conn)
+                self._release(conn)
             return
         self.selector.unregister(conn.sock)  # a thread owns it until it comes back
         if self.busy < self.cfg.threads:
@@ -252,6 +262,36 @@ class Worker:
             pass
         conn.close()
 
+    def _release(self, conn: Connection) -> None:
+        """Close a connection we are done with: at once, or lingering if input may follow."""
+        parser = conn.parser
+        unread = parser.error is not None or parser.head_pending
+        unread = unread or bool(parser.requests and not parser.requests[0].complete)
+        if not unread:
+            self._close(conn)
+            return
+        try:
+            conn.sock.shutdown(socket.SHUT_WR)  # our FIN follows the response
+        except OSError:
+            self._close(conn)
+            return
+        conn.lingering, conn.idle_since = True, time.monotonic()
+        try:
+            self.selector.register(conn.sock, selectors.EVENT_READ, conn)
+        except KeyError:
+            pass  # inline mode: still registered
+
+    def _discard(self, conn: Connection) -> None:
+        """Read and drop what a lingering connection's client still sends."""
+        try:
+            if conn.sock.recv(RECV_SIZE):
+                return
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            pass
+        self._close(conn)  # the client closed (or reset): done
+
     def _has_connections(self) -> bool:
         return any(isinstance(key.data, Connection) for key in self.selector.get_map().values())
 
@@ -263,13 +303,24 @@ class Worker:
             if not isinstance(conn, Connection):
                 continue
             waited = now - conn.idle_since
-            if conn.parser.head_pending:
+            if conn.lingering:
+                if waited >= min(keep_for, _LINGER):
+                    self._close(conn)
+            elif conn.parser.head_pending:
                 if waited >= self.cfg.client_header_timeout:
                     self._send_quietly(conn, error_response(HttpError(408, "request head timeout")))
                     self._observe_refused(conn, 408)
-                    self._close(conn)
-            elif waited >= keep_for:
+                    self._release(conn)
+            elif waited >= keep_for and not self._has_input(conn):
                 self._close(conn)
+
+    @staticmethod
+    def _has_input(conn: Connection) -> bool:
+        """True if the client sent something not yet read: a request that came while
+        the worker was busy is no idle connection (closing it would reset it)."""
+        poller = select.poll()
+        poller.register(conn.sock, select.POLLIN)
+        return bool(poller.poll(0))
 
     @staticmethod
     def _send_quietly(conn: Connection, data: bytes) -> None:
@@ -286,8 +337,6 @@ class Worker:
 
     def _serve_threaded(self, conn: Connection) -> None:
         keep = self._serve(conn)
-        if not keep:
-            conn.close()
         self.returned.append((conn, keep))
         try:
             os.write(self._wake_w, b"\0")
@@ -308,6 +357,8 @@ class Worker:
                 self.selector.register(conn.sock, selectors.EVENT_READ, conn)
             elif keep:
                 conn.close()
+            else:
+                self._release(conn)
 
     # -- serving -----------------------------------------------------------------
     def _serve(self, conn: Connection) -> bool:
@@ -375,6 +426,7 @@ class Worker:
                     "response_bytes": response.body_bytes,
                     "duration_seconds": round(duration, 6),
                     "request_id": environ.get("HTTP_X_REQUEST_ID", ""),
+                    "referer": environ.get("HTTP_REFERER", ""),
                     "user_agent": environ.get("HTTP_USER_AGENT", ""),
                 }
             )

@@ -196,10 +196,17 @@ class _TrustedPeers:
 class Response:
     """Response state of one request: start_response, write() and framing."""
 
-    def __init__(self, conn: Connection, request: Request, keep_alive: bool) -> None:
+    def __init__(
+        self,
+        conn: Connection,
+        request: Request,
+        keep_alive: bool,
+        draining: Callable[[], bool] = lambda: False,
+    ) -> None:
         self.conn = conn
         self.request = request
         self.keep_alive = keep_alive
+        self.draining = draining  # True once the worker is stopping: say Connection: close
         self.status: str | None = None
         self.status_code = 0
         self.headers: list[tuple[str, str]] = []
@@ -265,6 +272,10 @@ class Response:
         self.no_body = bodiless(request.method, self.status_code)
         if self.content_length is None and known_length is not None and not self.no_body:
             self.content_length = known_length
+        if request.expect_continue and not self.continue_sent and not request.complete:
+            # The client may never send the body it asked to send: close after this
+            # answer, and say so (RFC 9110 §10.1.1), rather than wait for it.
+            self.keep_alive = False
         if self.content_length is not None:
             if not (self.status_code < 200 or self.status_code == 204):
                 headers.append(("Content-Length", str(self.content_length)))
@@ -274,6 +285,8 @@ class Response:
                 headers.append(("Transfer-Encoding", "chunked"))
             else:
                 self.keep_alive = False  # the end of the body is the end of the connection
+        if self.keep_alive and self.draining():
+            self.keep_alive = False  # the worker began stopping while the app ran
         if not self.keep_alive:
             headers.append(("Connection", "close"))
         elif request.http_version == "1.0":
@@ -330,7 +343,8 @@ class WSGIHandler:
     """Runs requests through one WSGI application (PEP 3333) for one worker.
 
     ``observe(request, response, duration_s)`` is called after every request
-    (metrics and the access log).
+    (metrics and the access log). ``draining()`` is True once the worker is
+    stopping: responses whose head is not yet sent then say Connection: close.
     """
 
     def __init__(
@@ -342,8 +356,10 @@ class WSGIHandler:
         url_scheme: str = "http",
         script_name: str = "",
         observe: Callable[[Request, Response, dict, float], None],
+        draining: Callable[[], bool] = lambda: False,
     ) -> None:
         self.app = app
+        self.draining = draining
         self.script_name = script_name
         self.trusted = _TrustedPeers(forwarded_allow_ips)
         self.observe = observe
@@ -365,8 +381,11 @@ class WSGIHandler:
         env = dict(self.base_environ)
         path = unquote_to_bytes(request.path).decode("latin-1")
         prefix = self.script_name
-        if prefix and (path == prefix or path.startswith(prefix + "/")):
-            path = path[len(prefix) :]  # PEP 3333: SCRIPT_NAME + PATH_INFO is the path
+        if prefix:  # PEP 3333: SCRIPT_NAME + PATH_INFO is always the request's path
+            if path == prefix or path.startswith(prefix + "/"):
+                path = path[len(prefix) :]
+            else:
+                env["SCRIPT_NAME"] = ""  # outside the mount point (a health check, say)
         env.update(
             REQUEST_METHOD=request.method,
             PATH_INFO=path,
@@ -407,8 +426,12 @@ class WSGIHandler:
         keep-alive). Never raises for the application's or the client's faults.
         """
         started = time.perf_counter()
-        response = Response(conn, request, keep_alive and request.keep_alive)
+        response = Response(conn, request, keep_alive and request.keep_alive, self.draining)
         environ = self.environ(conn, request, response)
+        if (
+            request.path == b"*"
+        ):  # OPTIONS * asks about the server, not a resource (RFC 9110 §9.3.7)
+            return self._answer_options(conn, request, response, environ, started)
         result = None
         try:
             result = self.app(environ, response.start_response)
@@ -419,7 +442,8 @@ class WSGIHandler:
                 response.write(body, known_length=len(body) if type(body) is bytes else None)
             else:
                 for data in result:
-                    response.write(data)
+                    if data or type(data) is not bytes:  # PEP 3333: b"" sends no head yet
+                        response.write(data)
             response.finish()
         except HttpError as exc:  # the body broke a limit or its framing (wsgi.input)
             response.keep_alive = False
@@ -443,6 +467,20 @@ class WSGIHandler:
                     result.close()  # PEP 3333: always, also on errors and disconnects
                 except Exception:
                     log.exception("error in close() of the application's iterable")
+        if response.keep_alive and not request.complete:
+            response.keep_alive = self._drain(conn, request, response)
+        self.observe(request, response, environ, time.perf_counter() - started)
+        return response.keep_alive
+
+    def _answer_options(
+        self, conn: Connection, request: Request, response: Response, environ: dict, started: float
+    ) -> bool:
+        """Answer ``OPTIONS *`` ourselves: it has no path a WSGI app could route."""
+        response.start_response("200 OK", [("Content-Length", "0")])
+        try:
+            response.finish()
+        except OSError:
+            response.keep_alive = False
         if response.keep_alive and not request.complete:
             response.keep_alive = self._drain(conn, request, response)
         self.observe(request, response, environ, time.perf_counter() - started)

@@ -1,0 +1,121 @@
+"""server.config: four sources, highest first; bad values name their setting."""
+
+from __future__ import annotations
+
+import pytest
+
+from server.config import Config, ConfigError, load
+
+
+def test_defaults():
+    cfg, check = load(["app:application"], environ={})
+    assert check is False
+    assert cfg == Config(app="app:application")
+    assert cfg.bind == ["127.0.0.1:8000"]
+    assert cfg.keep_alive == 75.0  # longer than nginx's upstream keepalive_timeout (60 s)
+    assert cfg.access_log_style == "json"
+    assert "workers=2(default)" in cfg.describe()
+
+
+def test_precedence_flag_env_file_default(tmp_path):
+    config = tmp_path / "conf.py"
+    config.write_text("workers = 5\nthreads = 2\nbacklog = 64\nbind = ['0.0.0.0:9000']\n")
+    env = {"WEB_CONCURRENCY": "3", "SERVER_THREADS": "4", "SERVER_BACKLOG": ""}
+    cfg, _ = load(["-c", str(config), "--threads", "8", "app:application"], environ=env)
+    assert cfg.threads == 8 and cfg.source["threads"] == "flag"
+    assert cfg.workers == 3 and cfg.source["workers"] == "env WEB_CONCURRENCY"
+    assert cfg.backlog == 64 and cfg.source["backlog"] == f"file {config}"  # empty env ignored
+    assert cfg.bind == ["0.0.0.0:9000"]
+    assert cfg.timeout == 30.0 and "timeout" not in cfg.source
+
+
+def test_server_workers_env_beats_web_concurrency():
+    cfg, _ = load(["a:b"], environ={"WEB_CONCURRENCY": "3", "SERVER_WORKERS": "6"})
+    assert cfg.workers == 6
+
+
+def test_app_from_environment_and_check_config():
+    cfg, check = load(["--check-config"], environ={"APP_MODULE": "pkg.mod:app"})
+    assert (cfg.app, check) == ("pkg.mod:app", True)
+
+
+def test_repeated_bind_and_switches():
+    cfg, _ = load(
+        [
+            "-b",
+            "127.0.0.1:1",
+            "-b",
+            "[::1]:2",
+            "-b",
+            "unix:/tmp/s",
+            "--reuse-port",
+            "--preload",
+            "a",
+        ],
+        environ={},
+    )
+    assert cfg.bind == ["127.0.0.1:1", "[::1]:2", "unix:/tmp/s"]
+    assert cfg.reuse_port and cfg.preload
+
+
+@pytest.mark.parametrize(
+    ("argv", "env", "message"),
+    [
+        (["--workers", "0"], {}, "--workers (flag): must be >= 1, got 0"),
+        (["--timeout", "soon"], {}, "--timeout (flag): must be a number of seconds, got 'soon'"),
+        ([], {"SERVER_KEEP_ALIVE": "-5"}, "--keep-alive (env SERVER_KEEP_ALIVE): must be >= 0"),
+        (["-b", "localhost"], {}, "--bind (flag): must be HOST:PORT or unix:PATH, got 'localhost'"),
+        (["-b", "h:99999"], {}, "--bind (flag): must be HOST:PORT or unix:PATH"),
+        (["-b", "unix:"], {}, "--bind (flag): unix: needs a path"),
+        (["--chmod-socket", "999"], {}, "--chmod-socket (flag): must be an octal file mode"),
+        (["--script-name", "app"], {}, "--script-name (flag): must start with '/'"),
+        (["--forwarded-allow-ips", "10.0.0.300"], {}, "--forwarded-allow-ips (flag): must be"),
+        (["--log-level", "verbose"], {}, "--log-level (flag): must be debug, info,"),
+        (["--access-log-style", "xml"], {}, "--access-log-style (flag): must be json or combined"),
+        ([], {"SERVER_PRELOAD": "maybe"}, "--preload (env SERVER_PRELOAD): must be true or false"),
+    ],
+)
+def test_bad_values_name_the_setting(argv, env, message):
+    with pytest.raises(ConfigError) as error:
+        load([*argv, "app:application"], environ=env)
+    assert str(error.value).startswith(message)
+    assert "\n" not in str(error.value)
+
+
+def test_missing_app():
+    with pytest.raises(ConfigError, match="^APP_MODULE: missing"):
+        load([], environ={})
+
+
+def test_bad_app_spec():
+    with pytest.raises(ConfigError, match="must be MODULE or MODULE:CALLABLE"):
+        load(["mod:"], environ={})
+
+
+def test_config_file_that_fails_to_load(tmp_path):
+    config = tmp_path / "broken.py"
+    config.write_text("workers = = 2\n")
+    with pytest.raises(ConfigError, match=f"^--config: cannot load {config}"):
+        load(["-c", str(config), "a:b"], environ={})
+
+
+def test_values_are_normalised():
+    cfg, _ = load(
+        [
+            "--script-name",
+            "/mount/",
+            "--chmod-socket",
+            "600",
+            "--forwarded-allow-ips",
+            "10.0.0.0/8, 127.0.0.1,*",
+            "--access-log-style",
+            "COMBINED",
+            "a:b",
+        ],
+        environ={"SERVER_REUSE_PORT": "yes"},
+    )
+    assert cfg.script_name == "/mount"
+    assert cfg.chmod_socket == 0o600
+    assert cfg.forwarded_allow_ips == ["10.0.0.0/8", "127.0.0.1", "*"]
+    assert cfg.access_log_style == "combined"
+    assert cfg.reuse_port is True

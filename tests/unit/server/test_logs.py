@@ -1,0 +1,92 @@
+"""server.logs: the error log, both access log styles, and reopening files."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+
+import pytest
+
+from server import logs
+
+FIELDS = {
+    "remote_addr": "203.0.113.7",
+    "method": "GET",
+    "uri": "/a?b=1",
+    "protocol": "HTTP/1.1",
+    "status": 200,
+    "request_bytes": 0,
+    "response_bytes": 1234,
+    "duration_seconds": 0.012345,
+    "request_id": "abc-123",
+    "referer": 'https://ref.example/"q"',
+    "user_agent": "curl/8",
+}
+COMBINED = re.compile(
+    r"^(?P<addr>\S+) - - \[\d{2}/[A-Z][a-z]{2}/\d{4}:\d{2}:\d{2}:\d{2} [+-]\d{4}\] "
+    r'"(?P<line>[^"]*)" (?P<status>\d{3}) (?P<size>\d+|-) "(?P<ref>(?:[^"\\]|\\.)*)" '
+    r'"(?P<agent>(?:[^"\\]|\\.)*)"$'
+)
+
+
+@pytest.fixture(autouse=True)
+def reset_logging():
+    yield
+    logs.setup("-", "info", None)
+
+
+def test_json_style(tmp_path):
+    path = tmp_path / "access.log"
+    logs.setup("-", "info", str(path))
+    assert logs.access_enabled()
+    logs.access(FIELDS)
+    line = json.loads(path.read_text())
+    assert line["request_id"] == "abc-123"
+    assert (line["status"], line["response_bytes"]) == (200, 1234)
+    assert line["duration_seconds"] == 0.012345  # seconds, not milliseconds
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", line["time"])
+    assert isinstance(line["pid"], int)
+
+
+def test_combined_style(tmp_path):
+    path = tmp_path / "access.log"
+    logs.setup("-", "info", str(path), "combined")
+    logs.access(FIELDS)
+    logs.access({"remote_addr": "198.51.100.2", "status": 408, "refused": True})
+    first, refused = path.read_text().splitlines()
+    match = COMBINED.match(first)
+    assert match, first
+    assert match["line"] == "GET /a?b=1 HTTP/1.1"
+    assert (match["status"], match["size"]) == ("200", "1234")
+    assert match["ref"] == 'https://ref.example/\\"q\\"'  # quotes escaped
+    match = COMBINED.match(refused)
+    assert match, refused
+    assert (match["line"], match["status"], match["size"]) == ("-", "408", "-")
+
+
+def test_no_access_log_when_unset(tmp_path):
+    logs.setup("-", "info", None)
+    assert not logs.access_enabled()
+
+
+def test_error_log_level_and_file(tmp_path):
+    path = tmp_path / "error.log"
+    logs.setup(str(path), "warning", None)
+    logs.error_log.info("hidden")
+    logs.error_log.warning("shown")
+    text = path.read_text()
+    assert "hidden" not in text
+    assert re.search(r"^\[.*\] \[\d+\] \[WARNING\] shown$", text, re.M)
+
+
+def test_reopen_after_rotation(tmp_path):
+    path = tmp_path / "error.log"
+    logs.setup(str(path), "info", None)
+    logs.error_log.info("before")
+    path.rename(tmp_path / "error.log.1")
+    logs.reopen()
+    logs.error_log.info("after")
+    assert "after" in path.read_text()
+    assert "after" not in (tmp_path / "error.log.1").read_text()
+    assert all(isinstance(h, logging.Handler) for h in logs.error_log.handlers)

@@ -1,0 +1,222 @@
+"""server.protocol: RequestParser on llhttp, limits, response heads; with
+property-based tests (hypothesis) on request parsing and body framing."""
+
+from __future__ import annotations
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from server.protocol import (
+    HttpError,
+    Limits,
+    RequestParser,
+    bodiless,
+    error_response,
+    http_date,
+    reason_phrase,
+    response_head,
+)
+
+LIMITS = Limits(request_line=1024, fields=20, field_size=512, body=4096)
+
+
+def parse(*pieces: bytes, limits: Limits = LIMITS) -> RequestParser:
+    parser = RequestParser(limits)
+    for piece in pieces:
+        parser.feed(piece)
+    return parser
+
+
+def test_simple_request():
+    parser = parse(b"GET /a/b?x=1 HTTP/1.1\r\nHost: h\r\nX-A:  v \r\n\r\n")
+    [request] = parser.requests
+    assert (request.method, request.target, request.path, request.query) == (
+        "GET",
+        b"/a/b?x=1",
+        b"/a/b",
+        b"x=1",
+    )
+    assert request.headers == [("Host", "h"), ("X-A", "v")]
+    assert request.keep_alive and request.complete and not request.chunked
+    assert parser.error is None
+
+
+def test_pipelined_requests_in_order_with_bodies():
+    parser = parse(
+        b"POST /1 HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\n\r\nabc"
+        b"POST /2 HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nde\r\n0\r\n\r\n"
+        b"GET /3 HTTP/1.0\r\n\r\n"
+    )
+    assert [bytes(r.body) for r in parser.requests] == [b"abc", b"de", b""]
+    assert [r.path for r in parser.requests] == [b"/1", b"/2", b"/3"]
+    assert [r.keep_alive for r in parser.requests] == [True, True, False]
+
+
+def test_trailers_are_kept_apart():
+    parser = parse(
+        b"POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"
+        b"1\r\nx\r\n0\r\nX-Sum: 1\r\n\r\n"
+    )
+    [request] = parser.requests
+    assert request.trailers == [("X-Sum", "1")]
+    assert ("X-Sum", "1") not in request.headers
+
+
+def test_head_pending_until_the_blank_line():
+    parser = parse(b"GET / HTTP/1.1\r\nHost: h\r\n")
+    assert parser.head_pending and not parser.requests
+    parser.feed(b"\r\n")
+    assert not parser.head_pending and len(parser.requests) == 1
+
+
+def test_expect_continue_only_for_http_1_1():
+    one = parse(b"POST / HTTP/1.1\r\nHost: h\r\nExpect: 100-continue\r\nContent-Length: 1\r\n\r\n")
+    zero = parse(b"POST / HTTP/1.0\r\nExpect: 100-continue\r\nContent-Length: 1\r\n\r\n")
+    assert one.requests[0].expect_continue and not zero.requests[0].expect_continue
+
+
+def test_connection_header_rules():
+    assert (
+        not parse(b"GET / HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n").requests[0].keep_alive
+    )
+    assert parse(b"GET / HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\n").requests[0].keep_alive
+
+
+def test_upgrade_stops_parsing_and_closes():
+    parser = parse(
+        b"GET / HTTP/1.1\r\nHost: h\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n"
+        b"GET /next HTTP/1.1\r\nHost: h\r\n\r\n"
+    )
+    assert parser.stopped and len(parser.requests) == 1
+    assert not parser.requests[0].keep_alive
+
+
+def status_of(raw: bytes, limits: Limits = LIMITS) -> int | None:
+    parser = parse(raw, limits=limits)
+    return parser.error.status if parser.error else None
+
+
+def test_limits():
+    assert status_of(b"GET /" + b"a" * 1100 + b" HTTP/1.1\r\nHost: h\r\n\r\n") == 414
+    many = b"".join(b"X-%d: v\r\n" % i for i in range(21))
+    assert status_of(b"GET / HTTP/1.1\r\nHost: h\r\n" + many + b"\r\n") == 431
+    assert status_of(b"GET / HTTP/1.1\r\nHost: h\r\nX: " + b"v" * 600 + b"\r\n\r\n") == 431
+    assert status_of(b"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 5000\r\n\r\n") == 413
+    chunked = b"POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"
+    assert status_of(chunked + b"1000\r\n" + b"x" * 4096 + b"\r\n1\r\nx\r\n") == 413
+
+
+def test_zero_limits_mean_unlimited():
+    raw = b"GET /" + b"a" * 5000 + b" HTTP/1.1\r\nHost: h\r\n\r\n"
+    assert status_of(raw, Limits(0, 0, 0, 0)) is None
+
+
+def test_requests_before_an_error_are_kept():
+    parser = parse(b"GET /ok HTTP/1.1\r\nHost: h\r\n\r\nGET /bad HTTP/1.1\r\n\r\n")
+    assert [r.path for r in parser.requests] == [b"/ok"]
+    assert parser.error.status == 400
+    parser.feed(b"GET /ignored HTTP/1.1\r\nHost: h\r\n\r\n")  # nothing parsed after an error
+    assert len(parser.requests) == 1
+
+
+def test_version_and_method_refusals():
+    assert status_of(b"GET / HTTP/2.0\r\nHost: h\r\n\r\n") == 505
+    assert status_of(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n") == 505
+    assert status_of(b"GET / HTTP/1.2\r\nHost: h\r\n\r\n") == 505
+    assert status_of(b"CONNECT h:1 HTTP/1.1\r\nHost: h:1\r\n\r\n") == 501
+    assert status_of(b"POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: gzip\r\n\r\n") == 501
+
+
+def test_response_head_and_helpers():
+    head = response_head("200 OK", [("Content-Length", "0")])
+    assert head.startswith(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nDate: ")
+    assert head.endswith(b"\r\nServer: wsgistack\r\n\r\n")
+    assert http_date().endswith(b" GMT") and len(http_date()) == 29
+    assert reason_phrase(404) == "Not Found" and reason_phrase(799) == ""
+    assert [bodiless("GET", s) for s in (100, 200, 204, 304)] == [True, False, True, True]
+    assert bodiless("HEAD", 200)
+    refusal = error_response(HttpError(431, "x"))
+    assert refusal.startswith(b"HTTP/1.1 431 Request Header Fields Too Large\r\n")
+    assert b"\r\nConnection: close\r\n" in refusal
+
+
+# -- property-based --------------------------------------------------------------------
+
+TOKEN = st.text("abcdefghijklmnopqrstuvwxyz0123456789-", min_size=1, max_size=12)
+VALUE = st.text(st.characters(min_codepoint=0x21, max_codepoint=0x7E), max_size=30)
+BODY = st.binary(max_size=3000)
+
+
+@st.composite
+def message(draw) -> tuple[bytes, bytes]:
+    """A valid request (Content-Length or chunked with random chunk sizes) and its body."""
+    body = draw(BODY)
+    path = "/" + draw(TOKEN)
+    headers = draw(st.lists(st.tuples(TOKEN.map(lambda t: "X-" + t), VALUE), max_size=5))
+    head = f"POST {path} HTTP/1.1\r\nHost: h\r\n" + "".join(f"{k}: {v}\r\n" for k, v in headers)
+    if draw(st.booleans()):
+        return (head + f"Content-Length: {len(body)}\r\n\r\n").encode() + body, body
+    sizes = draw(st.lists(st.integers(1, 700), max_size=20))
+    out, rest = b"", body
+    for size in sizes:
+        if not rest:
+            break
+        piece, rest = rest[:size], rest[size:]
+        out += b"%x\r\n%s\r\n" % (len(piece), piece)
+    if rest:
+        out += b"%X\r\n%s\r\n" % (len(rest), rest)  # upper-case hex is valid too
+    out += b"0\r\n\r\n"
+    return (head + "Transfer-Encoding: chunked\r\n\r\n").encode() + out, body
+
+
+def splits(data: bytes, cuts: list[int]) -> list[bytes]:
+    points = sorted({c % (len(data) + 1) for c in cuts})
+    pieces, last = [], 0
+    for point in points:
+        pieces.append(data[last:point])
+        last = point
+    pieces.append(data[last:])
+    return pieces
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(message(), min_size=1, max_size=4), st.lists(st.integers(0, 10**6), max_size=30))
+def test_any_split_of_a_stream_yields_the_same_requests(messages, cuts):
+    stream = b"".join(raw for raw, _ in messages)
+    whole = parse(stream, limits=Limits(0, 0, 0, 0))
+    pieces = parse(*splits(stream, cuts), limits=Limits(0, 0, 0, 0))
+    for parser in (whole, pieces):
+        assert parser.error is None
+        assert [bytes(r.body) for r in parser.requests] == [body for _, body in messages]
+        assert all(r.complete for r in parser.requests)
+    assert [r.headers for r in whole.requests] == [r.headers for r in pieces.requests]
+
+
+@settings(max_examples=200, deadline=None)
+@given(message(), st.binary(min_size=1, max_size=200))
+def test_body_framing_never_reads_past_the_message_end(msg, following):
+    """Whatever follows a message is the next message, never part of its body."""
+    raw, body = msg
+    parser = parse(raw + b"GET /next HTTP/1.1\r\nHost: h\r\n\r\n", limits=Limits(0, 0, 0, 0))
+    assert bytes(parser.requests[0].body) == body
+    assert parser.requests[1].path == b"/next"
+    parser = parse(raw, following, limits=Limits(0, 0, 0, 0))  # junk after: body intact
+    assert bytes(parser.requests[0].body) == body
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(st.binary(max_size=300), max_size=6))
+def test_random_junk_never_raises_out_of_feed(pieces):
+    parser = RequestParser(LIMITS)
+    for piece in pieces:
+        parser.feed(piece)  # must not raise
+    if parser.error is not None:
+        assert 400 <= parser.error.status < 600
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=200), st.sampled_from([b"\r", b"\n", b"\x00", b" :"]))
+def test_junk_inside_a_head_is_refused_not_raised(junk, bad):
+    parser = RequestParser(LIMITS)
+    parser.feed(b"GET / HTTP/1.1\r\nHost: h\r\nX-A" + bad + junk + b"\r\n\r\n")
+    assert parser.error is None or parser.error.status == 400
