@@ -148,6 +148,9 @@ def stack() -> Stack:
     subprocess.run(["bash", "scripts/wheels.sh"], cwd=ROOT, check=True, timeout=600)
     subprocess.run(["bash", "scripts/gen-cert.sh"], cwd=ROOT, check=True, timeout=60)
     started = time.monotonic()
+    # A stack left by an earlier session (KEEP_STACK=1, a crash) is removed
+    # first: the tests count from a fresh one.
+    _compose(env, "down", "-v", "--remove-orphans")
     up = _compose(env, "up", "-d", "--build", "--wait", "--wait-timeout", "300", timeout=UP_TIMEOUT)
     if up.returncode != 0:
         logs = _compose(env, "logs", "--no-color", "--tail", "100").stdout

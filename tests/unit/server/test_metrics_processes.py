@@ -178,6 +178,9 @@ def test_a_thousand_recycles_keep_the_directory_small_and_the_totals_exact(start
 def test_a_killed_worker_counts_as_an_exit_and_leaves_no_request_in_flight(start):
     server = start("--workers", "1")
     pid = json.loads(server.get("/api/echo")[1])["pid"]
+    # The worker counts a request out just after its response: wait, or the
+    # wait below could see this one and the kill come before the slow request.
+    assert _wait_for(lambda: server.value("http_server_active_requests") == 0)
     outcome: list[object] = []
 
     def slow_request() -> None:
