@@ -283,14 +283,34 @@ def test_plan_interleaves_rounds_and_rotates_engines():
     scenarios = list(bench.SCENARIOS.values())
     settings = bench.Settings(rounds=3, threads=1, sleep_threads=8)
     sessions = list(bench.plan(settings, engines, scenarios))
-    assert len(sessions) == 3 * len(engines) * 2
-    firsts = [engine.name for round_no, engine, *_ in sessions[:: 2 * len(engines)]]
+    # every engine has a session of each thread count, except nginx-static (hello only)
+    per_round = 2 * len(engines) - 1
+    assert len(sessions) == 3 * per_round
+    assert [r for r, *_ in sessions] == [1] * per_round + [2] * per_round + [3] * per_round
+    firsts = [engine.name for _, engine, *_ in sessions[::per_round]]
     assert firsts == ["ours", "gunicorn-sync", "gunicorn-gthread"]
-    for _, _, threads, group in sessions:
+    for _, engine, threads, group in sessions:
         names = [s.name for s in group]
-        assert names == (["sleep"] if threads == 8 else ["hello", "64k", "upload"])
+        if threads == 8:
+            assert names == ["sleep"]
+        elif engine.name == "nginx-static":
+            assert names == ["hello", "hello-direct"]
+        elif engine.name == "waitress":  # W processes on W ports: no direct run
+            assert names == ["hello", "64k", "upload"]
+        else:
+            assert names == ["hello", "64k", "upload", "hello-direct"]
     every = {(r, e.name, s.name) for r, e, _, group in sessions for s in group}
-    assert len(every) == 3 * len(engines) * len(scenarios)
+    assert len(every) == len(set(every)) == 3 * (5 * 4 + 4 + 2)
+
+
+def test_engine_runs():
+    engines, scenarios = bench.ENGINES, bench.SCENARIOS
+    assert engines["ours"].runs(scenarios["hello-direct"])
+    assert not engines["waitress"].runs(scenarios["hello-direct"])
+    assert engines["waitress"].runs(scenarios["sleep"])
+    assert engines["nginx-static"].runs(scenarios["hello"])
+    assert not engines["nginx-static"].runs(scenarios["sleep"])
+    assert not engines["nginx-static"].wsgi and engines["granian"].wsgi
 
 
 def test_plan_skips_empty_groups():
@@ -301,11 +321,11 @@ def test_plan_skips_empty_groups():
 
 
 def test_default_plan_estimate_fits_the_budget():
-    # Arithmetic on the plan (no clock): the defaults must stay under about 6 minutes.
+    # Arithmetic on the plan (no clock): the defaults must stay under about 8 minutes.
     estimate = bench.estimate_seconds(
         bench.Settings(), list(bench.ENGINES.values()), list(bench.SCENARIOS.values())
     )
-    assert estimate < 6 * 60
+    assert 4 * 60 < estimate < 8 * 60
 
 
 def _flag(argv, name):
@@ -321,9 +341,12 @@ def _flag(argv, name):
 def test_engine_commands_same_workers_and_threads(threads):
     ports = [40001, 40002]
     commands = {
-        name: bench.engine_commands(engine, "/py", ports, 2, threads)
+        name: bench.engine_commands(engine, "/py", ports, 2, threads, "/ngx", Path("/d"))
         for name, engine in bench.ENGINES.items()
     }
+    assert commands.pop("nginx-static") == [
+        ["/ngx", "-p", "/d", "-c", "/d/static.conf", "-e", "/d/static-error.log"]
+    ]
     for name, argvs in commands.items():
         for argv in argvs:
             assert argv[:2] == ["/py", "-m"]
@@ -356,10 +379,22 @@ def test_nginx_config_proxies_like_the_stack(tmp_path):
         'proxy_set_header Connection "";',
         "daemon off;",
         f"pid {tmp_path}/nginx.pid;",
-        f"client_body_temp_path {tmp_path}/client_body;",
+        f"client_body_temp_path {tmp_path}/nginx-client_body;",
+        "worker_processes 1;",
     ):
         assert line in conf
     assert "ssl" not in conf
+    assert conf.count("{") == conf.count("}")
+
+
+def test_static_nginx_config_answers_the_greeting(tmp_path):
+    conf = bench.static_nginx_config(tmp_path, 40200, 2)
+    assert "listen 127.0.0.1:40200;" in conf
+    assert "worker_processes 2;" in conf
+    assert 'return 200 "Hello from the WSGI stack!\\n";' in conf  # nginx's escape: \n
+    assert "location = /healthz" in conf
+    assert f"pid {tmp_path}/static.pid;" in conf
+    assert "proxy_pass" not in conf
     assert conf.count("{") == conf.count("}")
 
 
@@ -368,9 +403,60 @@ def test_upload_script_posts_one_mebibyte():
     assert 'string.rep("x", 1048576)' in bench.UPLOAD_LUA
 
 
-def test_names_option():
-    assert bench._names("ours, granian", bench.ENGINES) == ["ours", "granian"]
-    with pytest.raises(Exception, match="unknown nope"):
-        bench._names("ours,nope", bench.ENGINES)
-    with pytest.raises(Exception, match="unknown"):
-        bench._names(" , ", bench.SCENARIOS)
+def test_names_from_env():
+    engines = bench.ENGINES
+    assert bench.names_from_env({}, "BENCH_ENGINES", engines) == list(engines.values())
+    chosen = bench.names_from_env({"BENCH_ENGINES": "granian, ours"}, "BENCH_ENGINES", engines)
+    assert chosen == [engines["ours"], engines["granian"]]  # the table's order
+    with pytest.raises(bench.BenchError, match="BENCH_ENGINES: unknown nope"):
+        bench.names_from_env({"BENCH_ENGINES": "ours,nope"}, "BENCH_ENGINES", engines)
+    with pytest.raises(bench.BenchError, match="unknown"):
+        bench.names_from_env({"BENCH_SCENARIOS": " , "}, "BENCH_SCENARIOS", bench.SCENARIOS)
+
+
+# -- targets ------------------------------------------------------------------------
+
+
+def test_check_targets_met_and_missed():
+    runs = [
+        run("gunicorn-sync", "hello", 1000, rss=22000),
+        run("ours", "hello", 5000, rss=21000),
+        run("granian", "hello", 4000),
+        run("nginx-static", "hello", 6000, rss=None),
+        run("gunicorn-gthread", "sleep", 700, p99=50.0, rss=23000, threads=8),
+        run("ours", "sleep", 750, p99=60.0, rss=24000, threads=8),
+    ]
+    targets = {
+        name: (met, detail) for name, met, detail in bench.check_targets(bench.summarize(runs))
+    }
+    assert targets["hello ≥ 8× gunicorn sync"] == (
+        False,
+        "5.00×; with an upstream that costs nothing (nginx-static) 6.00×",
+    )
+    assert targets["hello ≥ granian"] == (True, "1.25×")
+    met, detail = targets["sleep ≥ gunicorn gthread at equal or lower p99"]
+    assert met is False  # more req/s, but a higher p99
+    assert detail == "1.07× the req/s, p99 60.0 ms vs 50.0 ms"
+    met, detail = targets["peak RSS per worker ≤ gunicorn's"]
+    assert met is False  # sleep: 24000 KiB against gthread's 23000
+    assert "hello 20.5 vs 21.5 MiB" in detail and "sleep 23.4 vs 22.5 MiB" in detail
+
+
+def test_check_targets_not_measured():
+    targets = bench.check_targets(bench.summarize([run("ours", "hello", 10.0)]))
+    assert [met for _, met, _ in targets] == [None, None, None, None]
+
+
+def test_render_markdown_lists_the_targets():
+    meta = {
+        "started": "x",
+        "settings": {**vars(bench.Settings())},
+        "scenarios": ["hello"],
+        "versions": {},
+        "cpus": 2,
+        "platform": "Linux",
+    }
+    rows = bench.summarize([run("gunicorn-sync", "hello", 100.0), run("ours", "hello", 900.0)])
+    text = bench.render_markdown(meta, rows)
+    assert "- hello ≥ 8× gunicorn sync: **met** (9.00×)" in text
+    assert "- hello ≥ granian: **not measured** (—)" in text
