@@ -208,22 +208,19 @@ class Worker:
             sock, peer = listener.accept()
         except (BlockingIOError, InterruptedError, ConnectionAbortedError):
             return  # another worker took it
-        # One mode for the socket's whole life: the loop reads it only when
-        # readable; handlers block on it for at most io_timeout seconds.
-        sock.settimeout(self.io_timeout)
         if sock.family in (socket.AF_INET, socket.AF_INET6):
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             peer = peer[:2]
             local = listener.getsockname()[:2]
         else:
             peer, local = ("", 0), (str(listener.getsockname()), 0)
-        conn = Connection(sock, peer, local, self.limits)
+        conn = Connection(sock, peer, local, self.limits, self.io_timeout)
         conn.idle_since = time.monotonic()
         self.selector.register(sock, selectors.EVENT_READ, conn)
 
     def _readable(self, conn: Connection) -> None:
         try:
-            conn.receive()
+            conn.receive(wait=False)
         except (BlockingIOError, InterruptedError):
             return
         except (ClientDisconnected, OSError):
@@ -273,7 +270,7 @@ class Worker:
     @staticmethod
     def _send_quietly(conn: Connection, data: bytes) -> None:
         try:
-            conn.sock.send(data)  # small: fits the socket buffer, never blocks for long
+            conn.sock.send(data, socket.MSG_DONTWAIT)  # small: fits the socket buffer
         except OSError:
             pass
 

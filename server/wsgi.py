@@ -320,9 +320,15 @@ class Response:
         file, offset, count = span
         if self.content_length is not None:
             count = min(count, self.content_length)
-        self.conn.sock.sendall(self._head(count))
+        sock = self.conn.sock
+        sock.sendall(self._head(count))
         if not self.no_body and count:
-            self.body_bytes += self.conn.sock.sendfile(file, offset, count)
+            # socket.sendfile() waits for the socket with Python's own timeout
+            sock.settimeout(self.conn.io_timeout)
+            try:
+                self.body_bytes += sock.sendfile(file, offset, count)
+            finally:
+                sock.settimeout(None)
         return True
 
 
