@@ -247,6 +247,7 @@ class RequestParser:
 # -- responses ----------------------------------------------------------------
 
 _date_cache: tuple[int, bytes] = (0, b"")
+_SERVER_TAIL = b"\r\nServer: " + SERVER_SOFTWARE.encode("latin-1") + b"\r\n\r\n"
 
 
 def http_date() -> bytes:
@@ -272,11 +273,10 @@ def response_head(status_line: str, headers: list[tuple[str, str]]) -> bytes:
     ``status_line`` is e.g. "200 OK" (PEP 3333's status string). Returns the
     head including the blank line, latin-1 encoded.
     """
-    lines = [f"HTTP/1.1 {status_line}\r\n".encode("latin-1")]
+    lines = [f"HTTP/1.1 {status_line}\r\n"]
     for name, value in headers:
-        lines.append(f"{name}: {value}\r\n".encode("latin-1"))
-    lines.append(b"Date: " + http_date() + b"\r\nServer: " + SERVER_SOFTWARE.encode() + b"\r\n\r\n")
-    return b"".join(lines)
+        lines.append(f"{name}: {value}\r\n")
+    return "".join(lines).encode("latin-1") + b"Date: " + http_date() + _SERVER_TAIL
 
 
 def error_response(error: HttpError) -> bytes:
