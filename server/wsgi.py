@@ -332,6 +332,26 @@ class Response:
         return True
 
 
+# Header field name as received -> its environ key ("" for names with "_", which are
+# dropped). Bounded: a client sending ever new names only fills it up.
+_ENVIRON_KEYS: dict[str, str] = {}
+_ENVIRON_KEYS_MAX = 1024
+
+
+def _environ_key(name: str) -> str:
+    """The PEP 3333 environ key of header field ``name`` (HTTP_*, CONTENT_TYPE,
+    CONTENT_LENGTH), or "" when the name has an underscore."""
+    if "_" in name:
+        key = ""
+    else:
+        key = name.upper().replace("-", "_")
+        if key != "CONTENT_TYPE" and key != "CONTENT_LENGTH":
+            key = "HTTP_" + key
+    if len(_ENVIRON_KEYS) < _ENVIRON_KEYS_MAX:
+        _ENVIRON_KEYS[name] = key
+    return key
+
+
 class WSGIHandler:
     """Runs requests through one WSGI application (PEP 3333) for one worker.
 
@@ -368,32 +388,35 @@ class WSGIHandler:
 
     def environ(self, conn: Connection, request: Request, response: Response) -> dict:
         """The PEP 3333 environ of ``request``; values are latin-1 native strings."""
-        env = dict(self.base_environ)
-        path = unquote_to_bytes(request.path).decode("latin-1")
+        raw_path = request.path
+        path = (unquote_to_bytes(raw_path) if b"%" in raw_path else raw_path).decode("latin-1")
         prefix = self.script_name
         if prefix and (path == prefix or path.startswith(prefix + "/")):
             path = path[len(prefix) :]  # PEP 3333: SCRIPT_NAME + PATH_INFO is the path
-        env.update(
-            REQUEST_METHOD=request.method,
-            PATH_INFO=path,
-            QUERY_STRING=request.query.decode("latin-1"),
-            RAW_URI=request.target.decode("latin-1"),
-            SERVER_PROTOCOL=f"HTTP/{request.http_version}",
-            SERVER_NAME=conn.local[0],
-            SERVER_PORT=str(conn.local[1]),
-            REMOTE_ADDR=conn.peer[0],
-            REMOTE_PORT=str(conn.peer[1]),
-        )
-        env["wsgi.input"] = Input(conn, request, response.send_continue)
+        env = {
+            **self.base_environ,
+            "REQUEST_METHOD": request.method,
+            "PATH_INFO": path,
+            "QUERY_STRING": request.query.decode("latin-1"),
+            "RAW_URI": request.target.decode("latin-1"),
+            "SERVER_PROTOCOL": "HTTP/" + request.http_version,
+            "SERVER_NAME": conn.local[0],
+            "SERVER_PORT": str(conn.local[1]),
+            "REMOTE_ADDR": conn.peer[0],
+            "REMOTE_PORT": str(conn.peer[1]),
+            "wsgi.input": Input(conn, request, response.send_continue),
+        }
+        keys = _ENVIRON_KEYS
         for name, value in request.headers:
-            if "_" in name:
+            key = keys.get(name)
+            if key is None:
+                key = _environ_key(name)
+            if not key:
                 continue  # X_Forwarded_For must not pass as X-Forwarded-For (gunicorn drops too)
-            key = name.upper().replace("-", "_")
-            if key == "CONTENT_TYPE" or key == "CONTENT_LENGTH":
+            if key in env and key[0] == "H":  # a repeated field: one comma-separated value
+                env[key] = f"{env[key]},{value}"
+            else:
                 env[key] = value
-                continue
-            key = "HTTP_" + key
-            env[key] = f"{env[key]},{value}" if key in env else value
         if request.chunked:
             env.pop("HTTP_TRANSFER_ENCODING", None)  # the server decoded it; body ends at EOF
         if conn.peer[0] in self.trusted:
