@@ -21,9 +21,8 @@ from .protocol import HttpError, Request, bodiless, error_response, reason_phras
 log = logging.getLogger("server.error")
 
 READ_SIZE = 64 * 1024
-# RFC 9110 §5.6.2 token; RFC 9110 §5.5 field-value without CR, LF, NUL.
+# RFC 9110 §5.6.2 token (a field-value must not hold CR, LF or NUL, RFC 9110 §5.5).
 _TOKEN = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
-_BAD_VALUE = re.compile(r"[\r\n\x00]")
 _STATUS = re.compile(r"^[1-5][0-9][0-9] [^\r\n]*$")
 # PEP 3333: "the application must not send hop-by-hop headers".
 _HOP_BY_HOP = frozenset(
@@ -38,6 +37,22 @@ _HOP_BY_HOP = frozenset(
         "upgrade",
     )
 )
+
+
+# Response header names the application used that are tokens -> lower case.
+# Bounded: an application making up ever new names only fills it up.
+_RESPONSE_NAMES: dict[str, str] = {}
+_RESPONSE_NAMES_MAX = 1024
+
+
+def _response_name(name: str) -> str:
+    """``name`` in lower case; ValueError unless it is a token (RFC 9110 §5.6.2)."""
+    if not _TOKEN.match(name):
+        raise ValueError(f"bad header name {name!r}")
+    lowered = name.lower()
+    if len(_RESPONSE_NAMES) < _RESPONSE_NAMES_MAX:
+        _RESPONSE_NAMES[name] = lowered
+    return lowered
 
 
 class Input:
@@ -230,11 +245,13 @@ class Response:
             if type(pair) is not tuple or len(pair) != 2:
                 raise ValueError(f"bad header {pair!r}: want a (name, value) tuple")
             name, value = pair
-            if type(name) is not str or not _TOKEN.match(name):
+            if type(name) is not str:
                 raise ValueError(f"bad header name {name!r}")
-            if type(value) is not str or _BAD_VALUE.search(value):
+            lowered = _RESPONSE_NAMES.get(name)
+            if lowered is None:
+                lowered = _response_name(name)
+            if type(value) is not str or "\r" in value or "\n" in value or "\0" in value:
                 raise ValueError(f"bad value for header {name}: {value!r}")
-            lowered = name.lower()
             if lowered in _HOP_BY_HOP:
                 raise ValueError(f"hop-by-hop header {name} is the server's, not the app's")
             if lowered == "content-length":
