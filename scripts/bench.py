@@ -26,12 +26,15 @@ Scenarios: ``hello`` (GET /), ``64k`` (GET /api/stream?chunks=1&size=65536),
 nginx (not waitress: its W processes listen on W ports, which one wrk cannot
 balance).
 
-Rounds are interleaved (each round runs every engine, in a rotated order, one
-engine process at a time), so slow drifts of a shared machine hit every engine
-alike. Reported per engine and scenario: median requests/s, median p50 and p99
-latency (wrk --latency), peak RSS of one worker process (sampled from /proc),
-errors, and the ratio of the median requests/s to gunicorn sync's (and to
-gunicorn gthread's). Only the ratios mean something beyond this machine and run.
+The engines of a thread count are started side by side (each with its own
+nginx) and stay up for every round; wrk loads one at a time. A round measures
+each scenario on every engine back to back, in an order rotated each round, so
+the engines of one scenario are measured seconds apart and the drifts of a
+shared machine hit them alike. Reported per engine and scenario: median
+requests/s, median p50 and p99 latency (wrk --latency), peak RSS of one worker
+process (sampled from /proc), errors, and the ratio to gunicorn sync (and to
+gunicorn gthread): the median over the rounds of the round's requests/s ratio.
+Only the ratios mean something beyond this machine and run.
 
 Writes ``reports/bench-<timestamp>/results.json`` and ``results.md`` and prints
 the table. Environment (defaults in brackets):
@@ -427,8 +430,20 @@ def _median(values: Sequence[float | None]) -> float | None:
     return statistics.median(present) if present else None
 
 
+def paired_ratio(runs: Sequence[Run], scenario: str, engine: str, base: str) -> float | None:
+    """The median over the rounds of ``engine``'s req/s over ``base``'s in the same round
+    of ``scenario`` (rounds where both ran and ``base`` served something), or None."""
+    by_round = {(r.round, r.engine): r.rps for r in runs if r.scenario == scenario}
+    ratios = [
+        rps / by_round[number, base]
+        for (number, name), rps in by_round.items()
+        if name == engine and by_round.get((number, base))
+    ]
+    return statistics.median(ratios) if ratios else None
+
+
 def summarize(runs: Sequence[Run]) -> list[Row]:
-    """One row per (scenario, engine) in SCENARIOS/ENGINES order; ratios of median req/s."""
+    """One row per (scenario, engine) in SCENARIOS/ENGINES order, with paired ratios."""
     rows: list[Row] = []
     for scenario in SCENARIOS:
         by_engine: dict[str, Row] = {}
@@ -450,9 +465,8 @@ def summarize(runs: Sequence[Run]) -> list[Row]:
                 errors=sum(r.errors for r in mine),
             )
         for row in by_engine.values():
-            for base, attr in ((BASELINE, "vs_sync"), (THREADED_BASELINE, "vs_gthread")):
-                if base in by_engine and by_engine[base].rps > 0:
-                    setattr(row, attr, row.rps / by_engine[base].rps)
+            row.vs_sync = paired_ratio(runs, scenario, row.engine, BASELINE)
+            row.vs_gthread = paired_ratio(runs, scenario, row.engine, THREADED_BASELINE)
         rows.extend(by_engine.values())
     return rows
 
@@ -483,13 +497,12 @@ def render_table(rows: Sequence[Row]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def check_targets(rows: Sequence[Row]) -> list[tuple[str, bool | None, str]]:
+def check_targets(runs: Sequence[Run]) -> list[tuple[str, bool | None, str]]:
     """Issue 3's targets as (target, met — None when not measured —, the numbers)."""
-    by = {(row.scenario, row.engine): row for row in rows}
+    by = {(row.scenario, row.engine): row for row in summarize(runs)}
 
     def ratio(scenario: str, engine: str, base: str) -> float | None:
-        a, b = by.get((scenario, engine)), by.get((scenario, base))
-        return a.rps / b.rps if a and b and b.rps > 0 else None
+        return paired_ratio(runs, scenario, engine, base)
 
     found: list[tuple[str, bool | None, str]] = []
     vs_sync = ratio("hello", "ours", BASELINE)
@@ -509,11 +522,9 @@ def check_targets(rows: Sequence[Row]) -> list[tuple[str, bool | None, str]]:
     ours, gthread = by.get(("sleep", "ours")), by.get(("sleep", THREADED_BASELINE))
     met, detail = None, "—"
     if ours and gthread and ours.p99_ms is not None and gthread.p99_ms is not None:
-        met = ours.rps >= gthread.rps and ours.p99_ms <= gthread.p99_ms
-        detail = (
-            f"{_ratio(ours.rps / gthread.rps if gthread.rps else None)} the req/s, "
-            f"p99 {ours.p99_ms:,.1f} ms vs {gthread.p99_ms:,.1f} ms"
-        )
+        vs = ours.vs_gthread
+        met = vs is not None and vs >= 1 and ours.p99_ms <= gthread.p99_ms
+        detail = f"{_ratio(vs)} the req/s, p99 {ours.p99_ms:,.1f} ms vs {gthread.p99_ms:,.1f} ms"
     found.append(("sleep ≥ gunicorn gthread at equal or lower p99", met, detail))
     checked = []  # (ours, gunicorn) peak RSS per worker in each scenario, MiB
     for (scenario, engine), row in by.items():
@@ -526,8 +537,9 @@ def check_targets(rows: Sequence[Row]) -> list[tuple[str, bool | None, str]]:
     return found
 
 
-def render_markdown(meta: dict, rows: Sequence[Row]) -> str:
+def render_markdown(meta: dict, runs: Sequence[Run]) -> str:
     """results.md: what ran, the table, how to read it."""
+    rows = summarize(runs)
     s = meta["settings"]
     versions = ", ".join(f"{k} {v}" for k, v in meta["versions"].items())
     scenarios = "; ".join(
@@ -538,7 +550,7 @@ def render_markdown(meta: dict, rows: Sequence[Row]) -> str:
     failures = "".join(f"- failed: {f}\n" for f in meta.get("failures", []))
     mark = {True: "met", False: "NOT met", None: "not measured"}
     targets = "".join(
-        f"- {target}: **{mark[met]}** ({detail})\n" for target, met, detail in check_targets(rows)
+        f"- {target}: **{mark[met]}** ({detail})\n" for target, met, detail in check_targets(runs)
     )
     return (
         f"# WSGI engines side by side behind nginx — {meta['started']}{status}\n\n"
@@ -553,10 +565,11 @@ def render_markdown(meta: dict, rows: Sequence[Row]) -> str:
         "req/s, p50 and p99 are medians over the rounds; peak RSS/worker is the largest "
         "resident set any one worker process reached (sampled every "
         f"{RSS_SAMPLE_INTERVAL} s); errors are non-2xx/3xx answers plus socket errors, "
-        "summed. The ratios are the engine's median req/s over gunicorn's in the same "
-        "scenario and run — compare those, not the absolute numbers, which depend on "
-        "this machine and its neighbours. `ours` records its Prometheus metrics "
-        "(multiprocess mode, as shipped); the other engines record none. No engine writes "
+        "summed. A ratio is the median over the rounds of the engine's req/s over "
+        "gunicorn's in the same round (measured seconds apart) — compare those, not the "
+        "absolute numbers, which depend on this machine and its neighbours. `ours` "
+        "records its Prometheus metrics (multiprocess mode, as shipped); the other engines "
+        "record none. No engine writes "
         "an access log. waitress runs one process per worker, each on its own port. "
         "`nginx static (ceiling)` is no WSGI engine: a second nginx answering the greeting "
         "itself, so its row is the most this machine gives the `hello` setup (wrk, nginx "
@@ -924,30 +937,45 @@ class Session:
         return out.stdout
 
 
-def plan(
+def phases(
     settings: Settings, engines: Sequence[Engine], scenarios: Sequence[Scenario]
-) -> Iterator[tuple[int, Engine, int, list[Scenario]]]:
-    """(round, engine, threads, scenarios) per engine session, interleaved: each round
-    runs every engine, starting one further along the list than the round before."""
-    groups = [
-        (settings.threads, [s for s in scenarios if not s.threaded]),
-        (settings.sleep_threads, [s for s in scenarios if s.threaded]),
-    ]
-    for round_no in range(1, settings.rounds + 1):
-        shift = (round_no - 1) % len(engines)
-        for engine in [*engines[shift:], *engines[:shift]]:
-            for threads, group in groups:
-                mine = [s for s in group if engine.runs(s)]
-                if mine:
-                    yield round_no, engine, threads, mine
+) -> list[tuple[int, list[Engine], list[Scenario]]]:
+    """(threads, engines, scenarios) of each phase: BENCH_THREADS for the scenarios
+    without threads, BENCH_SLEEP_THREADS for the others; a phase's engines run side by
+    side. Phases with no scenario or no engine are left out."""
+    found = []
+    for threads, threaded in ((settings.threads, False), (settings.sleep_threads, True)):
+        group = [s for s in scenarios if s.threaded == threaded]
+        runners = [e for e in engines if any(e.runs(s) for s in group)]
+        if group and runners:
+            found.append((threads, runners, group))
+    return found
+
+
+def schedule(
+    rounds: int, engines: Sequence[Engine], scenarios: Sequence[Scenario]
+) -> Iterator[tuple[int, Scenario, Engine]]:
+    """(round, scenario, engine) in measuring order: each round runs each scenario on
+    every engine that takes part, back to back, starting one engine further along
+    than the round before."""
+    for round_no in range(1, rounds + 1):
+        for scenario in scenarios:
+            runners = [e for e in engines if e.runs(scenario)]
+            shift = (round_no - 1) % len(runners) if runners else 0
+            for engine in [*runners[shift:], *runners[:shift]]:
+                yield round_no, scenario, engine
 
 
 def estimate_seconds(
     settings: Settings, engines: Sequence[Engine], scenarios: Sequence[Scenario]
 ) -> float:
-    sessions = list(plan(settings, engines, scenarios))
-    runs = sum(len(group) for *_, group in sessions)
-    return len(sessions) * SESSION_OVERHEAD + runs * (settings.duration + settings.warmup + 0.3)
+    """Rough duration of a run with these settings, seconds (for the progress line)."""
+    total = 0.0
+    for _, runners, group in phases(settings, engines, scenarios):
+        measured = sum(1 for _ in schedule(settings.rounds, runners, group))
+        total += len(runners) * SESSION_OVERHEAD
+        total += measured * (settings.duration + settings.warmup + 0.3)
+    return total
 
 
 def run(
@@ -983,23 +1011,36 @@ def run(
     lua = tmp / "upload.lua"
     lua.write_text(UPLOAD_LUA)
     begin = time.monotonic()
+
+    def failed(what: str, exc: BaseException) -> None:
+        meta["failures"].append(f"{what}: {exc}".splitlines()[0])
+        print(f"  FAILED {what}: {exc}", file=sys.stderr)
+
     try:
-        for round_no, engine, threads, group in plan(settings, engines, scenarios):
-            try:
-                with Session(engine, settings, threads, tools, tmp) as session:
-                    for scenario in group:
-                        result = session.measure(scenario, lua, round_no)
-                        runs.append(result)
-                        print(
-                            f"  round {round_no} {engine.name:<17} {scenario.name:<7} "
-                            f"{result.rps:>9.1f} req/s  p99 {result.p99_ms or 0:8.2f} ms  "
-                            f"errors {result.errors}",
-                            file=sys.stderr,
-                        )
-            except (BenchError, OSError, ValueError, subprocess.TimeoutExpired) as exc:
-                message = f"round {round_no} {engine.name}: {exc}"
-                meta["failures"].append(message.splitlines()[0])
-                print(f"  FAILED {message}", file=sys.stderr)
+        for threads, runners, group in phases(settings, engines, scenarios):
+            with contextlib.ExitStack() as stack:
+                sessions: dict[str, Session] = {}
+                for engine in runners:
+                    try:
+                        session = Session(engine, settings, threads, tools, tmp)
+                        sessions[engine.name] = stack.enter_context(session)
+                    except (BenchError, OSError, subprocess.TimeoutExpired) as exc:
+                        failed(f"starting {engine.name} ({threads} threads)", exc)
+                for round_no, scenario, engine in schedule(settings.rounds, runners, group):
+                    if engine.name not in sessions:
+                        continue
+                    try:
+                        result = sessions[engine.name].measure(scenario, lua, round_no)
+                    except (BenchError, OSError, ValueError, subprocess.TimeoutExpired) as exc:
+                        failed(f"round {round_no} {scenario.name} {engine.name}", exc)
+                        continue
+                    runs.append(result)
+                    print(
+                        f"  round {round_no} {scenario.name:<12} {engine.name:<17} "
+                        f"{result.rps:>9.1f} req/s  p99 {result.p99_ms or 0:8.2f} ms  "
+                        f"errors {result.errors}",
+                        file=sys.stderr,
+                    )
     except KeyboardInterrupt:
         meta["interrupted"] = True
         print("bench: interrupted, writing what was measured", file=sys.stderr)
@@ -1018,7 +1059,7 @@ def run(
         )
         + "\n"
     )
-    markdown = render_markdown(meta, rows)
+    markdown = render_markdown(meta, runs)
     (report / "results.md").write_text(markdown)
     print(markdown)
     return bool(meta.get("interrupted"))

@@ -190,7 +190,7 @@ def test_summarize_medians_peak_and_ratios():
     assert ours.threads == 1
     assert ours.peak_rss_worker_mib == pytest.approx(30.0)  # the largest, missing ones skipped
     assert ours.errors == 3
-    assert ours.vs_sync == pytest.approx(3.0)
+    assert ours.vs_sync == pytest.approx(3.0)  # median of 3000/1000, 2500/1200, 9000/900
     assert sync.vs_sync == pytest.approx(1.0)
     assert ours.vs_gthread is None and sync.vs_gthread is None  # gthread did not run
 
@@ -210,6 +210,19 @@ def test_summarize_ratios_stay_within_a_scenario():
     assert rows["sleep", "gunicorn-sync"].vs_gthread == pytest.approx(0.125)
     assert rows["hello", "ours"].vs_sync == pytest.approx(0.5)
     assert rows["hello", "ours"].vs_gthread is None
+
+
+def test_ratios_pair_runs_of_the_same_round():
+    runs = [
+        run("gunicorn-sync", "hello", 1000, 1),
+        run("gunicorn-sync", "hello", 500, 2),  # a disturbed round hits both engines
+        run("ours", "hello", 4000, 1),
+        run("ours", "hello", 2000, 2),
+        run("ours", "hello", 9999, 3),  # no gunicorn run in round 3: not paired
+    ]
+    assert bench.paired_ratio(runs, "hello", "ours", "gunicorn-sync") == pytest.approx(4.0)
+    assert bench.paired_ratio(runs, "hello", "ours", "granian") is None
+    assert bench.paired_ratio(runs, "64k", "ours", "gunicorn-sync") is None
 
 
 def test_summarize_zero_baseline_gives_no_ratio():
@@ -249,9 +262,9 @@ def test_render_markdown_says_what_ran():
         "failures": ["round 2 waitress: boom"],
         "interrupted": True,
     }
-    rows = bench.summarize([run("ours", "hello", 10.0)])
-    text = bench.render_markdown(meta, rows)
-    assert bench.render_table(rows) in text
+    runs = [run("ours", "hello", 10.0)]
+    text = bench.render_markdown(meta, runs)
+    assert bench.render_table(bench.summarize(runs)) in text
     assert "interrupted" in text
     assert "- failed: round 2 waitress: boom" in text
     assert "`sleep` = 20 ms sleep, `GET /api/sleep?ms=20`" in text
@@ -278,29 +291,33 @@ def test_settings_reject_bad_values(key, value):
         bench.Settings.from_env({key: value})
 
 
-def test_plan_interleaves_rounds_and_rotates_engines():
+def test_phases_group_scenarios_by_thread_count():
     engines = list(bench.ENGINES.values())
     scenarios = list(bench.SCENARIOS.values())
-    settings = bench.Settings(rounds=3, threads=1, sleep_threads=8)
-    sessions = list(bench.plan(settings, engines, scenarios))
-    # every engine has a session of each thread count, except nginx-static (hello only)
-    per_round = 2 * len(engines) - 1
-    assert len(sessions) == 3 * per_round
-    assert [r for r, *_ in sessions] == [1] * per_round + [2] * per_round + [3] * per_round
-    firsts = [engine.name for _, engine, *_ in sessions[::per_round]]
-    assert firsts == ["ours", "gunicorn-sync", "gunicorn-gthread"]
-    for _, engine, threads, group in sessions:
-        names = [s.name for s in group]
-        if threads == 8:
-            assert names == ["sleep"]
-        elif engine.name == "nginx-static":
-            assert names == ["hello", "hello-direct"]
-        elif engine.name == "waitress":  # W processes on W ports: no direct run
-            assert names == ["hello", "64k", "upload"]
-        else:
-            assert names == ["hello", "64k", "upload", "hello-direct"]
-    every = {(r, e.name, s.name) for r, e, _, group in sessions for s in group}
-    assert len(every) == len(set(every)) == 3 * (5 * 4 + 4 + 2)
+    settings = bench.Settings(threads=1, sleep_threads=8)
+    (t1, engines1, group1), (t8, engines8, group8) = bench.phases(settings, engines, scenarios)
+    assert (t1, [s.name for s in group1]) == (1, ["hello", "64k", "upload", "hello-direct"])
+    assert [e.name for e in engines1] == list(bench.ENGINES)
+    assert (t8, [s.name for s in group8]) == (8, ["sleep"])
+    assert "nginx-static" not in [e.name for e in engines8]  # it only answers hello
+    only_sleep = bench.phases(settings, engines, [bench.SCENARIOS["sleep"]])
+    assert [threads for threads, _, _ in only_sleep] == [8]
+
+
+def test_schedule_runs_each_scenario_back_to_back_rotating_the_engines():
+    engines = [bench.ENGINES[n] for n in ("ours", "gunicorn-sync", "waitress", "nginx-static")]
+    scenarios = [bench.SCENARIOS["hello"], bench.SCENARIOS["hello-direct"]]
+    order = [(r, s.name, e.name) for r, s, e in bench.schedule(2, engines, scenarios)]
+    assert order == [
+        (1, "hello", "ours"), (1, "hello", "gunicorn-sync"), (1, "hello", "waitress"),
+        (1, "hello", "nginx-static"),
+        (1, "hello-direct", "ours"), (1, "hello-direct", "gunicorn-sync"),
+        (1, "hello-direct", "nginx-static"),  # waitress: no direct run
+        (2, "hello", "gunicorn-sync"), (2, "hello", "waitress"), (2, "hello", "nginx-static"),
+        (2, "hello", "ours"),
+        (2, "hello-direct", "gunicorn-sync"), (2, "hello-direct", "nginx-static"),
+        (2, "hello-direct", "ours"),
+    ]  # fmt: skip
 
 
 def test_engine_runs():
@@ -311,13 +328,6 @@ def test_engine_runs():
     assert engines["nginx-static"].runs(scenarios["hello"])
     assert not engines["nginx-static"].runs(scenarios["sleep"])
     assert not engines["nginx-static"].wsgi and engines["granian"].wsgi
-
-
-def test_plan_skips_empty_groups():
-    sessions = list(
-        bench.plan(bench.Settings(rounds=2), [bench.ENGINES["ours"]], [bench.SCENARIOS["hello"]])
-    )
-    assert [(r, threads) for r, _, threads, _ in sessions] == [(1, 1), (2, 1)]
 
 
 def test_default_plan_estimate_fits_the_budget():
@@ -426,9 +436,7 @@ def test_check_targets_met_and_missed():
         run("gunicorn-gthread", "sleep", 700, p99=50.0, rss=23000, threads=8),
         run("ours", "sleep", 750, p99=60.0, rss=24000, threads=8),
     ]
-    targets = {
-        name: (met, detail) for name, met, detail in bench.check_targets(bench.summarize(runs))
-    }
+    targets = {name: (met, detail) for name, met, detail in bench.check_targets(runs)}
     assert targets["hello ≥ 8× gunicorn sync"] == (
         False,
         "5.00×; with an upstream that costs nothing (nginx-static) 6.00×",
@@ -443,7 +451,7 @@ def test_check_targets_met_and_missed():
 
 
 def test_check_targets_not_measured():
-    targets = bench.check_targets(bench.summarize([run("ours", "hello", 10.0)]))
+    targets = bench.check_targets([run("ours", "hello", 10.0)])
     assert [met for _, met, _ in targets] == [None, None, None, None]
 
 
@@ -456,7 +464,7 @@ def test_render_markdown_lists_the_targets():
         "cpus": 2,
         "platform": "Linux",
     }
-    rows = bench.summarize([run("gunicorn-sync", "hello", 100.0), run("ours", "hello", 900.0)])
-    text = bench.render_markdown(meta, rows)
+    runs = [run("gunicorn-sync", "hello", 100.0), run("ours", "hello", 900.0)]
+    text = bench.render_markdown(meta, runs)
     assert "- hello ≥ 8× gunicorn sync: **met** (9.00×)" in text
     assert "- hello ≥ granian: **not measured** (—)" in text
