@@ -85,7 +85,18 @@ test-integration: venv bootstrap ## compose-based integration tests (builds and 
 test: venv bootstrap lint ## everything: lint, unit, conformance and integration tests
 	$(PY) -m pytest tests $(PYTEST_ARGS)
 
+# -- benchmark (never part of `make test`) --------------------------------------------
+BENCH_VENV := .venv-bench
+$(BENCH_VENV)/.installed: requirements/bench.txt requirements/app.txt requirements/constraints.txt
+	$(PYTHON) -m venv $(BENCH_VENV)
+	$(BENCH_VENV)/bin/pip install --quiet -r requirements/bench.txt
+	touch $@
+
+.PHONY: bench
+bench: $(BENCH_VENV)/.installed ## ours vs gunicorn, waitress, granian behind nginx (BENCH_* settings; README "Benchmark")
+	$(BENCH_VENV)/bin/python scripts/bench.py --install-missing
+
 .PHONY: clean
 clean: ## remove the stack with its volumes, the venv and caches
 	-$(COMPOSE) down -v --remove-orphans
-	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) $(BENCH_VENV) .pytest_cache .ruff_cache .hypothesis

@@ -14,17 +14,27 @@ drives nginx. Engines:
     waitress          W waitress processes, --threads T each (waitress has no
                       pre-fork mode; nginx balances over their W ports)
     granian           granian --interface wsgi --workers W --blocking-threads T
+    nginx-static      not a WSGI engine: a second nginx (W worker processes)
+                      that answers the greeting itself. The ceiling: what
+                      this machine reaches for ``hello`` when the upstream
+                      costs (almost) nothing.
 
 Scenarios: ``hello`` (GET /), ``64k`` (GET /api/stream?chunks=1&size=65536),
 ``upload`` (POST /api/upload of 1 MiB, from a wrk Lua script) with T threads,
-and ``sleep`` (GET /api/sleep?ms=20) with BENCH_SLEEP_THREADS threads.
+``sleep`` (GET /api/sleep?ms=20) with BENCH_SLEEP_THREADS threads, and
+``hello-direct``: hello world with wrk hitting the engine's port itself, no
+nginx (not waitress: its W processes listen on W ports, which one wrk cannot
+balance).
 
-Rounds are interleaved (each round runs every engine, in a rotated order, one
-engine process at a time), so slow drifts of a shared machine hit every engine
-alike. Reported per engine and scenario: median requests/s, median p50 and p99
-latency (wrk --latency), peak RSS of one worker process (sampled from /proc),
-errors, and the ratio of the median requests/s to gunicorn sync's (and to
-gunicorn gthread's). Only the ratios mean something beyond this machine and run.
+The engines of a thread count are started side by side (each with its own
+nginx) and stay up for every round; wrk loads one at a time. A round measures
+each scenario on every engine back to back, in an order rotated each round, so
+the engines of one scenario are measured seconds apart and the drifts of a
+shared machine hit them alike. Reported per engine and scenario: median
+requests/s, median p50 and p99 latency (wrk --latency), peak RSS of one worker
+process (sampled from /proc), errors, and the ratio to gunicorn sync (and to
+gunicorn gthread): the median over the rounds of the round's requests/s ratio.
+Only the ratios mean something beyond this machine and run.
 
 Writes ``reports/bench-<timestamp>/results.json`` and ``results.md`` and prints
 the table. Environment (defaults in brackets):
@@ -36,10 +46,14 @@ the table. Environment (defaults in brackets):
     BENCH_THREADS        threads per worker, hello/64k/upload [1]
     BENCH_SLEEP_THREADS  threads per worker, sleep [8]
     BENCH_CONNECTIONS    wrk connections to nginx [32]
+    BENCH_ENGINES        comma-separated engines [all]
+    BENCH_SCENARIOS      comma-separated scenarios [all]
 
 Needs ``nginx`` and ``wrk`` (Debian: ``apt-get install nginx-light wrk``;
 ``--install-missing`` does that when run as root) and a Python with
-requirements/bench.txt (``make bench`` creates .venv-bench).
+requirements/bench.txt (``make bench`` creates .venv-bench and does both).
+Every process it starts runs in its own session and is stopped (its whole
+process group) when its run ends, on Ctrl-C, SIGTERM or SIGHUP, and at exit.
 """
 
 from __future__ import annotations
@@ -63,7 +77,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -103,7 +117,7 @@ class Settings:
     connections: int = 32
 
     @classmethod
-    def from_env(cls, environ: dict[str, str] | os._Environ[str] = os.environ) -> Settings:
+    def from_env(cls, environ: Mapping[str, str] = os.environ) -> Settings:
         """Settings from BENCH_* variables; raises BenchError for a bad value."""
         values = {}
         for name, default in asdict(cls()).items():
@@ -130,6 +144,7 @@ class Scenario:
     method: str
     path: str
     threaded: bool = False  # runs with BENCH_SLEEP_THREADS instead of BENCH_THREADS
+    direct: bool = False  # wrk hits the engine itself, not nginx
 
 
 SCENARIOS: dict[str, Scenario] = {
@@ -139,6 +154,7 @@ SCENARIOS: dict[str, Scenario] = {
         Scenario("64k", "64 KiB response", "GET", f"/api/stream?chunks=1&size={STREAM_BYTES}"),
         Scenario("upload", "1 MiB upload (POST)", "POST", "/api/upload"),
         Scenario("sleep", f"{SLEEP_MS} ms sleep", "GET", f"/api/sleep?ms={SLEEP_MS}", True),
+        Scenario("hello-direct", "hello world, no nginx (wrk → engine)", "GET", "/", direct=True),
     )
 }
 
@@ -147,9 +163,21 @@ SCENARIOS: dict[str, Scenario] = {
 class Engine:
     name: str
     label: str
-    module: str  # the importable package, also the distribution whose version is shown
+    module: str | None  # the importable package, also the distribution whose version is shown
     threaded: bool  # honours a thread count
     process_per_port: bool = False  # one process per worker, each on its own port (waitress)
+    only: tuple[str, ...] | None = None  # the scenarios it can run (None: every one)
+
+    @property
+    def wsgi(self) -> bool:
+        """False for the nginx-static reference, which runs no Python at all."""
+        return self.module is not None
+
+    def runs(self, scenario: Scenario) -> bool:
+        """True if this engine takes part in ``scenario``."""
+        if self.only is not None and scenario.name not in self.only:
+            return False
+        return not (scenario.direct and self.process_per_port)
 
 
 ENGINES: dict[str, Engine] = {
@@ -160,14 +188,25 @@ ENGINES: dict[str, Engine] = {
         Engine("gunicorn-gthread", "gunicorn gthread", "gunicorn", True),
         Engine("waitress", "waitress", "waitress", True, process_per_port=True),
         Engine("granian", "granian (wsgi)", "granian", True),
+        Engine(
+            "nginx-static", "nginx static (ceiling)", None, False, only=("hello", "hello-direct")
+        ),
     )
 }
 
 
 def engine_commands(
-    engine: Engine, python: str, ports: Sequence[int], workers: int, threads: int
+    engine: Engine,
+    python: str,
+    ports: Sequence[int],
+    workers: int,
+    threads: int,
+    nginx: str = "nginx",
+    directory: Path = Path("."),
 ) -> list[list[str]]:
-    """The argv of every process that makes up ``engine`` (one, or one per port)."""
+    """The argv of every process that makes up ``engine`` (one, or one per port).
+    ``nginx`` and ``directory`` (where static_nginx_config() is written) serve
+    nginx-static."""
     bind = f"{HOST}:{ports[0]}"
     if engine.name == "ours":
         return [
@@ -196,22 +235,27 @@ def engine_commands(
              "--blocking-threads", str(threads), "--runtime-threads", "1",
              "--workers-kill-timeout", "5", "--log-level", "warning", APP]
         ]  # fmt: skip
+    if engine.name == "nginx-static":
+        return [[nginx, "-p", str(directory), "-c", str(directory / "static.conf"),
+                 "-e", str(directory / "static-error.log")]]  # fmt: skip
     raise ValueError(f"unknown engine {engine.name!r}")
 
 
-def nginx_config(directory: Path, listen_port: int, upstream_ports: Sequence[int]) -> str:
-    """A minimal nginx.conf: plain HTTP on loopback, the stack's upstream settings."""
+def _nginx_main(directory: Path, name: str, workers: int) -> str:
+    """The part of an nginx.conf every instance here shares: foreground, files in
+    ``directory``, no access log."""
     user = ""
     if os.geteuid() == 0:  # workers would run as nobody and could not use the temp dirs
         user = f"user {pwd.getpwuid(0).pw_name};\n"
-    servers = "\n".join(f"        server {HOST}:{port};" for port in upstream_ports)
+    temp = "\n".join(
+        f"    {kind}_temp_path {directory}/{name}-{kind};"
+        for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
+    )
     return f"""\
-# wsgistack bench: nginx in front of one engine; upstream and proxy settings are
-# those of nginx/templates/upstream.conf.template and https.conf.template.
 {user}daemon off;
-worker_processes 1;
-pid {directory}/nginx.pid;
-error_log {directory}/nginx-error.log warn;
+worker_processes {workers};
+pid {directory}/{name}.pid;
+error_log {directory}/{name}-error.log warn;
 
 events {{
     worker_connections 4096;
@@ -219,15 +263,41 @@ events {{
 
 http {{
     access_log off;
-    default_type application/octet-stream;
     server_tokens off;
+{temp}
+"""
+
+
+def static_nginx_config(directory: Path, port: int, workers: int) -> str:
+    """nginx-static: ``workers`` nginx processes that answer the greeting themselves."""
+    greeting = GREETING.decode().replace("\n", "\\n")
+    return f"""\
+# wsgistack bench: the ceiling, an upstream that costs (almost) nothing.
+{_nginx_main(directory, "static", workers)}
+    server {{
+        listen {HOST}:{port};
+        default_type "text/plain; charset=utf-8";
+        location = / {{
+            return 200 "{greeting}";
+        }}
+        location = /healthz {{
+            return 200 "ok\\n";
+        }}
+    }}
+}}
+"""
+
+
+def nginx_config(directory: Path, listen_port: int, upstream_ports: Sequence[int]) -> str:
+    """A minimal nginx.conf: plain HTTP on loopback, the stack's upstream settings."""
+    servers = "\n".join(f"        server {HOST}:{port};" for port in upstream_ports)
+    return f"""\
+# wsgistack bench: nginx in front of one engine; upstream and proxy settings are
+# those of nginx/templates/upstream.conf.template and https.conf.template.
+{_nginx_main(directory, "nginx", 1)}
+    default_type application/octet-stream;
     sendfile on;
     tcp_nopush on;
-    client_body_temp_path {directory}/client_body;
-    proxy_temp_path {directory}/proxy;
-    fastcgi_temp_path {directory}/fastcgi;
-    uwsgi_temp_path {directory}/uwsgi;
-    scgi_temp_path {directory}/scgi;
 
     upstream app {{
 {servers}
@@ -360,8 +430,20 @@ def _median(values: Sequence[float | None]) -> float | None:
     return statistics.median(present) if present else None
 
 
+def paired_ratio(runs: Sequence[Run], scenario: str, engine: str, base: str) -> float | None:
+    """The median over the rounds of ``engine``'s req/s over ``base``'s in the same round
+    of ``scenario`` (rounds where both ran and ``base`` served something), or None."""
+    by_round = {(r.round, r.engine): r.rps for r in runs if r.scenario == scenario}
+    ratios = [
+        rps / by_round[number, base]
+        for (number, name), rps in by_round.items()
+        if name == engine and by_round.get((number, base))
+    ]
+    return statistics.median(ratios) if ratios else None
+
+
 def summarize(runs: Sequence[Run]) -> list[Row]:
-    """One row per (scenario, engine) in SCENARIOS/ENGINES order; ratios of median req/s."""
+    """One row per (scenario, engine) in SCENARIOS/ENGINES order, with paired ratios."""
     rows: list[Row] = []
     for scenario in SCENARIOS:
         by_engine: dict[str, Row] = {}
@@ -383,9 +465,8 @@ def summarize(runs: Sequence[Run]) -> list[Row]:
                 errors=sum(r.errors for r in mine),
             )
         for row in by_engine.values():
-            for base, attr in ((BASELINE, "vs_sync"), (THREADED_BASELINE, "vs_gthread")):
-                if base in by_engine and by_engine[base].rps > 0:
-                    setattr(row, attr, row.rps / by_engine[base].rps)
+            row.vs_sync = paired_ratio(runs, scenario, row.engine, BASELINE)
+            row.vs_gthread = paired_ratio(runs, scenario, row.engine, THREADED_BASELINE)
         rows.extend(by_engine.values())
     return rows
 
@@ -416,8 +497,49 @@ def render_table(rows: Sequence[Row]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def render_markdown(meta: dict, rows: Sequence[Row]) -> str:
+def check_targets(runs: Sequence[Run]) -> list[tuple[str, bool | None, str]]:
+    """Issue 3's targets as (target, met — None when not measured —, the numbers)."""
+    by = {(row.scenario, row.engine): row for row in summarize(runs)}
+
+    def ratio(scenario: str, engine: str, base: str) -> float | None:
+        return paired_ratio(runs, scenario, engine, base)
+
+    found: list[tuple[str, bool | None, str]] = []
+    vs_sync = ratio("hello", "ours", BASELINE)
+    detail = _ratio(vs_sync)
+    ceiling = ratio("hello", "nginx-static", BASELINE)
+    if ceiling is not None:
+        detail += f"; with an upstream that costs nothing (nginx-static) {_ratio(ceiling)}"
+    found.append(("hello ≥ 8× gunicorn sync", None if vs_sync is None else vs_sync >= 8, detail))
+    vs_granian = ratio("hello", "ours", "granian")
+    found.append(
+        (
+            "hello ≥ granian",
+            None if vs_granian is None else vs_granian >= 1,
+            _ratio(vs_granian),
+        )
+    )
+    ours, gthread = by.get(("sleep", "ours")), by.get(("sleep", THREADED_BASELINE))
+    met, detail = None, "—"
+    if ours and gthread and ours.p99_ms is not None and gthread.p99_ms is not None:
+        vs = ours.vs_gthread
+        met = vs is not None and vs >= 1 and ours.p99_ms <= gthread.p99_ms
+        detail = f"{_ratio(vs)} the req/s, p99 {ours.p99_ms:,.1f} ms vs {gthread.p99_ms:,.1f} ms"
+    found.append(("sleep ≥ gunicorn gthread at equal or lower p99", met, detail))
+    checked = []  # (ours, gunicorn) peak RSS per worker in each scenario, MiB
+    for (scenario, engine), row in by.items():
+        base = by.get((scenario, THREADED_BASELINE if SCENARIOS[scenario].threaded else BASELINE))
+        if engine == "ours" and base and row.peak_rss_worker_mib and base.peak_rss_worker_mib:
+            checked.append((scenario, row.peak_rss_worker_mib, base.peak_rss_worker_mib))
+    met = all(a <= b for _, a, b in checked) if checked else None
+    detail = ", ".join(f"{n} {a:.1f} vs {b:.1f} MiB" for n, a, b in checked) or "—"
+    found.append(("peak RSS per worker ≤ gunicorn's", met, detail))
+    return found
+
+
+def render_markdown(meta: dict, runs: Sequence[Run]) -> str:
     """results.md: what ran, the table, how to read it."""
+    rows = summarize(runs)
     s = meta["settings"]
     versions = ", ".join(f"{k} {v}" for k, v in meta["versions"].items())
     scenarios = "; ".join(
@@ -426,22 +548,32 @@ def render_markdown(meta: dict, rows: Sequence[Row]) -> str:
     )
     status = " **(interrupted: partial results)**" if meta.get("interrupted") else ""
     failures = "".join(f"- failed: {f}\n" for f in meta.get("failures", []))
+    mark = {True: "met", False: "NOT met", None: "not measured"}
+    targets = "".join(
+        f"- {target}: **{mark[met]}** ({detail})\n" for target, met, detail in check_targets(runs)
+    )
     return (
         f"# WSGI engines side by side behind nginx — {meta['started']}{status}\n\n"
-        f"{meta['cpus']} CPUs, {meta['platform']}; {versions}.\n\n"
+        f"{meta['cpus']} CPUs ({meta.get('cpu_model', '?')}), {meta['platform']}; "
+        f"{versions}.\n\n"
         f"{s['rounds']} interleaved rounds × {s['duration']} s per run (after {s['warmup']} s "
         f"of warm-up), wrk 1 thread / {s['connections']} connections → nginx (1 worker, "
         f"upstream keep-alive) → engine with {s['workers']} workers; {s['threads']} thread(s) "
         f"per worker, {s['sleep_threads']} for `sleep`. Scenarios: {scenarios}.\n\n"
         f"{render_table(rows)}\n"
+        f"Targets (issue 3):\n\n{targets}\n"
         "req/s, p50 and p99 are medians over the rounds; peak RSS/worker is the largest "
         "resident set any one worker process reached (sampled every "
         f"{RSS_SAMPLE_INTERVAL} s); errors are non-2xx/3xx answers plus socket errors, "
-        "summed. The ratios are the engine's median req/s over gunicorn's in the same "
-        "scenario and run — compare those, not the absolute numbers, which depend on "
-        "this machine and its neighbours. `ours` records its Prometheus metrics "
-        "(multiprocess mode, as shipped); the other engines record none. No engine writes "
-        "an access log. waitress runs one process per worker, each on its own port.\n"
+        "summed. A ratio is the median over the rounds of the engine's req/s over "
+        "gunicorn's in the same round (measured seconds apart) — compare those, not the "
+        "absolute numbers, which depend on this machine and its neighbours. `ours` "
+        "records its Prometheus metrics (multiprocess mode, as shipped); the other engines "
+        "record none. No engine writes "
+        "an access log. waitress runs one process per worker, each on its own port. "
+        "`nginx static (ceiling)` is no WSGI engine: a second nginx answering the greeting "
+        "itself, so its row is the most this machine gives the `hello` setup (wrk, nginx "
+        "and the upstream share the CPUs).\n"
         f"{failures}"
     )
 
@@ -485,10 +617,6 @@ def stop(proc: subprocess.Popen, sig: int = signal.SIGTERM) -> None:
 def stop_all() -> None:
     for proc in reversed(list(_PROCESSES)):
         stop(proc)
-
-
-def _on_sigterm(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt  # like Ctrl-C: stop the engines, write what was measured
 
 
 def free_port() -> int:
@@ -596,11 +724,11 @@ def tail(path: Path, lines: int = 15) -> str:
 
 
 def check_scenario(port: int, scenario: Scenario) -> None:
-    """One request of ``scenario`` through nginx, checked; BenchError if it is wrong."""
+    """One request of ``scenario`` on ``port``, checked; BenchError if it is wrong."""
     body = b"x" * UPLOAD_BYTES if scenario.name == "upload" else None
     status, data = request(port, scenario.method, scenario.path, body)
     ok = status == 200
-    if scenario.name == "hello":
+    if scenario.path == "/":
         ok = ok and data == GREETING
     elif scenario.name == "64k":
         ok = ok and len(data) == STREAM_BYTES
@@ -635,9 +763,10 @@ def install_missing() -> None:
         return  # check_setup() then says what is missing
     print(f"bench: installing {' '.join(missing)} (apt-get)", file=sys.stderr)
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    install = ["apt-get", "install", "-y", "-qq", "--no-install-recommends", *missing]
+    apt = ["apt-get", "-o", "DPkg::Lock::Timeout=300", "-qq"]  # others may hold the lock
+    install = [*apt, "install", "-y", "--no-install-recommends", *missing]
     if subprocess.run(install, env=env, stdout=subprocess.DEVNULL).returncode != 0:
-        subprocess.run(["apt-get", "update", "-qq"], env=env, check=False)
+        subprocess.run([*apt, "update"], env=env, check=False)
         subprocess.run(install, env=env, stdout=subprocess.DEVNULL, check=False)
 
 
@@ -651,7 +780,7 @@ def check_setup(engines: Sequence[Engine]) -> Tools:
             f"{what} not found: apt-get install nginx-light wrk "
             "(or run `scripts/bench.py --install-missing` as root)"
         )
-    modules = sorted({e.module for e in engines} | {"httptools", "prometheus_client"})
+    modules = sorted({e.module for e in engines if e.module} | {"httptools", "prometheus_client"})
     absent = [m for m in modules if m != "server" and importlib.util.find_spec(m) is None]
     if absent:
         problems.append(
@@ -672,7 +801,7 @@ def versions(tools: Tools, engines: Sequence[Engine]) -> dict[str, str]:
     for engine in engines:
         if engine.module == "server":
             found["ours"] = _server_version()
-        else:
+        elif engine.module:
             with contextlib.suppress(importlib.metadata.PackageNotFoundError):
                 found[engine.module] = importlib.metadata.version(engine.module)
     out = subprocess.run([tools.nginx, "-v"], capture_output=True, text=True, timeout=10)
@@ -681,6 +810,15 @@ def versions(tools: Tools, engines: Sequence[Engine]) -> dict[str, str]:
     match = re.search(r"wrk (\S+)", out.stdout + out.stderr)
     found["wrk"] = match.group(1).rpartition("/")[2] if match else "?"
     return found
+
+
+def cpu_model() -> str:
+    """The CPU's model name (Linux /proc/cpuinfo), or "?"."""
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.partition(":")[2].strip()
+    return "?"
 
 
 def _server_version() -> str:
@@ -700,7 +838,8 @@ class Session:
         self.log = self.dir / "engine.log"
         self.procs: list[subprocess.Popen] = []
         self.nginx: subprocess.Popen | None = None
-        self.port = 0
+        self.port = 0  # nginx's
+        self.engine_port = 0  # the (first) engine process's
 
     def __enter__(self) -> Session:
         try:
@@ -719,11 +858,21 @@ class Session:
             "PYTHONUNBUFFERED": "1",
             "PROMETHEUS_MULTIPROC_DIR": str(self.dir / "metrics"),  # ours, as in the image
         }
-        python = sys.executable
-        for argv in engine_commands(
-            self.engine, python, ports, self.settings.workers, self.threads
-        ):
+        if self.engine.name == "nginx-static":
+            conf = static_nginx_config(self.dir, ports[0], self.settings.workers)
+            (self.dir / "static.conf").write_text(conf)
+        argvs = engine_commands(
+            self.engine,
+            sys.executable,
+            ports,
+            self.settings.workers,
+            self.threads,
+            self.tools.nginx,
+            self.dir,
+        )
+        for argv in argvs:
             self.procs.append(spawn(argv, self.log, env))
+        self.engine_port = ports[0]
         for port in ports:
             wait_until_answers(port, self.procs, self.log)
         self._wait_for_workers()
@@ -754,13 +903,15 @@ class Session:
             stop(proc)
 
     def measure(self, scenario: Scenario, lua: Path, round_no: int) -> Run:
-        check_scenario(self.port, scenario)
-        url = f"http://{HOST}:{self.port}{scenario.path}"
+        port = self.engine_port if scenario.direct else self.port
+        check_scenario(port, scenario)
+        url = f"http://{HOST}:{port}{scenario.path}"
         script = ["-s", str(lua)] if scenario.name == "upload" else []
         if self.settings.warmup:
             self._wrk(url, script, self.settings.warmup)
         with RssSampler([p.pid for p in self.procs]) as sampler:
             result = parse_wrk(self._wrk(url, script, self.settings.duration))
+        rss = self.engine.wsgi
         return Run(
             round=round_no,
             engine=self.engine.name,
@@ -772,8 +923,9 @@ class Session:
             p99_ms=result.latency_ms.get("99"),
             errors=result.errors,
             requests=result.requests,
-            peak_rss_worker_kib=max(sampler.peak.values()) if sampler.peak else None,
-            peak_rss_total_kib=sampler.peak_total or None,
+            # nginx-static's memory is nginx's: not comparable, not shown
+            peak_rss_worker_kib=max(sampler.peak.values()) if rss and sampler.peak else None,
+            peak_rss_total_kib=(sampler.peak_total or None) if rss else None,
         )
 
     def _wrk(self, url: str, script: list[str], seconds: int) -> str:
@@ -785,29 +937,45 @@ class Session:
         return out.stdout
 
 
-def plan(
+def phases(
     settings: Settings, engines: Sequence[Engine], scenarios: Sequence[Scenario]
-) -> Iterator[tuple[int, Engine, int, list[Scenario]]]:
-    """(round, engine, threads, scenarios) per engine session, interleaved: each round
-    runs every engine, starting one further along the list than the round before."""
-    groups = [
-        (settings.threads, [s for s in scenarios if not s.threaded]),
-        (settings.sleep_threads, [s for s in scenarios if s.threaded]),
-    ]
-    for round_no in range(1, settings.rounds + 1):
-        shift = (round_no - 1) % len(engines)
-        for engine in [*engines[shift:], *engines[:shift]]:
-            for threads, group in groups:
-                if group:
-                    yield round_no, engine, threads, group
+) -> list[tuple[int, list[Engine], list[Scenario]]]:
+    """(threads, engines, scenarios) of each phase: BENCH_THREADS for the scenarios
+    without threads, BENCH_SLEEP_THREADS for the others; a phase's engines run side by
+    side. Phases with no scenario or no engine are left out."""
+    found = []
+    for threads, threaded in ((settings.threads, False), (settings.sleep_threads, True)):
+        group = [s for s in scenarios if s.threaded == threaded]
+        runners = [e for e in engines if any(e.runs(s) for s in group)]
+        if group and runners:
+            found.append((threads, runners, group))
+    return found
+
+
+def schedule(
+    rounds: int, engines: Sequence[Engine], scenarios: Sequence[Scenario]
+) -> Iterator[tuple[int, Scenario, Engine]]:
+    """(round, scenario, engine) in measuring order: each round runs each scenario on
+    every engine that takes part, back to back, starting one engine further along
+    than the round before."""
+    for round_no in range(1, rounds + 1):
+        for scenario in scenarios:
+            runners = [e for e in engines if e.runs(scenario)]
+            shift = (round_no - 1) % len(runners) if runners else 0
+            for engine in [*runners[shift:], *runners[:shift]]:
+                yield round_no, scenario, engine
 
 
 def estimate_seconds(
     settings: Settings, engines: Sequence[Engine], scenarios: Sequence[Scenario]
 ) -> float:
-    sessions = list(plan(settings, engines, scenarios))
-    runs = sum(len(group) for *_, group in sessions)
-    return len(sessions) * SESSION_OVERHEAD + runs * (settings.duration + settings.warmup + 0.3)
+    """Rough duration of a run with these settings, seconds (for the progress line)."""
+    total = 0.0
+    for _, runners, group in phases(settings, engines, scenarios):
+        measured = sum(1 for _ in schedule(settings.rounds, runners, group))
+        total += len(runners) * SESSION_OVERHEAD
+        total += measured * (settings.duration + settings.warmup + 0.3)
+    return total
 
 
 def run(
@@ -826,6 +994,7 @@ def run(
         "scenarios": [s.name for s in scenarios],
         "versions": versions(tools, engines),
         "cpus": os.cpu_count(),
+        "cpu_model": cpu_model(),
         "platform": f"{os.uname().sysname} {os.uname().release}",
         "failures": [],
     }
@@ -842,27 +1011,42 @@ def run(
     lua = tmp / "upload.lua"
     lua.write_text(UPLOAD_LUA)
     begin = time.monotonic()
+
+    def failed(what: str, exc: BaseException) -> None:
+        meta["failures"].append(f"{what}: {exc}".splitlines()[0])
+        print(f"  FAILED {what}: {exc}", file=sys.stderr)
+
     try:
-        for round_no, engine, threads, group in plan(settings, engines, scenarios):
-            try:
-                with Session(engine, settings, threads, tools, tmp) as session:
-                    for scenario in group:
-                        result = session.measure(scenario, lua, round_no)
-                        runs.append(result)
-                        print(
-                            f"  round {round_no} {engine.name:<17} {scenario.name:<7} "
-                            f"{result.rps:>9.1f} req/s  p99 {result.p99_ms or 0:8.2f} ms  "
-                            f"errors {result.errors}",
-                            file=sys.stderr,
-                        )
-            except (BenchError, OSError, ValueError, subprocess.TimeoutExpired) as exc:
-                message = f"round {round_no} {engine.name}: {exc}"
-                meta["failures"].append(message.splitlines()[0])
-                print(f"  FAILED {message}", file=sys.stderr)
+        for threads, runners, group in phases(settings, engines, scenarios):
+            with contextlib.ExitStack() as stack:
+                sessions: dict[str, Session] = {}
+                for engine in runners:
+                    try:
+                        session = Session(engine, settings, threads, tools, tmp)
+                        sessions[engine.name] = stack.enter_context(session)
+                    except (BenchError, OSError, subprocess.TimeoutExpired) as exc:
+                        failed(f"starting {engine.name} ({threads} threads)", exc)
+                for round_no, scenario, engine in schedule(settings.rounds, runners, group):
+                    if engine.name not in sessions:
+                        continue
+                    try:
+                        result = sessions[engine.name].measure(scenario, lua, round_no)
+                    except (BenchError, OSError, ValueError, subprocess.TimeoutExpired) as exc:
+                        failed(f"round {round_no} {scenario.name} {engine.name}", exc)
+                        continue
+                    runs.append(result)
+                    print(
+                        f"  round {round_no} {scenario.name:<12} {engine.name:<17} "
+                        f"{result.rps:>9.1f} req/s  p99 {result.p99_ms or 0:8.2f} ms  "
+                        f"errors {result.errors}",
+                        file=sys.stderr,
+                    )
     except KeyboardInterrupt:
         meta["interrupted"] = True
         print("bench: interrupted, writing what was measured", file=sys.stderr)
     finally:
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            signal.signal(sig, signal.SIG_IGN)  # a second Ctrl-C must not cut the clean-up short
         stop_all()
         shutil.rmtree(tmp, ignore_errors=True)
     meta["seconds"] = round(time.monotonic() - begin, 1)
@@ -875,56 +1059,56 @@ def run(
         )
         + "\n"
     )
-    markdown = render_markdown(meta, rows)
+    markdown = render_markdown(meta, runs)
     (report / "results.md").write_text(markdown)
     print(markdown)
     return bool(meta.get("interrupted"))
 
 
-def _names(value: str, known: dict) -> list[str]:
-    names = [n.strip() for n in value.split(",") if n.strip()]
-    unknown = [n for n in names if n not in known]
+def names_from_env(environ: Mapping[str, str], key: str, known: Mapping[str, object]) -> list:
+    """The comma-separated names in ``environ[key]`` (all of ``known`` when unset), in
+    ``known``'s order; raises BenchError naming an unknown one."""
+    raw = environ.get(key, "").strip()
+    if not raw:
+        return list(known.values())
+    names = {n.strip() for n in raw.split(",") if n.strip()}
+    unknown = sorted(names - set(known))
     if unknown or not names:
-        raise argparse.ArgumentTypeError(
-            f"unknown {', '.join(unknown) or '(none)'}; choose from {', '.join(known)}"
+        raise BenchError(
+            f"{key}: unknown {', '.join(unknown) or '(none)'}; choose from {', '.join(known)}"
         )
-    return names
+    return [value for name, value in known.items() if name in names]
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt  # like Ctrl-C: stop the engines, write what was measured
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description="Our WSGI server vs gunicorn, waitress and granian behind the same "
-        "nginx. BENCH_DURATION, BENCH_ROUNDS, BENCH_WARMUP, BENCH_WORKERS, BENCH_THREADS, "
-        "BENCH_SLEEP_THREADS, BENCH_CONNECTIONS change the defaults (see the module docstring)."
+        "nginx. BENCH_* variables change the defaults (see the module docstring)."
     )
-    parser.add_argument(
-        "--engines", type=lambda v: _names(v, ENGINES), default=list(ENGINES),
-        help=f"comma-separated subset of: {', '.join(ENGINES)}",
-    )  # fmt: skip
-    parser.add_argument(
-        "--scenarios", type=lambda v: _names(v, SCENARIOS), default=list(SCENARIOS),
-        help=f"comma-separated subset of: {', '.join(SCENARIOS)}",
-    )  # fmt: skip
-    parser.add_argument("--out", type=Path, default=REPO / "reports", help="reports folder")
     parser.add_argument(
         "--install-missing", action="store_true",
         help="apt-get install nginx-light and wrk if they are missing (root, Debian)",
     )  # fmt: skip
     parser.add_argument("--check", action="store_true", help="check the setup and exit")
     args = parser.parse_args(argv)
-    engines = [ENGINES[n] for n in args.engines]
-    scenarios = [SCENARIOS[n] for n in args.scenarios]
     try:
         settings = Settings.from_env()
+        engines = names_from_env(os.environ, "BENCH_ENGINES", ENGINES)
+        scenarios = names_from_env(os.environ, "BENCH_SCENARIOS", SCENARIOS)
         if args.install_missing:
             install_missing()
         tools = check_setup(engines)
         if args.check:
             print(f"bench: ready (nginx {tools.nginx}, wrk {tools.wrk}, {sys.executable})")
             return 0
-        signal.signal(signal.SIGTERM, _on_sigterm)
+        for sig in (signal.SIGTERM, signal.SIGHUP):
+            signal.signal(sig, _interrupt)
         atexit.register(stop_all)
-        interrupted = run(settings, engines, scenarios, tools, args.out)
+        interrupted = run(settings, engines, scenarios, tools, REPO / "reports")
     except BenchError as exc:
         print(f"bench: {exc}", file=sys.stderr)
         return 2

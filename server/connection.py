@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import struct
 
 from .protocol import Limits, RequestParser
 
@@ -18,14 +19,24 @@ class Connection:
 
     ``peer`` is (host, port) for TCP, ("", 0) for Unix sockets; ``local`` is
     the listening address (host, port) as PEP 3333's SERVER_NAME/SERVER_PORT.
-    The event loop uses the socket non-blocking; a handler switches it to
-    blocking with ``io_timeout`` seconds while it serves a request.
+
+    The socket stays in blocking mode for its whole life, with the kernel's
+    send and receive timeouts (SO_SNDTIMEO, SO_RCVTIMEO) set to ``io_timeout``
+    seconds (None: no limit): a handler's recv/send blocks at most that long,
+    then fails with an OSError. Python's own socket timeouts would cost a
+    poll(2) before every recv(2) and send(2); the event loop reads only
+    readable sockets, without waiting (``receive(wait=False)``).
     """
 
-    __slots__ = ("sock", "peer", "local", "parser", "idle_since", "lingering")
+    __slots__ = ("sock", "peer", "local", "parser", "idle_since", "lingering", "io_timeout")
 
     def __init__(
-        self, sock: socket.socket, peer: tuple[str, int], local: tuple[str, int], limits: Limits
+        self,
+        sock: socket.socket,
+        peer: tuple[str, int],
+        local: tuple[str, int],
+        limits: Limits,
+        io_timeout: float | None = None,
     ) -> None:
         self.sock = sock
         self.peer = peer
@@ -33,17 +44,26 @@ class Connection:
         self.parser = RequestParser(limits)
         self.idle_since = 0.0
         self.lingering = False  # half-closed after a refusal: input is read and dropped
+        self.io_timeout = io_timeout
+        if sock.gettimeout() is not None:  # an app's socket.setdefaulttimeout()
+            sock.settimeout(None)
+        if io_timeout:
+            seconds = int(io_timeout)
+            timeval = struct.pack("@ll", seconds, int((io_timeout - seconds) * 1e6))
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, timeval)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, timeval)
 
     def fileno(self) -> int:
         return self.sock.fileno()
 
-    def receive(self) -> None:
-        """Read once (blocking per the socket's mode) and parse what came.
+    def receive(self, wait: bool = True) -> None:
+        """Read once and parse what came; ``wait`` False takes only what has
+        already arrived (BlockingIOError when nothing has).
 
         Raises ClientDisconnected on end of stream, OSError on socket errors
-        (socket.timeout included).
+        (BlockingIOError when io_timeout passed).
         """
-        data = self.sock.recv(RECV_SIZE)
+        data = self.sock.recv(RECV_SIZE, 0 if wait else socket.MSG_DONTWAIT)
         if not data:
             raise ClientDisconnected("client closed the connection")
         self.parser.feed(data)

@@ -79,6 +79,10 @@ class Request:
         return None
 
 
+# The fields that frame or route the message, found in one pass over the head.
+_FRAMING_FIELDS = frozenset(("host", "transfer-encoding", "content-length", "connection", "expect"))
+
+
 def _connection_tokens(value: str | None) -> set[str]:
     return {token.strip().lower() for token in value.split(",")} if value else set()
 
@@ -183,29 +187,36 @@ class RequestParser:
             raise HttpError(501, "CONNECT is not supported")  # we are no proxy
         self._parse_target(request, bytes(self._url))
 
-        hosts = [v for k, v in request.headers if k.lower() == "host"]
-        if len(hosts) > 1 or (request.http_version == "1.1" and not hosts):
+        hosts = 0
+        framing: dict[str, str] = {}  # lower-case name -> first value, as Request.header()
+        for key, value in request.headers:
+            lowered = key.lower()
+            if lowered in _FRAMING_FIELDS:
+                if lowered == "host":
+                    hosts += 1
+                framing.setdefault(lowered, value)
+        if hosts > 1 or (request.http_version == "1.1" and not hosts):
             raise HttpError(400, "HTTP/1.1 needs exactly one Host header")  # RFC 9112 §3.2
 
-        transfer_encoding = request.header("Transfer-Encoding")
+        transfer_encoding = framing.get("transfer-encoding")
         if transfer_encoding is not None:
             if request.http_version == "1.0":
                 raise HttpError(400, "Transfer-Encoding in an HTTP/1.0 request")  # RFC 9112 §6.1
             if transfer_encoding.strip().lower() != "chunked":
                 raise HttpError(501, f"transfer coding not implemented: {transfer_encoding}")
             request.chunked = True
-        content_length = request.header("Content-Length")
+        content_length = framing.get("content-length")
         if content_length is not None:
             request.content_length = int(content_length)  # llhttp checked it is digits
             if self.limits.body and request.content_length > self.limits.body:
                 raise HttpError(413, "Content-Length larger than limit_request_body")
 
-        connection = _connection_tokens(request.header("Connection"))
+        connection = _connection_tokens(framing.get("connection"))
         if request.http_version == "1.1":
             request.keep_alive = "close" not in connection  # RFC 9112 §9.3
         else:
             request.keep_alive = "keep-alive" in connection
-        expect = request.header("Expect")
+        expect = framing.get("expect")
         request.expect_continue = (
             expect is not None
             and expect.lower() == "100-continue"
@@ -243,6 +254,7 @@ class RequestParser:
 # -- responses ----------------------------------------------------------------
 
 _date_cache: tuple[int, bytes] = (0, b"")
+_SERVER_TAIL = b"\r\nServer: " + SERVER_SOFTWARE.encode("latin-1") + b"\r\n\r\n"
 
 
 def http_date() -> bytes:
@@ -268,11 +280,10 @@ def response_head(status_line: str, headers: list[tuple[str, str]]) -> bytes:
     ``status_line`` is e.g. "200 OK" (PEP 3333's status string). Returns the
     head including the blank line, latin-1 encoded.
     """
-    lines = [f"HTTP/1.1 {status_line}\r\n".encode("latin-1")]
+    lines = [f"HTTP/1.1 {status_line}\r\n"]
     for name, value in headers:
-        lines.append(f"{name}: {value}\r\n".encode("latin-1"))
-    lines.append(b"Date: " + http_date() + b"\r\nServer: " + SERVER_SOFTWARE.encode() + b"\r\n\r\n")
-    return b"".join(lines)
+        lines.append(f"{name}: {value}\r\n")
+    return "".join(lines).encode("latin-1") + b"Date: " + http_date() + _SERVER_TAIL
 
 
 def error_response(error: HttpError) -> bytes:

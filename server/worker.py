@@ -168,11 +168,14 @@ class Worker:
                 tick = 0.1
             for key, _ in self.selector.select(tick):
                 if key.data is _ACCEPT:
-                    self._accept(key.fileobj)
+                    if self.busy < cfg.threads:  # an earlier event may have taken the last
+                        self._accept(key.fileobj)
                 elif key.data is _WAKEUP:
                     self._drain_wakeups(wake_r)
                 else:
                     self._readable(key.data)
+            if self.pending and self.busy < cfg.threads and self.alive:
+                self._accept_waiting()
             while self.pending and self.busy < cfg.threads:
                 self._dispatch(self.pending.popleft())
             self._set_accepting(self.alive and self.busy < cfg.threads)
@@ -211,30 +214,44 @@ class Worker:
                 self.selector.unregister(listener)
         self.accepting = accept
 
-    def _accept(self, listener: socket.socket) -> None:
+    def _accept_waiting(self) -> None:
+        """Freed threads go first to connections waiting in the listen queue.
+
+        While this worker's own keep-alive connections keep every thread busy
+        it does not accept, so connections that arrived then wait in the
+        kernel's queue; their requests have waited longest. Without this, a
+        worker whose pending requests never run out would leave them there
+        for seconds (p99 of 1 s behind nginx, whose upstream connections are
+        opened in a burst). Takes at most one connection per free thread.
+        """
+        for _ in range(self.cfg.threads - self.busy):
+            if not any(self._accept(listener) for listener in self.listeners):
+                return  # the queues are empty
+
+    def _accept(self, listener: socket.socket) -> bool:
+        """Accept one connection and read what it has sent; False if none waited."""
         try:
             sock, peer = listener.accept()
         except (BlockingIOError, InterruptedError, ConnectionAbortedError):
-            return  # another worker took it
-        # One mode for the socket's whole life: the loop reads it only when
-        # readable; handlers block on it for at most io_timeout seconds.
-        sock.settimeout(self.io_timeout)
+            return False  # another worker took it
         if sock.family in (socket.AF_INET, socket.AF_INET6):
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             peer = peer[:2]
             local = listener.getsockname()[:2]
         else:
             peer, local = ("", 0), (str(listener.getsockname()), 0)
-        conn = Connection(sock, peer, local, self.limits)
+        conn = Connection(sock, peer, local, self.limits, self.io_timeout)
         conn.idle_since = time.monotonic()
         self.selector.register(sock, selectors.EVENT_READ, conn)
+        self._readable(conn)  # its request is usually there already (nginx sends at once)
+        return True
 
     def _readable(self, conn: Connection) -> None:
         if conn.lingering:
             self._discard(conn)
             return
         try:
-            conn.receive()
+            conn.receive(wait=False)
         except (BlockingIOError, InterruptedError):
             return
         except (ClientDisconnected, OSError):
@@ -284,7 +301,7 @@ class Worker:
     def _discard(self, conn: Connection) -> None:
         """Read and drop what a lingering connection's client still sends."""
         try:
-            if conn.sock.recv(RECV_SIZE):
+            if conn.sock.recv(RECV_SIZE, socket.MSG_DONTWAIT):
                 return
         except (BlockingIOError, InterruptedError):
             return
@@ -325,7 +342,7 @@ class Worker:
     @staticmethod
     def _send_quietly(conn: Connection, data: bytes) -> None:
         try:
-            conn.sock.send(data)  # small: fits the socket buffer, never blocks for long
+            conn.sock.send(data, socket.MSG_DONTWAIT)  # small: fits the socket buffer
         except OSError:
             pass
 

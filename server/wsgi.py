@@ -21,10 +21,9 @@ from .protocol import HttpError, Request, bodiless, error_response, reason_phras
 log = logging.getLogger("server.error")
 
 READ_SIZE = 64 * 1024
-# RFC 9110 §5.6.2 token; RFC 9110 §5.5 field-value without CR, LF, NUL.
-_TOKEN = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
-_BAD_VALUE = re.compile(r"[\r\n\x00]")
-_STATUS = re.compile(r"^[1-5][0-9][0-9] [^\r\n]*$")
+# RFC 9110 §5.6.2 token (a field-value must not hold CR, LF or NUL, RFC 9110 §5.5).
+_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+_STATUS = re.compile(r"[1-5][0-9][0-9] [^\r\n]*")
 # PEP 3333: "the application must not send hop-by-hop headers".
 _HOP_BY_HOP = frozenset(
     (
@@ -38,6 +37,22 @@ _HOP_BY_HOP = frozenset(
         "upgrade",
     )
 )
+
+
+# Response header names the application used that are tokens -> lower case.
+# Bounded: an application making up ever new names only fills it up.
+_RESPONSE_NAMES: dict[str, str] = {}
+_RESPONSE_NAMES_MAX = 1024
+
+
+def _response_name(name: str) -> str:
+    """``name`` in lower case; ValueError unless it is a token (RFC 9110 §5.6.2)."""
+    if not _TOKEN.fullmatch(name):
+        raise ValueError(f"bad header name {name!r}")
+    lowered = name.lower()
+    if len(_RESPONSE_NAMES) < _RESPONSE_NAMES_MAX:
+        _RESPONSE_NAMES[name] = lowered
+    return lowered
 
 
 class Input:
@@ -229,7 +244,7 @@ class Response:
                 exc_info = None  # PEP 3333: avoid a reference cycle
         elif self.status is not None:
             raise RuntimeError("start_response called twice without exc_info")
-        if type(status) is not str or not _STATUS.match(status):
+        if type(status) is not str or not _STATUS.fullmatch(status):
             raise ValueError(f"bad status {status!r}: want a str like '200 OK'")
         checked = []
         content_length = None
@@ -237,11 +252,13 @@ class Response:
             if type(pair) is not tuple or len(pair) != 2:
                 raise ValueError(f"bad header {pair!r}: want a (name, value) tuple")
             name, value = pair
-            if type(name) is not str or not _TOKEN.match(name):
+            if type(name) is not str:
                 raise ValueError(f"bad header name {name!r}")
-            if type(value) is not str or _BAD_VALUE.search(value):
+            lowered = _RESPONSE_NAMES.get(name)
+            if lowered is None:
+                lowered = _response_name(name)
+            if type(value) is not str or "\r" in value or "\n" in value or "\0" in value:
                 raise ValueError(f"bad value for header {name}: {value!r}")
-            lowered = name.lower()
             if lowered in _HOP_BY_HOP:
                 raise ValueError(f"hop-by-hop header {name} is the server's, not the app's")
             if lowered == "content-length":
@@ -333,10 +350,36 @@ class Response:
         file, offset, count = span
         if self.content_length is not None:
             count = min(count, self.content_length)
-        self.conn.sock.sendall(self._head(count))
+        sock = self.conn.sock
+        sock.sendall(self._head(count))
         if not self.no_body and count:
-            self.body_bytes += self.conn.sock.sendfile(file, offset, count)
+            # socket.sendfile() waits for the socket with Python's own timeout
+            sock.settimeout(self.conn.io_timeout)
+            try:
+                self.body_bytes += sock.sendfile(file, offset, count)
+            finally:
+                sock.settimeout(None)
         return True
+
+
+# Header field name as received -> its environ key ("" for names with "_", which are
+# dropped). Bounded: a client sending ever new names only fills it up.
+_ENVIRON_KEYS: dict[str, str] = {}
+_ENVIRON_KEYS_MAX = 1024
+
+
+def _environ_key(name: str) -> str:
+    """The PEP 3333 environ key of header field ``name`` (HTTP_*, CONTENT_TYPE,
+    CONTENT_LENGTH), or "" when the name has an underscore."""
+    if "_" in name:
+        key = ""
+    else:
+        key = name.upper().replace("-", "_")
+        if key != "CONTENT_TYPE" and key != "CONTENT_LENGTH":
+            key = "HTTP_" + key
+    if len(_ENVIRON_KEYS) < _ENVIRON_KEYS_MAX:
+        _ENVIRON_KEYS[name] = key
+    return key
 
 
 class WSGIHandler:
@@ -378,35 +421,40 @@ class WSGIHandler:
 
     def environ(self, conn: Connection, request: Request, response: Response) -> dict:
         """The PEP 3333 environ of ``request``; values are latin-1 native strings."""
-        env = dict(self.base_environ)
-        path = unquote_to_bytes(request.path).decode("latin-1")
+        raw_path = request.path
+        path = (unquote_to_bytes(raw_path) if b"%" in raw_path else raw_path).decode("latin-1")
         prefix = self.script_name
+        script_name = prefix
         if prefix:  # PEP 3333: SCRIPT_NAME + PATH_INFO is always the request's path
             if path == prefix or path.startswith(prefix + "/"):
                 path = path[len(prefix) :]
             else:
-                env["SCRIPT_NAME"] = ""  # outside the mount point (a health check, say)
-        env.update(
-            REQUEST_METHOD=request.method,
-            PATH_INFO=path,
-            QUERY_STRING=request.query.decode("latin-1"),
-            RAW_URI=request.target.decode("latin-1"),
-            SERVER_PROTOCOL=f"HTTP/{request.http_version}",
-            SERVER_NAME=conn.local[0],
-            SERVER_PORT=str(conn.local[1]),
-            REMOTE_ADDR=conn.peer[0],
-            REMOTE_PORT=str(conn.peer[1]),
-        )
-        env["wsgi.input"] = Input(conn, request, response.send_continue)
+                script_name = ""  # outside the mount point (a health check, say)
+        env = {
+            **self.base_environ,
+            "SCRIPT_NAME": script_name,
+            "REQUEST_METHOD": request.method,
+            "PATH_INFO": path,
+            "QUERY_STRING": request.query.decode("latin-1"),
+            "RAW_URI": request.target.decode("latin-1"),
+            "SERVER_PROTOCOL": "HTTP/" + request.http_version,
+            "SERVER_NAME": conn.local[0],
+            "SERVER_PORT": str(conn.local[1]),
+            "REMOTE_ADDR": conn.peer[0],
+            "REMOTE_PORT": str(conn.peer[1]),
+            "wsgi.input": Input(conn, request, response.send_continue),
+        }
+        keys = _ENVIRON_KEYS
         for name, value in request.headers:
-            if "_" in name:
+            key = keys.get(name)
+            if key is None:
+                key = _environ_key(name)
+            if not key:
                 continue  # X_Forwarded_For must not pass as X-Forwarded-For (gunicorn drops too)
-            key = name.upper().replace("-", "_")
-            if key == "CONTENT_TYPE" or key == "CONTENT_LENGTH":
+            if key in env and key[0] == "H":  # a repeated field: one comma-separated value
+                env[key] = f"{env[key]},{value}"
+            else:
                 env[key] = value
-                continue
-            key = "HTTP_" + key
-            env[key] = f"{env[key]},{value}" if key in env else value
         if request.chunked:
             env.pop("HTTP_TRANSFER_ENCODING", None)  # the server decoded it; body ends at EOF
         if conn.peer[0] in self.trusted:

@@ -190,7 +190,7 @@ def test_summarize_medians_peak_and_ratios():
     assert ours.threads == 1
     assert ours.peak_rss_worker_mib == pytest.approx(30.0)  # the largest, missing ones skipped
     assert ours.errors == 3
-    assert ours.vs_sync == pytest.approx(3.0)
+    assert ours.vs_sync == pytest.approx(3.0)  # median of 3000/1000, 2500/1200, 9000/900
     assert sync.vs_sync == pytest.approx(1.0)
     assert ours.vs_gthread is None and sync.vs_gthread is None  # gthread did not run
 
@@ -210,6 +210,19 @@ def test_summarize_ratios_stay_within_a_scenario():
     assert rows["sleep", "gunicorn-sync"].vs_gthread == pytest.approx(0.125)
     assert rows["hello", "ours"].vs_sync == pytest.approx(0.5)
     assert rows["hello", "ours"].vs_gthread is None
+
+
+def test_ratios_pair_runs_of_the_same_round():
+    runs = [
+        run("gunicorn-sync", "hello", 1000, 1),
+        run("gunicorn-sync", "hello", 500, 2),  # a disturbed round hits both engines
+        run("ours", "hello", 4000, 1),
+        run("ours", "hello", 2000, 2),
+        run("ours", "hello", 9999, 3),  # no gunicorn run in round 3: not paired
+    ]
+    assert bench.paired_ratio(runs, "hello", "ours", "gunicorn-sync") == pytest.approx(4.0)
+    assert bench.paired_ratio(runs, "hello", "ours", "granian") is None
+    assert bench.paired_ratio(runs, "64k", "ours", "gunicorn-sync") is None
 
 
 def test_summarize_zero_baseline_gives_no_ratio():
@@ -249,9 +262,9 @@ def test_render_markdown_says_what_ran():
         "failures": ["round 2 waitress: boom"],
         "interrupted": True,
     }
-    rows = bench.summarize([run("ours", "hello", 10.0)])
-    text = bench.render_markdown(meta, rows)
-    assert bench.render_table(rows) in text
+    runs = [run("ours", "hello", 10.0)]
+    text = bench.render_markdown(meta, runs)
+    assert bench.render_table(bench.summarize(runs)) in text
     assert "interrupted" in text
     assert "- failed: round 2 waitress: boom" in text
     assert "`sleep` = 20 ms sleep, `GET /api/sleep?ms=20`" in text
@@ -278,34 +291,51 @@ def test_settings_reject_bad_values(key, value):
         bench.Settings.from_env({key: value})
 
 
-def test_plan_interleaves_rounds_and_rotates_engines():
+def test_phases_group_scenarios_by_thread_count():
     engines = list(bench.ENGINES.values())
     scenarios = list(bench.SCENARIOS.values())
-    settings = bench.Settings(rounds=3, threads=1, sleep_threads=8)
-    sessions = list(bench.plan(settings, engines, scenarios))
-    assert len(sessions) == 3 * len(engines) * 2
-    firsts = [engine.name for round_no, engine, *_ in sessions[:: 2 * len(engines)]]
-    assert firsts == ["ours", "gunicorn-sync", "gunicorn-gthread"]
-    for _, _, threads, group in sessions:
-        names = [s.name for s in group]
-        assert names == (["sleep"] if threads == 8 else ["hello", "64k", "upload"])
-    every = {(r, e.name, s.name) for r, e, _, group in sessions for s in group}
-    assert len(every) == 3 * len(engines) * len(scenarios)
+    settings = bench.Settings(threads=1, sleep_threads=8)
+    (t1, engines1, group1), (t8, engines8, group8) = bench.phases(settings, engines, scenarios)
+    assert (t1, [s.name for s in group1]) == (1, ["hello", "64k", "upload", "hello-direct"])
+    assert [e.name for e in engines1] == list(bench.ENGINES)
+    assert (t8, [s.name for s in group8]) == (8, ["sleep"])
+    assert "nginx-static" not in [e.name for e in engines8]  # it only answers hello
+    only_sleep = bench.phases(settings, engines, [bench.SCENARIOS["sleep"]])
+    assert [threads for threads, _, _ in only_sleep] == [8]
 
 
-def test_plan_skips_empty_groups():
-    sessions = list(
-        bench.plan(bench.Settings(rounds=2), [bench.ENGINES["ours"]], [bench.SCENARIOS["hello"]])
-    )
-    assert [(r, threads) for r, _, threads, _ in sessions] == [(1, 1), (2, 1)]
+def test_schedule_runs_each_scenario_back_to_back_rotating_the_engines():
+    engines = [bench.ENGINES[n] for n in ("ours", "gunicorn-sync", "waitress", "nginx-static")]
+    scenarios = [bench.SCENARIOS["hello"], bench.SCENARIOS["hello-direct"]]
+    order = [(r, s.name, e.name) for r, s, e in bench.schedule(2, engines, scenarios)]
+    assert order == [
+        (1, "hello", "ours"), (1, "hello", "gunicorn-sync"), (1, "hello", "waitress"),
+        (1, "hello", "nginx-static"),
+        (1, "hello-direct", "ours"), (1, "hello-direct", "gunicorn-sync"),
+        (1, "hello-direct", "nginx-static"),  # waitress: no direct run
+        (2, "hello", "gunicorn-sync"), (2, "hello", "waitress"), (2, "hello", "nginx-static"),
+        (2, "hello", "ours"),
+        (2, "hello-direct", "gunicorn-sync"), (2, "hello-direct", "nginx-static"),
+        (2, "hello-direct", "ours"),
+    ]  # fmt: skip
+
+
+def test_engine_runs():
+    engines, scenarios = bench.ENGINES, bench.SCENARIOS
+    assert engines["ours"].runs(scenarios["hello-direct"])
+    assert not engines["waitress"].runs(scenarios["hello-direct"])
+    assert engines["waitress"].runs(scenarios["sleep"])
+    assert engines["nginx-static"].runs(scenarios["hello"])
+    assert not engines["nginx-static"].runs(scenarios["sleep"])
+    assert not engines["nginx-static"].wsgi and engines["granian"].wsgi
 
 
 def test_default_plan_estimate_fits_the_budget():
-    # Arithmetic on the plan (no clock): the defaults must stay under about 6 minutes.
+    # Arithmetic on the plan (no clock): the defaults must stay under about 8 minutes.
     estimate = bench.estimate_seconds(
         bench.Settings(), list(bench.ENGINES.values()), list(bench.SCENARIOS.values())
     )
-    assert estimate < 6 * 60
+    assert 4 * 60 < estimate < 8 * 60
 
 
 def _flag(argv, name):
@@ -321,9 +351,12 @@ def _flag(argv, name):
 def test_engine_commands_same_workers_and_threads(threads):
     ports = [40001, 40002]
     commands = {
-        name: bench.engine_commands(engine, "/py", ports, 2, threads)
+        name: bench.engine_commands(engine, "/py", ports, 2, threads, "/ngx", Path("/d"))
         for name, engine in bench.ENGINES.items()
     }
+    assert commands.pop("nginx-static") == [
+        ["/ngx", "-p", "/d", "-c", "/d/static.conf", "-e", "/d/static-error.log"]
+    ]
     for name, argvs in commands.items():
         for argv in argvs:
             assert argv[:2] == ["/py", "-m"]
@@ -356,10 +389,22 @@ def test_nginx_config_proxies_like_the_stack(tmp_path):
         'proxy_set_header Connection "";',
         "daemon off;",
         f"pid {tmp_path}/nginx.pid;",
-        f"client_body_temp_path {tmp_path}/client_body;",
+        f"client_body_temp_path {tmp_path}/nginx-client_body;",
+        "worker_processes 1;",
     ):
         assert line in conf
     assert "ssl" not in conf
+    assert conf.count("{") == conf.count("}")
+
+
+def test_static_nginx_config_answers_the_greeting(tmp_path):
+    conf = bench.static_nginx_config(tmp_path, 40200, 2)
+    assert "listen 127.0.0.1:40200;" in conf
+    assert "worker_processes 2;" in conf
+    assert 'return 200 "Hello from the WSGI stack!\\n";' in conf  # nginx's escape: \n
+    assert "location = /healthz" in conf
+    assert f"pid {tmp_path}/static.pid;" in conf
+    assert "proxy_pass" not in conf
     assert conf.count("{") == conf.count("}")
 
 
@@ -368,9 +413,58 @@ def test_upload_script_posts_one_mebibyte():
     assert 'string.rep("x", 1048576)' in bench.UPLOAD_LUA
 
 
-def test_names_option():
-    assert bench._names("ours, granian", bench.ENGINES) == ["ours", "granian"]
-    with pytest.raises(Exception, match="unknown nope"):
-        bench._names("ours,nope", bench.ENGINES)
-    with pytest.raises(Exception, match="unknown"):
-        bench._names(" , ", bench.SCENARIOS)
+def test_names_from_env():
+    engines = bench.ENGINES
+    assert bench.names_from_env({}, "BENCH_ENGINES", engines) == list(engines.values())
+    chosen = bench.names_from_env({"BENCH_ENGINES": "granian, ours"}, "BENCH_ENGINES", engines)
+    assert chosen == [engines["ours"], engines["granian"]]  # the table's order
+    with pytest.raises(bench.BenchError, match="BENCH_ENGINES: unknown nope"):
+        bench.names_from_env({"BENCH_ENGINES": "ours,nope"}, "BENCH_ENGINES", engines)
+    with pytest.raises(bench.BenchError, match="unknown"):
+        bench.names_from_env({"BENCH_SCENARIOS": " , "}, "BENCH_SCENARIOS", bench.SCENARIOS)
+
+
+# -- targets ------------------------------------------------------------------------
+
+
+def test_check_targets_met_and_missed():
+    runs = [
+        run("gunicorn-sync", "hello", 1000, rss=22000),
+        run("ours", "hello", 5000, rss=21000),
+        run("granian", "hello", 4000),
+        run("nginx-static", "hello", 6000, rss=None),
+        run("gunicorn-gthread", "sleep", 700, p99=50.0, rss=23000, threads=8),
+        run("ours", "sleep", 750, p99=60.0, rss=24000, threads=8),
+    ]
+    targets = {name: (met, detail) for name, met, detail in bench.check_targets(runs)}
+    assert targets["hello ≥ 8× gunicorn sync"] == (
+        False,
+        "5.00×; with an upstream that costs nothing (nginx-static) 6.00×",
+    )
+    assert targets["hello ≥ granian"] == (True, "1.25×")
+    met, detail = targets["sleep ≥ gunicorn gthread at equal or lower p99"]
+    assert met is False  # more req/s, but a higher p99
+    assert detail == "1.07× the req/s, p99 60.0 ms vs 50.0 ms"
+    met, detail = targets["peak RSS per worker ≤ gunicorn's"]
+    assert met is False  # sleep: 24000 KiB against gthread's 23000
+    assert "hello 20.5 vs 21.5 MiB" in detail and "sleep 23.4 vs 22.5 MiB" in detail
+
+
+def test_check_targets_not_measured():
+    targets = bench.check_targets([run("ours", "hello", 10.0)])
+    assert [met for _, met, _ in targets] == [None, None, None, None]
+
+
+def test_render_markdown_lists_the_targets():
+    meta = {
+        "started": "x",
+        "settings": {**vars(bench.Settings())},
+        "scenarios": ["hello"],
+        "versions": {},
+        "cpus": 2,
+        "platform": "Linux",
+    }
+    runs = [run("gunicorn-sync", "hello", 100.0), run("ours", "hello", 900.0)]
+    text = bench.render_markdown(meta, runs)
+    assert "- hello ≥ 8× gunicorn sync: **met** (9.00×)" in text
+    assert "- hello ≥ granian: **not measured** (—)" in text

@@ -169,6 +169,7 @@ def test_start_response_twice_without_exc_info_is_an_error(harness):
     "headers",
     [
         [("Bad Name", "v")],
+        [("X-Name\n", "v")],  # a trailing newline in the name ends the head early
         [("X-A", "v\r\nInjected: 1")],
         [("X-A", "nul\x00")],
         [("X-A", 1)],
@@ -191,7 +192,9 @@ def test_invalid_or_hop_by_hop_headers_are_refused(harness, headers):
     assert status == 500 and b"never" not in body
 
 
-@pytest.mark.parametrize("status", ["200", "OK 200", "2000 X", 200, "200 OK\r\nX: y"])
+@pytest.mark.parametrize(
+    "status", ["200", "OK 200", "2000 X", 200, "200 OK\r\nX: y", "200 OK\n", "200\n OK"]
+)
 def test_invalid_status_is_refused(harness, status):
     def app(environ, start_response):
         start_response(status, [])
