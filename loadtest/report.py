@@ -167,7 +167,11 @@ def verdict(settings: dict, compared: dict) -> str:
 
 
 def _ms(seconds: float | None) -> str:
-    return "-" if seconds is None else f"{seconds * 1000:.3g}"
+    """Milliseconds to three significant digits, without an exponent."""
+    if seconds is None:
+        return "-"
+    ms = seconds * 1000
+    return f"{ms:.0f}" if ms >= 100 else f"{ms:.3g}"
 
 
 def _num(value: float | int | None, digits: int = 1) -> str:

@@ -233,11 +233,13 @@ class Sampler:
             except docker.errors.NotFound:
                 pass
         for service, container in targets.items():
-            if container is not None and container.id not in self._streams:
+            if container is None or container.status != "running":
+                continue
+            with self._lock:
+                if container.id in self._streams:
+                    continue
                 self._streams.add(container.id)
-                threading.Thread(
-                    target=self._stream, args=(service, container), daemon=True
-                ).start()
+            threading.Thread(target=self._stream, args=(service, container), daemon=True).start()
         app = targets["app"]
         if app is not None:
             health = app.attrs["State"].get("Health") or {}
@@ -263,7 +265,7 @@ class Sampler:
         try:
             for stats in container.stats(stream=True, decode=True):
                 cpu = stats.get("cpu_stats", {}).get("cpu_usage", {}).get("total_usage")
-                if self._stop.is_set() or not cpu:  # stopped, or the container is gone
+                if self._stop.is_set() or not cpu:  # stopped, or the container is not running
                     return
                 memory = stats.get("memory_stats", {}).get("stats", {})
                 rss = memory.get("rss", memory.get("anon"))
@@ -271,6 +273,9 @@ class Sampler:
                     self.samples.append(Sample(time.time(), service, container.id, cpu, rss))
         except (docker.errors.DockerException, requests.RequestException, ValueError):
             return  # the container went away
+        finally:
+            with self._lock:  # look() starts a new stream if the container still runs
+                self._streams.discard(container.id)
 
     def usage(self, start: float, end: float) -> dict[str, dict]:
         """Per service, over [start, end] (epoch s), for the container it had at ``end``:
