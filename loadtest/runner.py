@@ -271,12 +271,13 @@ def server_summary(result: Round, counts, healthchecks: dict[str, tuple[float, f
 
 
 def round_series(result: Round) -> dict:
-    """Per-second throughput and p50/p99 latency from the first request sent on."""
+    """Per-second throughput and p50/p99 latency from the first request sent on, over the
+    round's whole seconds (a last, partial second would show as a false drop)."""
     responses = result.responses
     if not len(responses):
         return {"t": [], "throughput": [], "p50": [], "p99": []}
     t0 = float(_starts(responses).min())
-    seconds = max(1, math.ceil(float(responses.end.max()) - t0))
+    seconds = max(1, math.floor(float(responses.end.max()) - t0))
     return analysis.per_second(responses, t0, seconds)
 
 

@@ -120,9 +120,9 @@ def test_the_comparison_is_per_round_ratios_with_their_spread():
 def test_figures_hold_both_engines_on_the_same_axes():
     settings, results = both_engines()
     figures = report.figures(settings, results)
-    assert report.plotted_series(figures["throughput.png"]) == {
-        "custom (wsgistack)": 20,
-        "gunicorn": 20,
+    assert report.plotted_series(figures["throughput.png"]) == {  # 2 rounds of 9 whole seconds
+        "custom (wsgistack)": 18,
+        "gunicorn": 18,
     }
     assert set(report.plotted_series(figures["latency.png"])) == {
         "custom (wsgistack) p50",
@@ -132,7 +132,7 @@ def test_figures_hold_both_engines_on_the_same_axes():
     }
     axis = figures["throughput.png"].axes[0]
     custom = next(line for line in axis.get_lines() if line.get_label() == "custom (wsgistack)")
-    assert np.nansum(custom.get_ydata()) == 200  # every response of both rounds, once
+    assert np.nansum(custom.get_ydata()) == 180  # every response in those seconds, once
     latency = figures["latency.png"].axes[0]
     gunicorn_p50 = next(line for line in latency.get_lines() if line.get_label() == "gunicorn p50")
     assert np.allclose(gunicorn_p50.get_ydata(), 20.0)  # ms
@@ -164,7 +164,7 @@ def test_a_single_engine_report_has_no_comparison(tmp_path):
     assert "comparison" not in summary
     assert "Verdict" not in (tmp_path / "report.md").read_text()
     assert report.plotted_series(report.figures(settings, results)["throughput.png"]) == {
-        "custom (wsgistack)": 20
+        "custom (wsgistack)": 18
     }
 
 
@@ -201,3 +201,13 @@ def test_spread_and_ratio():
     }
     assert analysis.spread([None])["median"] is None
     assert analysis.ratio(1, 4) == 0.25 and analysis.ratio(1, 0) is None
+
+
+def test_a_generator_behind_its_schedule_and_a_failed_generator_are_flagged(tmp_path):
+    settings, results = both_engines()
+    results[1].client["send_seconds"] = 14.0  # planned: 10 s
+    results[2].client["generator_messages"] = {"hello": "getaddrinfo() failed"}
+    report.write(tmp_path, settings, results)
+    text = (tmp_path / "report.md").read_text()
+    assert "**The generator fell behind the rate** (gunicorn, round 1)" in text
+    assert "**hello failed** (custom, round 2): getaddrinfo() failed" in text
