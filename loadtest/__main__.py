@@ -5,7 +5,8 @@ a generator container on the stack's frontend network against nginx, prints
 progress, and writes reports/<timestamp>-<scenario>/ (summary.json, report.md,
 throughput.png, latency.png). Exit status: 0 when the run completed (errors
 and all: they are in the report), 2 on a bad argument or scenario, 1 when the
-stack or the generator failed.
+stack or Prometheus failed, 130 when interrupted (Ctrl-C; the app is put back
+on the engine it had).
 """
 
 from __future__ import annotations
@@ -55,6 +56,18 @@ def arguments(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def _rate(text: str) -> float:
+    try:
+        rate = float(text)
+    except ValueError:
+        rate = 0.0
+    if not rate > 0:
+        raise scenario.ScenarioError(
+            f"RATE must be requests per second above 0, or max; got {text!r}"
+        )
+    return rate
+
+
 def main(argv: list[str] | None = None) -> int:
     args = arguments(argv)
     if not args.scenario:
@@ -68,14 +81,14 @@ def main(argv: list[str] | None = None) -> int:
     try:
         chosen = scenario.load(args.scenario)
         closed = args.rate == "max"
-        rate = None if closed or args.rate is None else float(args.rate)
+        rate = None if closed or args.rate is None else _rate(args.rate)
         duration = None if args.duration is None else scenario.parse_duration(args.duration)
         chosen = chosen.with_overrides(rate=rate, duration=duration, connections=args.connections)
         engines = list(ENGINES) if args.engine == "both" else [args.engine]
-        rounds = args.rounds or DEFAULT_ROUNDS[len(engines)]
+        rounds = DEFAULT_ROUNDS[len(engines)] if args.rounds is None else args.rounds
         if not 1 <= rounds <= 20:
             raise scenario.ScenarioError(f"rounds must be 1..20, got {rounds}")
-    except ValueError as exc:  # ScenarioError, or a RATE that is not a number
+    except scenario.ScenarioError as exc:
         print(f"load: {exc}", file=sys.stderr)
         return 2
     try:
@@ -87,6 +100,9 @@ def main(argv: list[str] | None = None) -> int:
     except (StackError, PrometheusError) as exc:
         print(f"load: {exc}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:  # the generator is gone and the app on its engine again
+        print("\nload: interrupted, no report", file=sys.stderr)
+        return 130
     print()
     print((folder / "report.md").read_text())
     print(f"load: report in {folder}/ (report.md, summary.json, throughput.png, latency.png)")
