@@ -121,3 +121,14 @@ def test_overrides_are_checked_against_the_bounds():
     assert hello.with_overrides(rate=3, duration=4).rate == 3
     with pytest.raises(ScenarioError, match="at most"):
         hello.with_overrides(duration=scenario.MAX_DURATION + 1)
+
+
+def test_the_readme_s_example_scenario_is_valid(tmp_path):
+    readme = (Path(__file__).resolve().parents[3] / "README.md").read_text()
+    section = readme[readme.index("## Load testing") :]
+    example = section[
+        section.index("```toml\n") + 8 : section.index("```\n", section.index("```toml"))
+    ]
+    loaded = scenario.load(str(write(tmp_path, example)))
+    assert [r.name for r in loaded.requests] == ["home", "checkout"]
+    assert loaded.requests[1].body == b'{"items": [1, 2]}'
