@@ -301,9 +301,12 @@ def run(
     plan = plan_for(scenario, segment)
     out.write(f"load: stack {stack.project}: ")
     out.flush()
-    out.write("started\n" if stack.ensure_up() else "running, using it\n")
+    started_here = stack.ensure_up()
+    out.write("started\n" if started_here else "running, using it\n")
     stack.build_generator()
     prometheus = Prometheus(stack.prometheus_url())
+    if started_here:  # the first round's opening scrape must be of this app container
+        prometheus.wait_for_scrape(time.time())
     original = stack.wsgi_server()
     results: list[Round] = []
     with Sampler(stack) as sampler:

@@ -33,14 +33,6 @@ class StackError(RuntimeError):
     """A compose or Docker step failed; the message says which and why."""
 
 
-def engine_of(wsgi_server: str) -> str:
-    """The ENGINE= name (custom, gunicorn) for a WSGI_SERVER value (wsgistack, gunicorn)."""
-    for name, value in ENGINES.items():
-        if value == wsgi_server:
-            return name
-    raise StackError(f"the app runs WSGI_SERVER={wsgi_server!r}, which is neither of {ENGINES}")
-
-
 class Stack:
     """The running stack of one compose project.
 
