@@ -78,10 +78,13 @@ class Progress:
         self.answered = self.errors = 0
 
     def add(self, responses: Responses) -> None:
+        """Count newly logged answers; a failed request or a 4xx/5xx is an error."""
         self.answered += len(responses)
         self.errors += int(((responses.status < 0) | (responses.status >= 400)).sum())
 
     def show(self, elapsed: float, final: bool = False) -> None:
+        """Print the line if it is time (or ``final``); ``elapsed``: seconds since launch.
+        The rate is that of the last two seconds. On a terminal the line is rewritten."""
         now = time.monotonic()
         self.history.append((now, self.answered))
         if not final and now - self.last_print < self.every:
@@ -99,7 +102,7 @@ class Progress:
             f"requests {self.answered}{offered}  {rate:7.1f} req/s  errors {self.errors}"
         )
         if self.tty:
-            self.out.write("\r" + line + ("\n" if final else ""))
+            self.out.write("\r" + line + "\x1b[K" + ("\n" if final else ""))  # K: erase to end
         else:
             self.out.write(line + "\n")
         self.out.flush()
