@@ -63,7 +63,9 @@ def open_loop(scenario: Scenario, duration: float) -> Plan:
     """h2load processes, one per request of ``scenario``, for ``duration`` seconds.
 
     Request i gets rate x share_i requests/s over max(1, round(connections x share_i))
-    connections and sends exactly round(rate x share_i x duration) requests (at least 1).
+    connections and sends exactly round(rate x share_i x duration) requests (at least 1),
+    evenly spaced: each connection sends every connections / rate_i s, and the
+    connections start 1 / rate_i s apart.
     """
     files: dict[str, bytes] = {}
     lines = [
@@ -81,11 +83,16 @@ def open_loop(scenario: Scenario, duration: float) -> Plan:
         clients = min(count, max(1, round(scenario.connections * share)))
         offered += count
         connections += clients
+        # Connections open one per 1/rate s (per ms in batches above 1000/s), so the
+        # clients' request timers are out of phase: arrivals evenly spaced, not bursts.
+        period_ms = max(1, round(1000 / rate))
         args = [
             "h2load",
             f"--requests={count}",
             f"--clients={clients}",
             f"--rps={rate / clients:.6g}",
+            f"--rate={max(1, round(rate * period_ms / 1000))}",
+            f"--rate-period={period_ms}ms",
             f"--connection-inactivity-timeout={INACTIVITY_TIMEOUT}",
             f"--log-file={OUT}/{request.name}.log",
         ]

@@ -38,6 +38,9 @@ def test_open_loop_sends_each_request_at_its_share_of_the_rate():
         assert int(flags["requests"]) == round(rate * 30)
         assert flags["url"] == "https://proxy:8443" + request.path
         assert flags["max-concurrent-streams"] == "100"
+        # connections open 1/rate s apart, so their requests interleave evenly
+        assert int(flags["rate"]) == 1
+        assert flags["rate-period"] == f"{round(1000 / rate)}ms"
     assert plan.offered == sum(int(f["requests"]) for f in commands.values()) == 3000
     assert plan.connections == sum(int(f["clients"]) for f in commands.values())
 
@@ -49,6 +52,12 @@ def test_open_loop_posts_bodies_from_files_with_their_headers():
     assert flags["data"] == "/out/upload-1mib.body"
     assert plan.files["upload-1mib.body"] == upload.requests[0].body
     assert "'--header=content-type: application/octet-stream'" in plan.files["run.sh"].decode()
+
+
+def test_fast_request_streams_open_connections_in_batches_per_millisecond():
+    fast = scenario.load("hello").with_overrides(rate=5000, connections=50, duration=2)
+    flags = h2load_commands(generators.open_loop(fast, 2))["hello"]
+    assert (flags["rate"], flags["rate-period"]) == ("5", "1ms")
 
 
 def test_open_loop_never_has_more_connections_than_requests():
