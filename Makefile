@@ -67,6 +67,13 @@ workers-up: ## one more worker in the running app (SIGTTIN)
 workers-down: ## one worker fewer in the running app (SIGTTOU)
 	$(COMPOSE) exec app supervisorctl -c /etc/supervisor/supervisord.conf signal TTOU server
 
+# -- load testing (python -m loadtest; README: Load testing) --------------------
+.PHONY: load
+load: venv prepare ## load-test through nginx: SCENARIO=mixed [ENGINE=custom|gunicorn|both] [RATE=100|max] [DURATION=60s] [ROUNDS=4] [CONNECTIONS=16]
+	$(PY) -m loadtest $(SCENARIO) --engine $(or $(ENGINE),custom) \
+	  $(if $(RATE),--rate $(RATE)) $(if $(DURATION),--duration $(DURATION)) \
+	  $(if $(ROUNDS),--rounds $(ROUNDS)) $(if $(CONNECTIONS),--connections $(CONNECTIONS))
+
 # -- checks ----------------------------------------------------------------------
 .PHONY: lint
 lint: venv ## ruff lint and format check

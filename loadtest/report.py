@@ -1,0 +1,410 @@
+"""The report of a load test: summary.json, report.md and PNG plots, in one folder.
+
+summary.json holds everything (seconds, bytes, requests/s); report.md is the
+table a person reads; throughput.png and latency.png show each engine over its
+measured time, both engines on the same axes. Plots use matplotlib's Agg
+canvas (no display needed).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+from matplotlib.figure import Figure
+
+from loadtest import analysis
+from loadtest.generators import PERCENTILES, Responses
+from loadtest.runner import Round
+
+LABELS = {"custom": "custom (wsgistack)", "gunicorn": "gunicorn"}
+COLORS = {"custom": "tab:blue", "gunicorn": "tab:orange"}
+# Compared per round, custom / gunicorn: (key, what, True if higher is better).
+COMPARED = (
+    ("throughput_rps", "throughput", True),
+    ("latency_p50_seconds", "latency p50", False),
+    ("latency_p99_seconds", "latency p99", False),
+    ("server_latency_p99_seconds", "server p99 (histogram)", False),
+    ("app_cpu_seconds_per_request", "app CPU per request", False),
+    ("app_peak_rss_bytes", "app peak RSS", False),
+)
+
+
+def round_metrics(result: Round) -> dict[str, float | None]:
+    """The compared figures of one round (see COMPARED)."""
+    client, app = result.client, result.containers.get("app", {})
+    cpu = app.get("cpu_seconds")
+    return {
+        "throughput_rps": client["throughput_rps"],
+        "latency_p50_seconds": client["latency_seconds"]["p50"],
+        "latency_p99_seconds": client["latency_seconds"]["p99"],
+        "server_latency_p99_seconds": result.server["latency_p99_seconds"],
+        "app_cpu_seconds_per_request": cpu / client["requests"]
+        if cpu is not None and client["requests"]
+        else None,
+        "app_peak_rss_bytes": app.get("peak_rss_bytes"),
+    }
+
+
+def engine_summary(rounds: list[Round]) -> dict:
+    """One engine over all its rounds: counts add up; client latency percentiles are over
+    every answered request of every round; the server's p99 is the median of the rounds';
+    CPU seconds add up, peak RSS is the largest."""
+    client_rounds = [r.client for r in rounds]
+    requests = sum(c["requests"] for c in client_rounds)
+    duration = sum(c["duration_seconds"] for c in client_rounds)
+    errors: dict[str, int] = {}
+    for c in client_rounds:
+        for kind, n in c["errors"].items():
+            errors[kind] = errors.get(kind, 0) + n
+    merged = Responses.concat([r.responses for r in rounds])
+    ok = merged.status > 0
+    client = {
+        "requests": requests,
+        "offered": sum(c["offered"] for c in client_rounds)
+        if rounds[0].plan.mode == "open"
+        else None,
+        "errors": errors,
+        "errors_total": sum(errors.values()),
+        "duration_seconds": duration,
+        "throughput_rps": requests / duration if duration else None,
+        "latency_seconds": analysis.latency_summary(merged.latency[ok]),
+        "by_request": {
+            name: {
+                "requests": sum(c["by_request"][name]["requests"] for c in client_rounds),
+                "errors": sum(c["by_request"][name]["errors"] for c in client_rounds),
+                "latency_seconds": analysis.latency_summary(
+                    merged.latency[ok & (merged.kind == i)]
+                ),
+            }
+            for i, name in enumerate(client_rounds[0]["by_request"])
+        },
+    }
+    servers = [r.server for r in rounds]
+    server_requests = sum(s["requests"] for s in servers)
+    all_counted = sum(sum(s["by_status"].values()) for s in servers)
+    counted_5xx = sum(
+        n for s in servers for key, n in s["by_status"].items() if key.split()[-1].startswith("5")
+    )
+    restarts = [s["worker_restarts"] for s in servers if s["worker_restarts"] is not None]
+    server = {
+        "requests": server_requests,
+        "healthchecks": sum(s["healthchecks"] for s in servers),
+        "request_rate_rps": server_requests / duration if duration else None,
+        "ratio_5xx": counted_5xx / all_counted if all_counted else None,
+        "latency_p99_seconds": analysis.spread([s["latency_p99_seconds"] for s in servers])[
+            "median"
+        ],
+        "worker_restarts": sum(restarts) if restarts else None,
+    }
+    containers: dict[str, dict] = {}
+    for service in sorted({service for r in rounds for service in r.containers}):
+        usages = [r.containers.get(service) for r in rounds]
+        cpu = [u["cpu_seconds"] if u else None for u in usages]
+        containers[service] = {  # CPU only when every round has it
+            "cpu_seconds": None if None in cpu else sum(cpu),
+            "peak_rss_bytes": max(u["peak_rss_bytes"] for u in usages if u),
+        }
+    app_cpu = containers.get("app", {}).get("cpu_seconds")
+    return {
+        "client": client,
+        "server": server,
+        "containers": containers,
+        "app_cpu_seconds_per_request": app_cpu / requests if app_cpu and requests else None,
+        "rounds": [
+            {
+                "round": r.index,
+                "folder": str(r.folder),
+                "client": r.client,
+                "server": r.server,
+                "containers": r.containers,
+                "metrics": round_metrics(r),
+            }
+            for r in rounds
+        ],
+    }
+
+
+def comparison(results: list[Round], first: str, second: str) -> dict:
+    """Per-round ratios first / second of every COMPARED figure: median, min, max, rounds."""
+    by_round: dict[int, dict[str, Round]] = {}
+    for r in results:
+        by_round.setdefault(r.index, {})[r.engine] = r
+    pairs = [(p[first], p[second]) for _, p in sorted(by_round.items()) if len(p) == 2]
+    out = {}
+    for key, _, _ in COMPARED:
+        ratios = [analysis.ratio(round_metrics(a)[key], round_metrics(b)[key]) for a, b in pairs]
+        out[key] = {**analysis.spread(ratios), "per_round": ratios}
+    return out
+
+
+def verdict(settings: dict, compared: dict) -> str:
+    """One sentence per key figure: which engine is better, by how much, and how sure."""
+    first, second = (LABELS[e] for e in settings["engines"])
+    keys = ["throughput_rps"] if settings["mode"] == "closed" else []
+    keys += ["latency_p50_seconds", "latency_p99_seconds", "app_cpu_seconds_per_request"]
+    lines = []
+    for key in keys:
+        what, higher_better = next((w, h) for k, w, h in COMPARED if k == key)
+        s = compared[key]
+        if s["median"] is None:
+            continue
+        better = (s["median"] > 1) == higher_better
+        if s["min"] < 1 < s["max"]:
+            judgement = "no consistent difference"
+        else:
+            judgement = f"**{first if better else second}** is better in every round"
+        lines.append(
+            f"- {what}: {first} is {s['median']:.2f}x {second} "
+            f"(median of {s['rounds']} rounds, range {s['min']:.2f}-{s['max']:.2f}): {judgement}"
+        )
+    return "\n".join(lines)
+
+
+# -- the table -------------------------------------------------------------------
+
+
+def _ms(seconds: float | None) -> str:
+    """Milliseconds to three significant digits, without an exponent."""
+    if seconds is None:
+        return "-"
+    ms = seconds * 1000
+    return f"{ms:.0f}" if ms >= 100 else f"{ms:.3g}"
+
+
+def _num(value: float | int | None, digits: int = 1) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, int):
+        return str(value)
+    return f"{value:.{digits}f}"
+
+
+def _mib(value: int | None) -> str:
+    return "-" if value is None else f"{value / 2**20:.1f}"
+
+
+def _errors(client: dict) -> str:
+    kinds = ", ".join(f"{k} {n}" for k, n in client["errors"].items() if n)
+    return f"{client['errors_total']}" + (f" ({kinds})" if kinds else "")
+
+
+SERVICES = ("app", "proxy", "prometheus", "nginx-exporter", "loadgen")
+
+
+def table_rows(engine: dict) -> list[tuple[str, str, str | None]]:
+    """(row label, value, COMPARED key or None) for one engine's summary; the same rows
+    for every engine ("-" where a figure is missing)."""
+    client, server, containers = engine["client"], engine["server"], engine["containers"]
+    latency = client["latency_seconds"]
+    rows = [
+        ("requests answered (client)", str(client["requests"]), None),
+        ("errors (client)", _errors(client), None),
+        ("throughput, req/s", _num(client["throughput_rps"]), "throughput_rps"),
+    ]
+    for key in [*PERCENTILES, "max"]:
+        compared = {"p50": "latency_p50_seconds", "p99": "latency_p99_seconds"}.get(key)
+        rows.append((f"latency {key}, ms", _ms(latency[key]), compared))
+    rows += [
+        ("requests counted by the server (Prometheus)", str(server["requests"]), None),
+        ("server request rate, req/s", _num(server["request_rate_rps"]), None),
+        ("server 5xx ratio", _num(server["ratio_5xx"], 4), None),
+        (
+            "server p99 (histogram), ms",
+            _ms(server["latency_p99_seconds"]),
+            "server_latency_p99_seconds",
+        ),
+        ("worker restarts", _num(server["worker_restarts"]), None),
+        (
+            "app CPU per request, ms",
+            _ms(engine["app_cpu_seconds_per_request"]),
+            "app_cpu_seconds_per_request",
+        ),
+    ]
+    for service in SERVICES:
+        usage = containers.get(service, {"cpu_seconds": None, "peak_rss_bytes": None})
+        rows.append((f"{service} CPU, s", _num(usage["cpu_seconds"], 2), None))
+        rows.append(
+            (
+                f"{service} peak RSS, MiB",
+                _mib(usage["peak_rss_bytes"]),
+                "app_peak_rss_bytes" if service == "app" else None,
+            )
+        )
+    return rows
+
+
+def markdown(settings: dict, engines: dict, compared: dict | None) -> str:
+    """report.md: what ran, the verdict (two engines), the table, the plots."""
+    names = settings["engines"]
+    if settings["mode"] == "open":
+        how = (
+            f"open loop at {settings['rate_rps']:g} req/s (h2load, {settings['protocol']}, "
+            f"{settings['connections']} connections)"
+        )
+    else:
+        how = f"closed loop (wrk, HTTP/1.1, {settings['connections']} connections)"
+    lines = [
+        f"# Load test: {settings['scenario']} ({settings['started']})",
+        "",
+        f"{settings['description']}",
+        "",
+        f"{how}, {settings['duration_seconds']:g} s per engine in {settings['rounds']} "
+        f"round(s) of {settings['round_seconds']:g} s"
+        + (", interleaved" if len(names) > 1 else "")
+        + f"; through nginx ({settings['target']}) on compose project `{settings['stack']}`.",
+        "",
+    ]
+    if compared is not None:
+        lines += ["## Verdict", "", verdict(settings, compared), ""]
+    header = "| | " + " | ".join(LABELS[n] for n in names)
+    rule = "|---|" + "---:|" * len(names)
+    if compared is not None:
+        header += f" | {LABELS[names[0]]} / {names[1]}, median [min-max] of rounds"
+        rule += "---:|"
+    lines += [header + " |", rule]
+    rows = [table_rows(engines[n]) for n in names]
+    for i, (label, _, key) in enumerate(rows[0]):
+        cells = [row[i][1] for row in rows]
+        if compared is not None:
+            s = compared.get(key) if key else None
+            cells.append(
+                f"{s['median']:.2f} [{s['min']:.2f}-{s['max']:.2f}]"
+                if s and s["median"] is not None
+                else ""
+            )
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    if len(engines[names[0]]["client"]["by_request"]) > 1:
+        lines += ["", "### Per request (client latency, ms)", ""]
+        lines.append(
+            "| request | "
+            + " | ".join(f"{LABELS[n]} p50 | {LABELS[n]} p99" for n in names)
+            + " | requests |"
+        )
+        lines.append("|---|" + "---:|---:|" * len(names) + "---:|")
+        for request in engines[names[0]]["client"]["by_request"]:
+            cells = []
+            for n in names:
+                entry = engines[n]["client"]["by_request"][request]["latency_seconds"]
+                cells += [_ms(entry["p50"]), _ms(entry["p99"])]
+            count = engines[names[0]]["client"]["by_request"][request]["requests"]
+            lines.append(f"| {request} | " + " | ".join(cells) + f" | {count} |")
+    lines += [
+        "",
+        "![throughput](throughput.png)",
+        "",
+        "![latency](latency.png)",
+        "",
+        "Client figures are the generator's; server figures come from Prometheus "
+        "(the app's request counter between two scrapes bracketing each round, less the "
+        "Docker healthchecks); CPU and RSS from Docker's stats.",
+    ]
+    for n in names:
+        for r in engines[n]["rounds"]:
+            check = r["server"]
+            if abs(check["client_requests"] - check["requests"]) > check["count_tolerance"]:
+                lines.append(
+                    f"\n**Count mismatch** ({n}, round {r['round']}): the client got "
+                    f"{check['client_requests']} answers, the server counted {check['requests']}."
+                )
+            for process, message in r["client"]["generator_messages"].items():
+                lines.append(f"\n**{process} failed** ({n}, round {r['round']}): {message}")
+            if r["client"]["timed_out"]:
+                lines.append(f"\n**Cut at the time limit** ({n}, round {r['round']}).")
+            send = r["client"].get("send_seconds")
+            if send is not None and send > settings["round_seconds"] * 1.05 + 1:
+                lines.append(
+                    f"\n**The generator fell behind the rate** ({n}, round {r['round']}): it "
+                    f"took {send:.1f} s to send what was planned for "
+                    f"{settings['round_seconds']:g} s, "
+                    "so latency percentiles understate the wait (coordinated omission)."
+                )
+    return "\n".join(lines) + "\n"
+
+
+# -- the plots -------------------------------------------------------------------
+
+
+def _joined(results: list[Round], engine: str, key: str, length: int) -> np.ndarray:
+    """The engine's per-second ``key`` over its rounds in order, each padded to ``length``."""
+    values = []
+    for r in sorted((r for r in results if r.engine == engine), key=lambda r: r.index):
+        series = [math.nan if v is None else v for v in r.series.get(key, [])][:length]
+        values += series + [math.nan] * (length - len(series))
+    return np.array(values, dtype=float)
+
+
+def figures(settings: dict, results: list[Round]) -> dict[str, Figure]:
+    """throughput.png and latency.png: per-second series of each engine, rounds end to end
+    (dotted lines mark the round boundaries), the engines on the same axes."""
+    length = max((len(r.series.get("t", [])) for r in results), default=1) or 1
+    names = settings["engines"]
+    boundaries = [length * k for k in range(1, settings["rounds"])]
+    title = f"{settings['scenario']}: "
+    throughput = Figure(figsize=(10, 4.5), dpi=100, layout="constrained")
+    ax = throughput.add_subplot()
+    for n in names:
+        y = _joined(results, n, "throughput", length)
+        ax.plot(np.arange(len(y)), y, color=COLORS[n], label=LABELS[n], linewidth=1.2)
+    ax.set(
+        title=title + "throughput (responses per second, client side)",
+        xlabel="seconds of load (rounds end to end)",
+        ylabel="responses / s",
+    )
+    ax.set_ylim(bottom=0)
+    latency = Figure(figsize=(10, 4.5), dpi=100, layout="constrained")
+    bx = latency.add_subplot()
+    for n in names:
+        for key, style in (("p50", "-"), ("p99", "--")):
+            y = _joined(results, n, key, length) * 1000
+            mask = ~np.isnan(y)
+            bx.plot(
+                np.arange(len(y))[mask],
+                y[mask],
+                style,
+                color=COLORS[n],
+                label=f"{LABELS[n]} {key}",
+                linewidth=1.2,
+            )
+    bx.set(
+        title=title + "latency per second (client side: p50 solid, p99 dashed)",
+        xlabel="seconds of load (rounds end to end)",
+        ylabel="ms (log scale)",
+        yscale="log",
+    )
+    for axis in (ax, bx):
+        for x in boundaries:
+            axis.axvline(x, color="grey", linestyle=":", linewidth=0.8)
+        axis.grid(True, alpha=0.3)
+        axis.legend(loc="upper right", fontsize="small")
+    return {"throughput.png": throughput, "latency.png": latency}
+
+
+def plotted_series(figure: Figure) -> dict[str, int]:
+    """{label: number of points} of every labelled line on the figure's axes."""
+    return {
+        line.get_label(): len(line.get_xdata())
+        for axis in figure.axes
+        for line in axis.get_lines()
+        if not line.get_label().startswith("_")
+    }
+
+
+def write(folder: Path, settings: dict, results: list[Round]) -> dict:
+    """Write summary.json, report.md, throughput.png and latency.png into ``folder``;
+    returns the summary."""
+    folder.mkdir(parents=True, exist_ok=True)
+    names = settings["engines"]
+    engines = {n: engine_summary([r for r in results if r.engine == n]) for n in names}
+    compared = comparison(results, names[0], names[1]) if len(names) == 2 else None
+    summary = {"settings": settings, "engines": engines, "plots": {}}
+    if compared is not None:
+        summary["comparison"] = {f"{names[0]}/{names[1]}": compared}
+    for name, figure in figures(settings, results).items():
+        figure.savefig(folder / name)
+        summary["plots"][name] = {"series": plotted_series(figure)}
+    (folder / "summary.json").write_text(json.dumps(summary, indent=2, allow_nan=False) + "\n")
+    (folder / "report.md").write_text(markdown(settings, engines, compared))
+    return summary

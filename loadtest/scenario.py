@@ -1,0 +1,236 @@
+"""Scenarios: what traffic a load test sends, one TOML file each.
+
+A scenario file (``loadtest/scenarios/<name>.toml``, or any path) holds:
+
+    description = "one line: what this traffic stands for"
+    rate = 100           # requests per second offered, open loop (RATE= overrides)
+    duration = "30s"     # measured time per engine: 500ms, 30s, 2m, 1h (DURATION= overrides)
+    connections = 8      # TLS connections to nginx (CONNECTIONS= overrides)
+    protocol = "h2"      # "h2" or "http/1.1" (open loop; the closed loop, wrk, is HTTP/1.1)
+
+    [[request]]          # one or more; each is an endpoint and its share of the traffic
+    name = "hello"       # label in the report: letters, digits, "-" and "_"
+    method = "GET"       # GET or POST
+    path = "/"           # request target, origin-form (RFC 9112 §3.2.1)
+    weight = 1           # share of the traffic, relative to the other requests
+    headers = { "Content-Type" = "application/json" }   # optional
+    body = '{"a": 1}'    # optional, POST only; or body_bytes = 1048576 (that many bytes)
+
+Every run is bounded: at most MAX_DURATION seconds per engine and at most
+MAX_REQUESTS requests offered per engine in the open loop.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+SCENARIOS_DIR = Path(__file__).resolve().parent / "scenarios"
+MAX_DURATION = 3600.0  # seconds of measured load per engine
+MAX_REQUESTS = 2_000_000  # requests offered per engine (open loop)
+MAX_BODY_BYTES = 16 * 1024 * 1024  # the stack's LIMIT_REQUEST_BODY default
+PROTOCOLS = ("h2", "http/1.1")
+METHODS = ("GET", "POST")
+_DURATION = re.compile(r"([0-9]+(?:\.[0-9]+)?)(ms|s|m|h)?")
+_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
+_NAME = re.compile(r"[A-Za-z0-9_-]+")
+
+
+class ScenarioError(ValueError):
+    """A scenario file, or an override, is missing, malformed or out of bounds."""
+
+
+@dataclass(frozen=True)
+class Request:
+    """One kind of request in a scenario.
+
+    ``weight`` is its share of the traffic relative to the scenario's other
+    requests; ``body`` is sent as the request content (POST only).
+    """
+
+    name: str
+    method: str
+    path: str
+    weight: float
+    headers: tuple[tuple[str, str], ...]
+    body: bytes
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """A validated scenario: rate in requests/s (open loop), duration in seconds."""
+
+    name: str
+    description: str
+    rate: float
+    duration: float
+    connections: int
+    protocol: str
+    requests: tuple[Request, ...]
+    source: Path
+
+    def share(self, request: Request) -> float:
+        """The fraction (0..1] of the traffic that ``request`` gets."""
+        return request.weight / sum(r.weight for r in self.requests)
+
+    def with_overrides(
+        self,
+        rate: float | None = None,
+        duration: float | None = None,
+        connections: int | None = None,
+    ) -> Scenario:
+        """This scenario with the given settings replaced, validated again."""
+        changed = replace(
+            self,
+            rate=self.rate if rate is None else rate,
+            duration=self.duration if duration is None else duration,
+            connections=self.connections if connections is None else connections,
+        )
+        _check_bounds(changed, "override")
+        return changed
+
+
+def parse_duration(value: str | int | float, setting: str = "duration") -> float:
+    """Seconds from ``30``, ``"30s"``, ``"500ms"``, ``"2m"`` or ``"1h"``; raises ScenarioError."""
+    if isinstance(value, bool):
+        raise ScenarioError(f"{setting}: expected a duration like 30s, got {value!r}")
+    if isinstance(value, int | float):
+        seconds = float(value)
+    else:
+        match = _DURATION.fullmatch(value.strip())
+        if not match:
+            raise ScenarioError(f"{setting}: expected a duration like 30s or 2m, got {value!r}")
+        seconds = float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+    if seconds <= 0:
+        raise ScenarioError(f"{setting}: must be more than 0 seconds, got {value!r}")
+    return seconds
+
+
+def available() -> list[str]:
+    """Names of the scenarios shipped in loadtest/scenarios/, sorted."""
+    return sorted(path.stem for path in SCENARIOS_DIR.glob("*.toml"))
+
+
+def find(name_or_path: str) -> Path:
+    """The file of a shipped scenario's name, or the given path to a .toml file."""
+    path = Path(name_or_path)
+    if path.suffix == ".toml":
+        if not path.is_file():
+            raise ScenarioError(f"scenario file {path} does not exist")
+        return path
+    shipped = SCENARIOS_DIR / f"{name_or_path}.toml"
+    if not shipped.is_file():
+        raise ScenarioError(
+            f"no scenario {name_or_path!r}; choose one of {', '.join(available())} "
+            "or give a path to a .toml file"
+        )
+    return shipped
+
+
+def load(name_or_path: str) -> Scenario:
+    """Read and validate a scenario by name or path; raises ScenarioError naming the problem."""
+    path = find(name_or_path)
+    try:
+        data = tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as exc:
+        raise ScenarioError(f"{path}: not valid TOML: {exc}") from None
+    return parse(data, path)
+
+
+def parse(data: dict, path: Path) -> Scenario:
+    """Validate a scenario's TOML table (see the module docstring for the fields)."""
+    where = str(path)
+    known = {"description", "rate", "duration", "connections", "protocol", "request"}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise ScenarioError(f"{where}: unknown setting(s) {', '.join(unknown)}")
+    requests = data.get("request")
+    if not isinstance(requests, list) or not requests:
+        raise ScenarioError(f"{where}: needs at least one [[request]] table")
+    protocol = data.get("protocol", "h2")
+    if protocol not in PROTOCOLS:
+        raise ScenarioError(f"{where}: protocol must be one of {PROTOCOLS}, got {protocol!r}")
+    scenario = Scenario(
+        name=path.stem,
+        description=str(data.get("description", "")),
+        rate=_number(data, "rate", where),
+        duration=parse_duration(data.get("duration", "30s"), f"{where}: duration"),
+        connections=int(_number(data, "connections", where, default=8)),
+        protocol=protocol,
+        requests=tuple(
+            _request(table, f"{where}: request {i + 1}") for i, table in enumerate(requests)
+        ),
+        source=path,
+    )
+    names = [r.name for r in scenario.requests]
+    if len(set(names)) != len(names):
+        raise ScenarioError(f"{where}: request names must be unique, got {names}")
+    _check_bounds(scenario, where)
+    return scenario
+
+
+def _number(table: dict, key: str, where: str, default: float | None = None) -> float:
+    value = table.get(key, default)
+    if value is None:
+        raise ScenarioError(f"{where}: {key} is required")
+    if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+        raise ScenarioError(f"{where}: {key} must be a number above 0, got {value!r}")
+    return float(value)
+
+
+def _request(table: dict, where: str) -> Request:
+    known = {"name", "method", "path", "weight", "headers", "body", "body_bytes"}
+    unknown = sorted(set(table) - known)
+    if unknown:
+        raise ScenarioError(f"{where}: unknown setting(s) {', '.join(unknown)}")
+    name = table.get("name", "")
+    if not isinstance(name, str) or not _NAME.fullmatch(name):
+        raise ScenarioError(f"{where}: name must be letters, digits, - or _, got {name!r}")
+    method = table.get("method", "GET")
+    if method not in METHODS:
+        raise ScenarioError(f"{where}: method must be one of {METHODS}, got {method!r}")
+    path = table.get("path", "")
+    if not isinstance(path, str) or not path.startswith("/") or any(c.isspace() for c in path):
+        raise ScenarioError(f"{where}: path must start with / and hold no spaces, got {path!r}")
+    headers = table.get("headers", {})
+    if not isinstance(headers, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) and "\n" not in k + v for k, v in headers.items()
+    ):
+        raise ScenarioError(f"{where}: headers must be a table of strings")
+    if "body" in table and "body_bytes" in table:
+        raise ScenarioError(f"{where}: give body or body_bytes, not both")
+    if "body" in table:
+        body = str(table["body"]).encode()
+    elif "body_bytes" in table:
+        size = table["body_bytes"]
+        if isinstance(size, bool) or not isinstance(size, int) or not 0 < size <= MAX_BODY_BYTES:
+            raise ScenarioError(f"{where}: body_bytes must be 1..{MAX_BODY_BYTES}, got {size!r}")
+        body = bytes(i % 251 for i in range(251)) * (size // 251) + bytes(range(size % 251))
+    else:
+        body = b""
+    if body and method != "POST":
+        raise ScenarioError(f"{where}: a body needs method POST, got {method}")
+    return Request(
+        name=name,
+        method=method,
+        path=path,
+        weight=_number(table, "weight", where, default=1),
+        headers=tuple(headers.items()),
+        body=body,
+    )
+
+
+def _check_bounds(scenario: Scenario, where: str) -> None:
+    if scenario.duration > MAX_DURATION:
+        raise ScenarioError(
+            f"{where}: duration must be at most {MAX_DURATION:.0f} s, got {scenario.duration:g} s"
+        )
+    if scenario.rate * scenario.duration > MAX_REQUESTS:
+        raise ScenarioError(
+            f"{where}: rate x duration must be at most {MAX_REQUESTS} requests, got "
+            f"{scenario.rate:g}/s x {scenario.duration:g} s"
+        )
+    if not 1 <= scenario.connections <= 1000:
+        raise ScenarioError(f"{where}: connections must be 1..1000, got {scenario.connections}")

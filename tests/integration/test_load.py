@@ -1,0 +1,120 @@
+"""`make load` against the session stack: a short smoke run of every scenario (seconds, a
+tiny rate), run as `python -m loadtest` the way `make load` does. Each checks that the
+report's files exist, that the generator's count of answers equals the requests the
+server counted in Prometheus (less the healthchecks, give or take what was in flight at
+the cut), and that the plots are PNG images holding the expected series. The engine
+comparison leaves the app on the engine it found."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(420)]
+
+ROOT = Path(__file__).resolve().parents[2]
+CUSTOM, GUNICORN = "custom (wsgistack)", "gunicorn"
+
+
+def load(stack, reports: Path, *args: str) -> tuple[Path, dict]:
+    """Run `python -m loadtest ARGS` on the test stack; its report folder and summary."""
+    options = ["--env-file", ".env.example", "-p", stack.compose_env["COMPOSE_PROJECT_NAME"]]
+    command = [sys.executable, "-m", "loadtest", *args, "--reports", str(reports)]
+    command += [f"--compose-option={option}" for option in options]
+    result = subprocess.run(
+        command, cwd=ROOT, env=stack.compose_env, capture_output=True, text=True, timeout=400
+    )
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
+    assert "requests" in result.stdout  # the progress lines
+    (folder,) = reports.iterdir()
+    return folder, json.loads((folder / "summary.json").read_text())
+
+
+def check_report(folder: Path, summary: dict, engines: list[str]) -> None:
+    """The files are there, the counts agree round by round, the plots hold the series."""
+    for name in ("summary.json", "report.md", "throughput.png", "latency.png"):
+        assert (folder / name).is_file(), name
+    for engine in summary["settings"]["engines"]:
+        for one in summary["engines"][engine]["rounds"]:
+            client, server = one["client"], one["server"]
+            assert client["errors_total"] == 0, client["errors"]
+            assert client["requests"] > 0
+            assert abs(client["requests"] - server["requests"]) <= server["count_tolerance"], (
+                engine,
+                one["round"],
+                client["requests"],
+                server,
+            )
+            assert (Path(one["folder"]) / "run.sh").is_file()
+    labels = {"custom": CUSTOM, "gunicorn": GUNICORN}
+    series = {name: plot["series"] for name, plot in summary["plots"].items()}
+    assert set(series["throughput.png"]) == {labels[e] for e in engines}
+    assert set(series["latency.png"]) == {
+        f"{labels[e]} {p}" for e in engines for p in ("p50", "p99")
+    }
+    assert all(points > 0 for points in series["throughput.png"].values())
+    for name in ("throughput.png", "latency.png"):
+        with Image.open(folder / name) as image:
+            image.verify()
+            assert (image.format, image.size) == ("PNG", (1000, 450))
+    assert "| requests counted by the server (Prometheus) |" in (folder / "report.md").read_text()
+
+
+@pytest.mark.parametrize("scenario", ["hello", "json-echo", "cpu", "io", "upload", "stream"])
+def test_each_scenario_runs_and_both_sides_count_the_same(stack, tmp_path, scenario):
+    folder, summary = load(stack, tmp_path, scenario, "--rate", "5", "--duration", "2s")
+    check_report(folder, summary, ["custom"])
+    client = summary["engines"]["custom"]["client"]
+    assert client["requests"] == client["offered"] == 10  # 5/s for 2 s, every one answered
+    assert summary["settings"]["generator"] == "h2load (nghttp2)"
+
+
+def test_the_closed_loop_runs_the_weighted_mix_with_wrk(stack, tmp_path):
+    folder, summary = load(
+        stack, tmp_path, "mixed", "--rate", "max", "--duration", "2s", "--connections", "4"
+    )
+    check_report(folder, summary, ["custom"])
+    client = summary["engines"]["custom"]["client"]
+    assert summary["settings"]["generator"] == "wrk"
+    assert sum(r["requests"] for r in client["by_request"].values()) == client["requests"]
+    assert (
+        client["by_request"]["hello"]["requests"] > client["by_request"]["sleep-20ms"]["requests"]
+    )
+
+
+def test_both_engines_in_interleaved_rounds_and_the_stack_left_as_found(stack, tmp_path):
+    app = stack.container("app")
+    found = [e for e in app.attrs["Config"]["Env"] if e.startswith("WSGI_SERVER=")]
+    folder, summary = load(
+        stack, tmp_path, "mixed", "--engine", "both", "--rounds", "2", "--rate", "10",
+        "--duration", "4s",
+    )  # fmt: skip
+    check_report(folder, summary, ["custom", "gunicorn"])
+    order = [
+        (engine, r["round"])
+        for engine in ("custom", "gunicorn")
+        for r in summary["engines"][engine]["rounds"]
+    ]
+    assert sorted(order) == [("custom", 1), ("custom", 2), ("gunicorn", 1), ("gunicorn", 2)]
+    ratios = summary["comparison"]["custom/gunicorn"]
+    for key in ("throughput_rps", "latency_p50_seconds", "latency_p99_seconds"):
+        assert ratios[key]["rounds"] == 2 and len(ratios[key]["per_round"]) == 2
+        assert ratios[key]["min"] <= ratios[key]["median"] <= ratios[key]["max"]
+    assert summary["engines"]["custom"]["server"]["worker_restarts"] == 0
+    assert summary["engines"]["gunicorn"]["server"]["worker_restarts"] is None  # not exported
+    assert "## Verdict" in (folder / "report.md").read_text()
+    app = stack.container("app")
+    assert [e for e in app.attrs["Config"]["Env"] if e.startswith("WSGI_SERVER=")] == found
+    deadline = time.monotonic() + 60
+    while app.attrs["State"]["Health"]["Status"] != "healthy" and time.monotonic() < deadline:
+        time.sleep(1)
+        app.reload()
+    assert app.attrs["State"]["Health"]["Status"] == "healthy"
+    with stack.client() as client:
+        assert client.get("/").status_code == 200

@@ -1,0 +1,34 @@
+"""`python -m loadtest` refuses bad arguments with one line and status 2, before touching
+Docker."""
+
+from __future__ import annotations
+
+import pytest
+
+from loadtest.__main__ import main
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        ([], "SCENARIO=cpu|hello|io|json-echo|mixed|stream|upload"),
+        (["nope"], "no scenario 'nope'"),
+        (["hello", "--rate", "fast"], "RATE must be"),
+        (["hello", "--rate", "-3"], "RATE must be"),
+        (["hello", "--duration", "forever"], "duration"),
+        (["hello", "--duration", "2h"], "at most 3600"),
+        (["hello", "--rounds", "0"], "rounds must be 1..20"),
+        (["hello", "--connections", "0"], "connections must be"),
+    ],
+)
+def test_bad_arguments_exit_2_with_one_line(capsys, argv, message):
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1
+
+
+def test_bad_engine_is_refused_by_argparse(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["hello", "--engine", "waitress"])
+    assert exit_info.value.code == 2
+    assert "custom" in capsys.readouterr().err
