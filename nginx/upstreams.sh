@@ -1,0 +1,106 @@
+#!/bin/sh
+# The app upstream from Docker's DNS, for nginx 1.22, which resolves the names
+# in `upstream { server ...; }` only when it loads its configuration (the
+# `resolve` parameter came to open-source nginx in 1.27.3). App replicas come
+# and go (scale, restart, rolling update), so this script writes
+# /tmp/nginx/conf.d/upstream.conf with one `server ADDRESS:PORT` line per
+# address of $UPSTREAM_HOST (Docker's DNS answers with every replica of a
+# compose service; in Swarm use `tasks.<service>`) whose readiness check
+# ($UPSTREAM_READY_PATH) answers 2xx, and reloads nginx (graceful: no request
+# is dropped) when that set changes. The upstream block keeps its keep-alive
+# pool, which a `proxy_pass http://$variable` design would lose.
+#
+# With no replica ready, every resolved one is kept (fail open: the app answers
+# for itself); with none resolving, the last set is kept (a restarting replica
+# usually comes back at its address). Before the name ever resolves, a `down`
+# placeholder makes nginx answer 502 at once.
+#
+#   upstreams.sh render   write the file once (before nginx starts)
+#   upstreams.sh watch    every UPSTREAM_CHECK_INTERVAL seconds: re-check, and
+#                         rewrite and reload nginx on a change (runs forever)
+set -u
+host=${UPSTREAM_HOST:-app}
+port=${UPSTREAM_PORT:-8000}
+ready_path=${UPSTREAM_READY_PATH:-/readyz}
+interval=${UPSTREAM_CHECK_INTERVAL:-1}
+conf=/tmp/nginx/conf.d/upstream.conf
+state=/tmp/nginx/upstream.replicas  # the replicas in $conf, as `replicas` prints them
+template=/etc/nginx/upstream.conf.template
+
+log() {
+    echo "upstreams: $*" >&2
+}
+
+# HOST:PORT of every address the name resolves to, one per line, sorted.
+resolved() {
+    getent ahosts "$host" | awk '$2 == "STREAM" { print $1 }' | sort -u \
+        | while read -r address; do
+            case $address in
+                *:*) echo "[$address]:$port" ;;
+                *) echo "$address:$port" ;;
+            esac
+        done
+}
+
+# The replicas to use, space-separated; empty when the name doesn't resolve.
+replicas() {
+    all=$(resolved)
+    ready=""
+    for replica in $all; do
+        if curl -fsS -o /dev/null --max-time 1 "http://$replica$ready_path" 2>/dev/null; then
+            ready="$ready $replica"
+        fi
+    done
+    if [ -n "$ready" ]; then
+        echo $ready
+    else
+        echo $all
+    fi
+}
+
+# Write the upstream file for the replicas in $1 (atomically: nginx may be
+# reading it); none: the placeholder.
+write() {
+    servers=""
+    for replica in $1; do
+        servers="$servers    server $replica max_fails=1 fail_timeout=10s;
+"
+    done
+    if [ -z "$servers" ]; then
+        servers="    server 127.0.0.1:$port down;"
+    fi
+    UPSTREAM_SERVERS=$servers envsubst '${UPSTREAM_SERVERS}' <"$template" >"$conf.new"
+    mv "$conf.new" "$conf"
+    echo "$1" >"$state"
+}
+
+case ${1:-} in
+    render)
+        current=$(replicas)
+        if [ -n "$current" ]; then
+            write "$current"
+            log "$host -> $current"
+        else
+            write ""
+            log "$host does not resolve yet; answering 502 until it does"
+        fi
+        ;;
+    watch)
+        current=$(cat "$state")
+        while :; do
+            sleep "$interval"
+            next=$(replicas)
+            if [ -n "$next" ] && [ "$next" != "$current" ]; then
+                write "$next"
+                if nginx -e stderr -s reload; then
+                    log "$host -> $next (nginx reloaded)"
+                    current=$next
+                fi
+            fi
+        done
+        ;;
+    *)
+        echo "usage: upstreams.sh render|watch" >&2
+        exit 2
+        ;;
+esac
