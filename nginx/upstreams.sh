@@ -10,10 +10,14 @@
 # is dropped) when that set changes. The upstream block keeps its keep-alive
 # pool, which a `proxy_pass http://$variable` design would lose.
 #
-# With no replica ready, every resolved one is kept (fail open: the app answers
-# for itself); with none resolving, the last set is kept (a restarting replica
-# usually comes back at its address). Before the name ever resolves, a `down`
-# placeholder makes nginx answer 502 at once.
+# A replica whose IP address is listed in $drain_file (one per line; written by
+# scripts/rolling-restart.sh before it stops that replica) is left out, so
+# nginx stops sending it requests before it stops accepting them.
+# A replica in use stays while it answers, even if DNS stops naming it (a DNS
+# hiccup must not drop a live replica). With no replica ready, every resolved
+# one is used (fail open: the app answers for itself). With none resolving or
+# answering (the only replica restarting), a `down` placeholder makes nginx
+# answer 502 at once instead of waiting for a connect to a vanished address.
 #
 #   upstreams.sh render   write the file once (before nginx starts)
 #   upstreams.sh watch    every UPSTREAM_CHECK_INTERVAL seconds: re-check, and
@@ -25,6 +29,7 @@ ready_path=${UPSTREAM_READY_PATH:-/readyz}
 interval=${UPSTREAM_CHECK_INTERVAL:-1}
 conf=/tmp/nginx/conf.d/upstream.conf
 state=/tmp/nginx/upstream.replicas  # the replicas in $conf, as `replicas` prints them
+drain_file=/tmp/nginx/upstream.draining
 template=/etc/nginx/upstream.conf.template
 
 log() {
@@ -42,12 +47,26 @@ resolved() {
         done
 }
 
-# The replicas to use, space-separated; empty when the name doesn't resolve.
+# Whether the replica HOST:PORT ([IPv6]:PORT) is being drained.
+draining() {
+    ip=${1%:*}
+    ip=${ip#[}
+    [ -s "$drain_file" ] && grep -qxF "${ip%]}" "$drain_file"
+}
+
+# The replicas to use, space-separated: of the addresses the name resolves to
+# and those in use now (a DNS hiccup must not drop a live replica), the ones
+# whose readiness check answers 2xx; if none does, the resolved ones (fail
+# open: a starting replica refuses at once, the app answers for itself);
+# if none resolves either, nothing (the `down` placeholder: 502 at once).
 replicas() {
     all=$(resolved)
     ready=""
-    for replica in $all; do
-        if curl -fsS -o /dev/null --max-time 1 "http://$replica$ready_path" 2>/dev/null; then
+    all=$(for replica in $all; do draining "$replica" || echo "$replica"; done)
+    for replica in $(printf '%s\n' $all $current | sort -u); do
+        draining "$replica" && continue
+        if curl -fsS -o /dev/null --connect-timeout 0.5 --max-time 1 \
+            "http://$replica$ready_path" 2>/dev/null; then
             ready="$ready $replica"
         fi
     done
@@ -74,6 +93,7 @@ write() {
     echo "$1" >"$state"
 }
 
+current=""
 case ${1:-} in
     render)
         current=$(replicas)
@@ -90,10 +110,10 @@ case ${1:-} in
         while :; do
             sleep "$interval"
             next=$(replicas)
-            if [ -n "$next" ] && [ "$next" != "$current" ]; then
+            if [ "$next" != "$current" ]; then
                 write "$next"
                 if nginx -e stderr -s reload; then
-                    log "$host -> $next (nginx reloaded)"
+                    log "$host -> ${next:-none (502 until one is back)} (nginx reloaded)"
                     current=$next
                 fi
             fi
