@@ -54,21 +54,31 @@ draining() {
     [ -s "$drain_file" ] && grep -qxF "${ip%]}" "$drain_file"
 }
 
+# The state of replica $1 by its readiness check: "ready" (2xx), "unready"
+# (another status), or "down" (no connection: refused, or an address whose
+# container is gone). One that connects but answers slowly is busy, not
+# unready: it counts as ready, so a replica under load never flaps out.
+probe() {
+    result=$(curl -s -o /dev/null -w '%{http_code} %{time_connect}' --connect-timeout 0.5 \
+        --max-time 2 "http://$1$ready_path" 2>/dev/null)
+    case ${result% *} in
+        2??) echo ready ;;
+        000 | '') [ "${result#* }" = 0.000000 ] && echo down || echo ready ;;
+        *) echo unready ;;
+    esac
+}
+
 # The replicas to use, space-separated: of the addresses the name resolves to
-# and those in use now (a DNS hiccup must not drop a live replica), the ones
-# whose readiness check answers 2xx; if none does, the resolved ones (fail
-# open: a starting replica refuses at once, the app answers for itself);
-# if none resolves either, nothing (the `down` placeholder: 502 at once).
+# and those in use now (a DNS hiccup must not drop a live replica), the ready
+# ones; if none is, the resolved ones (fail open: a starting replica refuses
+# at once, the app answers for itself); if none resolves either, nothing (the
+# `down` placeholder: 502 at once).
 replicas() {
-    all=$(resolved)
+    all=$(for replica in $(resolved); do draining "$replica" || echo "$replica"; done)
     ready=""
-    all=$(for replica in $all; do draining "$replica" || echo "$replica"; done)
     for replica in $(printf '%s\n' $all $current | sort -u); do
         draining "$replica" && continue
-        if curl -fsS -o /dev/null --connect-timeout 0.5 --max-time 1 \
-            "http://$replica$ready_path" 2>/dev/null; then
-            ready="$ready $replica"
-        fi
+        [ "$(probe "$replica")" = ready ] && ready="$ready $replica"
     done
     if [ -n "$ready" ]; then
         echo $ready
