@@ -58,8 +58,14 @@ logs: ## follow every service's logs (SERVICE=app for one)
 	$(COMPOSE) logs -f --tail=100 $(SERVICE)
 
 .PHONY: reload
-reload: ## zero-downtime reload of the app: new workers with fresh code, old ones retire (SIGHUP)
-	$(COMPOSE) exec app supervisorctl -c /etc/supervisor/supervisord.conf signal HUP server
+reload: ## zero-downtime reload: the app's workers on every replica (SIGHUP: fresh code), then nginx
+	@for id in $$($(COMPOSE) ps -q app); do \
+	    docker exec $$id supervisorctl -c /etc/supervisor/supervisord.conf signal HUP server; done
+	$(COMPOSE) exec proxy nginx -e stderr -s reload
+
+.PHONY: rolling-restart
+rolling-restart: ## replace every app replica with a new one (e.g. after `make build`), one at a time
+	COMPOSE="$(COMPOSE)" bash scripts/rolling-restart.sh
 
 .PHONY: workers-up workers-down
 workers-up: ## one more worker in the running app (SIGTTIN)

@@ -4,10 +4,13 @@ Endpoints, for exercising every hop of the stack:
 
     GET  /                            200 text/plain "Hello from the WSGI stack!\\n"
     GET  /healthz                     liveness, the process answers: {"status": "ok"}
-    GET  /readyz                      readiness, the app is imported: {"status": "ready"}
+    GET  /readyz                      readiness: {"status": "ready"}, or 503
+                                      {"status": "unready", ...} while the simulated
+                                      dependency is down (DEPENDENCY_DOWN_FILE exists)
     ANY  /api/echo                    the request as the app saw it: method, path, query,
                                       args, headers, remote_addr, scheme, server_protocol,
-                                      body_size, hostname, pid
+                                      body_size, hostname, pid; with an X-Powered-By
+                                      header, which a proxy in front should not pass on
     GET  /api/work?ms=N               N ms (0..10000) of CPU-bound SHA-256 hashing:
                                       {"ms": N, "iterations": k}
     GET  /api/sleep?ms=N              sleeps N ms (0..60000): {"ms": N}
@@ -48,6 +51,10 @@ READ_SIZE = 64 * 1024  # bytes per wsgi.input read
 ROUTE_ENVIRON_KEY = "wsgistack.http_route"  # read by the server after the response (metrics)
 GREETING = b"Hello from the WSGI stack!\n"
 HOSTNAME = socket.gethostname()
+# The demo app's stand-in for a dependency (a database, a cache): it is "down",
+# and /readyz answers 503, while this file exists, so an outage can be
+# rehearsed by touching it in one replica. Environment: DEPENDENCY_DOWN_FILE.
+DEPENDENCY_DOWN_FILE = os.environ.get("DEPENDENCY_DOWN_FILE", "/tmp/dependency-down")
 GET = frozenset({"GET", "HEAD"})
 _INTEGER = re.compile(r"-?[0-9]+")
 
@@ -148,7 +155,9 @@ def healthz(environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
 
 
 def readyz(environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
-    """``/readyz``: readiness, {"status": "ready"} once this module is imported."""
+    """``/readyz``: readiness, {"status": "ready"}; 503 while the dependency is down."""
+    if os.path.exists(DEPENDENCY_DOWN_FILE):
+        return _json(start_response, 503, {"status": "unready", "reason": "dependency down"})
     return _json(start_response, 200, {"status": "ready"})
 
 
@@ -179,6 +188,7 @@ def echo(environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
             "hostname": HOSTNAME,
             "pid": os.getpid(),
         },
+        [("X-Powered-By", "wsgistack-demo")],
     )
 
 

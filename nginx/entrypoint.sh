@@ -1,18 +1,54 @@
 #!/bin/sh
 # Render /etc/nginx/templates/*.template into /tmp/nginx/conf.d/ with the
-# variables below (only these: nginx's own $variables stay untouched), check
-# the configuration, then exec nginx so it receives the container's signals.
+# variables below (only these: nginx's own $variables stay untouched), write
+# the app upstream (upstreams.sh), check the configuration, start the upstream
+# watcher, then exec nginx so it receives the container's signals.
+# A bad setting exits 2 with one line naming it.
 set -eu
-: "${HTTPS_PORT:=8443}" "${LIMIT_REQUEST_BODY:=16777216}"
-export HTTPS_PORT LIMIT_REQUEST_BODY
+: "${HTTPS_PORT:=8443}" "${LIMIT_REQUEST_BODY:=16777216}" "${LIMIT_REQUEST_LINE:=4094}"
+: "${LIMIT_REQUEST_FIELD_SIZE:=8190}" "${RATE_LIMIT:=200r/s}" "${RATE_LIMIT_BURST:=400}"
+: "${CONN_LIMIT:=128}"
+
+fail() {
+    echo "entrypoint: $*" >&2
+    exit 2
+}
+for name in HTTPS_PORT LIMIT_REQUEST_BODY LIMIT_REQUEST_LINE LIMIT_REQUEST_FIELD_SIZE \
+    RATE_LIMIT_BURST CONN_LIMIT; do
+    eval "value=\$$name"
+    case $value in
+        '' | *[!0-9]*) fail "$name must be a whole number, got '$value'" ;;
+    esac
+done
+[ "$LIMIT_REQUEST_LINE" -gt 0 ] || fail "LIMIT_REQUEST_LINE must be > 0 (nginx has no 'unlimited')"
+[ "$LIMIT_REQUEST_FIELD_SIZE" -gt 0 ] || fail "LIMIT_REQUEST_FIELD_SIZE must be > 0"
+[ "$CONN_LIMIT" -gt 0 ] || fail "CONN_LIMIT must be > 0"
+case $RATE_LIMIT in
+    [0-9]*r/s | [0-9]*r/m) ;;
+    *) fail "RATE_LIMIT must look like 200r/s or 600r/m, got '$RATE_LIMIT'" ;;
+esac
+# One header line in one large buffer: the field (name and value, the server's
+# LIMIT_REQUEST_FIELD_SIZE) plus ": " and CRLF. The request line must fit too.
+buffer=$((LIMIT_REQUEST_FIELD_SIZE + 4))
+line=$((LIMIT_REQUEST_LINE + 64))
+[ "$line" -le "$buffer" ] || buffer=$line
+LARGE_CLIENT_HEADER_BUFFER_SIZE=$buffer
+export HTTPS_PORT LIMIT_REQUEST_BODY LIMIT_REQUEST_LINE LARGE_CLIENT_HEADER_BUFFER_SIZE \
+    RATE_LIMIT RATE_LIMIT_BURST CONN_LIMIT
+
 mkdir -p /tmp/nginx/conf.d
 for template in /etc/nginx/templates/*.template; do
     name=$(basename "$template" .template)
-    envsubst '${HTTPS_PORT} ${LIMIT_REQUEST_BODY}' <"$template" >"/tmp/nginx/conf.d/$name"
+    envsubst '${HTTPS_PORT} ${LIMIT_REQUEST_BODY} ${LIMIT_REQUEST_LINE}
+        ${LARGE_CLIENT_HEADER_BUFFER_SIZE} ${RATE_LIMIT} ${RATE_LIMIT_BURST} ${CONN_LIMIT}' \
+        <"$template" >"/tmp/nginx/conf.d/$name"
 done
 if [ ! -r /etc/nginx/certs/fullchain.pem ] || [ ! -r /etc/nginx/certs/privkey.pem ]; then
-    echo "entrypoint: no fullchain.pem/privkey.pem in /etc/nginx/certs (run scripts/gen-cert.sh or set TLS_CERT_DIR)" >&2
+    echo "entrypoint: fullchain.pem and privkey.pem in /etc/nginx/certs must exist and be" \
+        "readable by uid $(id -u) (run scripts/gen-cert.sh or set TLS_CERT_DIR)" >&2
     exit 1
 fi
-nginx -t -q
+/usr/local/bin/upstreams.sh render
+nginx -t -q -e stderr
+/usr/local/bin/upstreams.sh watch &
 exec "$@"

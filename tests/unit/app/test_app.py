@@ -97,6 +97,23 @@ def test_probes(path, payload):
     assert call_json(path)[::2] == ("200 OK", payload)
 
 
+def test_readyz_is_503_while_the_dependency_is_down(tmp_path, monkeypatch):
+    down = tmp_path / "dependency-down"
+    monkeypatch.setattr("app.wsgi.DEPENDENCY_DOWN_FILE", str(down))
+    assert call_json("/readyz")[::2] == ("200 OK", {"status": "ready"})
+    down.touch()
+    status, _, payload = call_json("/readyz")
+    assert status == "503 Service Unavailable"
+    assert payload["status"] == "unready"
+    assert call_json("/healthz")[0] == "200 OK"  # alive all the same
+    down.unlink()
+    assert call_json("/readyz")[0] == "200 OK"
+
+
+def test_echo_announces_itself_with_x_powered_by():
+    assert call("/api/echo")[1]["X-Powered-By"] == "wsgistack-demo"
+
+
 @pytest.mark.parametrize("path", ["/", "/healthz", "/readyz"])
 def test_get_endpoints_answer_head(path):
     assert call(path, method="HEAD")[0] == "200 OK"
