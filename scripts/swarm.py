@@ -193,6 +193,7 @@ def deploy(stack: str, env_file: str | None) -> None:
     """Build, render and deploy ``stack``; return once it has converged."""
     check_manager()
     build(stack, env_file)
+    before = update_states(stack)
     with tempfile.NamedTemporaryFile("w", suffix=".json", prefix="stack-") as handle:
         json.dump(render(stack, env_file), handle)
         handle.flush()
@@ -201,7 +202,7 @@ def deploy(stack: str, env_file: str | None) -> None:
             "docker", "stack", "deploy", "--compose-file", handle.name,
             "--resolve-image", "never", "--prune", "--detach=true", stack,
         )  # fmt: skip
-    wait_converged(stack, DEPLOY_TIMEOUT)
+    wait_converged(stack, DEPLOY_TIMEOUT, before)
     _remove_unused_secrets(stack)
 
 
@@ -226,27 +227,39 @@ def _desired_tasks(service: dict[str, Any]) -> int:
     mode = service["Spec"]["Mode"]
     if "Replicated" in mode:
         return int(mode["Replicated"].get("Replicas", 1))
-    nodes = _run("docker", "node", "ls", "--quiet", "--filter", "role=manager").split()
-    workers = _run("docker", "node", "ls", "--quiet", "--filter", "role=worker").split()
-    return len(nodes) + len(workers)  # global: one task per node
+    nodes = _run("docker", "node", "ls", "--format", "{{.Status}} {{.Availability}}")
+    return nodes.splitlines().count("Ready Active")  # global: one task per available node
 
 
-def wait_converged(stack: str, timeout: float) -> None:
-    """Wait until every service of ``stack`` runs its desired tasks with no update
-    in progress. A running task with a healthcheck has passed it (Swarm reports
-    it running only once healthy). Raises SwarmError on timeout or rollback."""
+def update_states(stack: str) -> dict[str, dict[str, Any]]:
+    """Each service's UpdateStatus ({} before its first update), by service name."""
+    return {
+        service["Spec"]["Name"]: service.get("UpdateStatus") or {} for service in _services(stack)
+    }
+
+
+def wait_converged(
+    stack: str, timeout: float, before: dict[str, dict[str, Any]] | None = None
+) -> None:
+    """Wait until every service of ``stack`` runs exactly its desired tasks with no
+    update in progress. A running task with a healthcheck has passed it (Swarm
+    reports it running only once healthy). Raises SwarmError on timeout, or when
+    an update that started after ``before`` (update_states()) was rolled back."""
+    before = before or {}
     deadline = time.monotonic() + timeout
     pending: list[str] = ["(no services yet)"]
     while time.monotonic() < deadline:
         pending = []
         for service in _services(stack):
             name = service["Spec"]["Name"]
-            update = (service.get("UpdateStatus") or {}).get("State", "")
-            if update.startswith("rollback") and update != "rollback_started":
+            status = service.get("UpdateStatus") or {}
+            update = status.get("State", "")
+            rolled_back = update.startswith("rollback") and update != "rollback_started"
+            if rolled_back and status != before.get(name):
                 message = service["UpdateStatus"].get("Message", "")
                 raise SwarmError(f"{name}: the update was rolled back ({update}): {message}")
             running, desired = _running_tasks(service["ID"]), _desired_tasks(service)
-            if update in ("updating", "rollback_started") or running < desired:
+            if update in ("updating", "rollback_started") or running != desired:
                 pending.append(f"{name} {running}/{desired} {update}".strip())
         if not pending and _services(stack):
             print(f"swarm: {stack} converged", file=sys.stderr)
