@@ -24,6 +24,7 @@ Every wait is bounded; a failure exits non-zero with one line saying what.
 from __future__ import annotations
 
 import argparse
+import copy
 import hashlib
 import json
 import os
@@ -61,6 +62,7 @@ def stack_file(model: dict[str, Any]) -> dict[str, Any]:
     can't publish; docker/cli#1073), ``cpus`` as a string, secret and config
     ``mode`` as a number. Raises SwarmError for a port range.
     """
+    model = copy.deepcopy(model)
     stack = {key: value for key, value in model.items() if key != "name"}
     services = {}
     for name, service in model.get("services", {}).items():
