@@ -204,6 +204,7 @@ def swarm_stack() -> SwarmStack:
             pytest.fail(f"CI=true: swarm tests must run, but {message}")
         pytest.skip(message)
     initialised = False
+    had_gwbridge = bool(docker("network", "ls", "--quiet", "--filter", "name=^docker_gwbridge$"))
     if state != "active":
         # A single node: its own address is all it advertises.
         docker("swarm", "init", "--advertise-addr", "127.0.0.1", "--listen-addr", "127.0.0.1:2377")
@@ -249,3 +250,5 @@ def swarm_stack() -> SwarmStack:
                 subprocess.run(["docker", "image", "rm", *ours], capture_output=True, check=False)
             if initialised:
                 docker("swarm", "leave", "--force")
+                if not had_gwbridge:  # the bridge `swarm init` made for the tasks
+                    subprocess.run(["docker", "network", "rm", "docker_gwbridge"], check=False)
