@@ -80,6 +80,17 @@ load: venv prepare ## load-test through nginx: SCENARIO=mixed [ENGINE=custom|gun
 	  $(if $(RATE),--rate $(RATE)) $(if $(DURATION),--duration $(DURATION)) \
 	  $(if $(ROUNDS),--rounds $(ROUNDS)) $(if $(CONNECTIONS),--connections $(CONNECTIONS))
 
+# -- Docker Swarm (deploy/swarm/; README "Deploying beyond one machine") ------------
+SWARM_STACK ?= wsgistack-swarm
+
+.PHONY: deploy-swarm
+deploy-swarm: prepare venv ## deploy or update the stack on this swarm manager (docker stack deploy; SWARM_STACK)
+	$(PY) scripts/swarm.py deploy $(SWARM_STACK)
+
+.PHONY: undeploy-swarm
+undeploy-swarm: venv ## remove the swarm stack (Prometheus' volume stays; VOLUMES=1 removes it)
+	$(PY) scripts/swarm.py undeploy $(if $(VOLUMES),--volumes) $(SWARM_STACK)
+
 # -- checks ----------------------------------------------------------------------
 .PHONY: lint
 lint: venv ## ruff lint and format check

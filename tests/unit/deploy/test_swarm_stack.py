@@ -1,0 +1,86 @@
+"""Unit tests of scripts/swarm.py's pure parts: the Compose model → stack file
+adaptation and the TLS secret version. Nothing here talks to Docker."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import pytest
+
+SCRIPT = Path(__file__).resolve().parents[3] / "scripts" / "swarm.py"
+_spec = importlib.util.spec_from_file_location("wsgistack_swarm_unit", SCRIPT)
+swarm = importlib.util.module_from_spec(_spec)
+sys.modules["wsgistack_swarm_unit"] = swarm
+_spec.loader.exec_module(swarm)
+
+# What `docker compose config --format json` writes for a proxy like ours (Compose v2.40).
+MODEL = {
+    "name": "wsgistack-swarm",
+    "services": {
+        "proxy": {
+            "command": None,
+            "entrypoint": None,
+            "image": "wsgistack-swarm/proxy:latest",
+            "ports": [
+                {"mode": "host", "target": 8443, "published": "63443", "protocol": "tcp"},
+                {"mode": "ingress", "host_ip": "127.0.0.1", "target": 9090, "published": "9090"},
+            ],
+            "secrets": [
+                {"source": "tls_privkey", "target": "/etc/nginx/certs/privkey.pem", "mode": "0400"}
+            ],
+            "deploy": {"resources": {"limits": {"cpus": 0.25, "memory": "67108864"}}},
+            "networks": {"backend": None},
+        }
+    },
+    "networks": {"backend": {"name": "wsgistack-swarm_backend", "driver": "overlay"}},
+}
+
+
+def test_stack_file_drops_what_the_stack_format_rejects():
+    stack = swarm.stack_file(MODEL)
+    assert "name" not in stack
+    proxy = stack["services"]["proxy"]
+    assert "command" not in proxy and "entrypoint" not in proxy
+    assert proxy["ports"][1] == {"mode": "ingress", "target": 9090, "published": 9090}
+
+
+def test_stack_file_writes_the_stack_formats_types():
+    proxy = swarm.stack_file(MODEL)["services"]["proxy"]
+    assert proxy["ports"][0]["published"] == 63443
+    assert proxy["deploy"]["resources"]["limits"] == {"cpus": "0.25", "memory": "67108864"}
+    assert proxy["secrets"][0]["mode"] == 0o400
+
+
+def test_stack_file_keeps_everything_else():
+    stack = swarm.stack_file(MODEL)
+    assert stack["networks"] == MODEL["networks"]
+    # A null network entry means "attach with defaults": not a null service key.
+    assert stack["services"]["proxy"]["networks"] == {"backend": None}
+    assert stack["services"]["proxy"]["image"] == "wsgistack-swarm/proxy:latest"
+    # The input is left as it was.
+    assert MODEL["services"]["proxy"]["ports"][0]["published"] == "63443"
+    assert MODEL["services"]["proxy"]["deploy"]["resources"]["limits"]["cpus"] == 0.25
+
+
+def test_stack_file_refuses_a_port_range():
+    model = {"services": {"web": {"ports": [{"target": 80, "published": "8000-8010"}]}}}
+    with pytest.raises(swarm.SwarmError, match="services.web.ports"):
+        swarm.stack_file(model)
+
+
+def test_tls_version_follows_the_pair(tmp_path):
+    (tmp_path / "fullchain.pem").write_text("cert")
+    (tmp_path / "privkey.pem").write_text("key")
+    first = swarm.tls_version(tmp_path)
+    assert len(first) == 12 and int(first, 16) >= 0
+    assert swarm.tls_version(tmp_path) == first
+    (tmp_path / "privkey.pem").write_text("another key")
+    assert swarm.tls_version(tmp_path) != first
+
+
+def test_tls_version_names_a_missing_file(tmp_path):
+    (tmp_path / "fullchain.pem").write_text("cert")
+    with pytest.raises(swarm.SwarmError, match="TLS_CERT_DIR: can't read .*privkey.pem"):
+        swarm.tls_version(tmp_path)
