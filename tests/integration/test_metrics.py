@@ -156,9 +156,12 @@ def test_prometheus_scrapes_every_target(stack):
             for t in targets["data"]["activeTargets"]
         }
 
+    # The app job finds every replica by DNS (dns_sd_configs): each is its
+    # own instance, ADDRESS:9100.
+    (network,) = stack.container("app").attrs["NetworkSettings"]["Networks"].values()
     _wait_for(lambda: {h for _, h in health().values()} == {"up"}, 60)
     assert health() == {
-        "app": ("app", "up"),
+        "app": (f"{network['IPAddress']}:9100", "up"),
         "nginx": ("proxy", "up"),
         "nginx-log": ("proxy", "up"),
         "prometheus": ("prometheus", "up"),

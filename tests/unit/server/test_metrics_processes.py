@@ -269,5 +269,6 @@ def test_a_restarted_server_continues_its_counters(start):
     first.stop()
     second = start("--workers", "1")
     second.get("/")
-    assert _count(second, "200", "/") == 4
+    # A worker counts a request just after sending its response: wait for it.
+    assert _wait_for(lambda: _count(second, "200", "/") == 4)
     assert second.value("wsgi_server_workers") == 1  # the last run's gauges were dropped
