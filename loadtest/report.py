@@ -91,7 +91,6 @@ def engine_summary(rounds: list[Round]) -> dict:
     restarts = [s["worker_restarts"] for s in servers if s["worker_restarts"] is not None]
     server = {
         "requests": server_requests,
-        "healthchecks": sum(s["healthchecks"] for s in servers),
         "request_rate_rps": server_requests / duration if duration else None,
         "ratio_5xx": counted_5xx / all_counted if all_counted else None,
         "latency_p99_seconds": analysis.spread([s["latency_p99_seconds"] for s in servers])[
@@ -298,8 +297,9 @@ def markdown(settings: dict, engines: dict, compared: dict | None) -> str:
         "![latency](latency.png)",
         "",
         "Client figures are the generator's; server figures come from Prometheus "
-        "(the app's request counter between two scrapes bracketing each round, less the "
-        "Docker healthchecks); CPU and RSS from Docker's stats.",
+        "(the app's request counter and duration histogram between a scrape just before "
+        "each round and the first one after it, without the probe routes /healthz and "
+        "/readyz); CPU and RSS from Docker's stats.",
     ]
     for n in names:
         for r in engines[n]["rounds"]:

@@ -14,7 +14,6 @@ import subprocess
 import threading
 import time
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 
 import docker
@@ -180,12 +179,11 @@ class Sample:
 
 class Sampler:
     """Docker's stats of the stack's containers (and of the current generator), about once
-    a second each, for the whole test, and the app's healthcheck probes as they happen
-    (Docker keeps only the last five).
+    a second each, for the whole test.
 
     Each container's stats come from its own stream (what ``docker stats`` reads) in a
     thread; a watcher thread starts a stream for every new container (the app after an
-    engine switch, each round's generator) and reads the app's healthcheck log.
+    engine switch, each round's generator).
     """
 
     def __init__(self, stack: Stack, interval: float = 1.0) -> None:
@@ -193,7 +191,6 @@ class Sampler:
         self.interval = interval
         self.generator_name: str | None = None
         self.samples: list[Sample] = []
-        self.healthchecks: dict[str, tuple[float, float]] = {}  # Start -> (start, end), epoch s
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._streams: set[str] = set()
@@ -216,8 +213,7 @@ class Sampler:
             self._stop.wait(self.interval)
 
     def look(self) -> None:
-        """Start a stats stream for each container not yet streamed; read the app's new
-        healthcheck probes."""
+        """Start a stats stream for each running container not yet streamed."""
         targets = {service: self.stack.container(service) for service in SERVICES}
         if self.generator_name:
             try:
@@ -232,13 +228,6 @@ class Sampler:
                     continue
                 self._streams.add(container.id)
             threading.Thread(target=self._stream, args=(service, container), daemon=True).start()
-        app = targets["app"]
-        if app is not None:
-            health = app.attrs["State"].get("Health") or {}
-            with self._lock:
-                for probe in health.get("Log") or []:
-                    start, end = _epoch(probe["Start"]), _epoch(probe["End"])
-                    self.healthchecks[probe["Start"]] = (start, end)
 
     def wait_for_samples(self, timeout: float = 15) -> None:
         """Wait (at most ``timeout`` s) until every container of the stack has a sample, so
@@ -309,8 +298,3 @@ def _interpolate(samples: list[Sample], at: float) -> float | None:
             share = (at - before.time) / span if span else 0.0
             return before.cpu_ns + share * (after.cpu_ns - before.cpu_ns)
     return float(samples[-1].cpu_ns)
-
-
-def _epoch(timestamp: str) -> float:
-    """Seconds since the epoch of Docker's RFC 3339 timestamp (nanoseconds are cut to µs)."""
-    return datetime.fromisoformat(timestamp).timestamp()

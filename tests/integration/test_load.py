@@ -1,8 +1,8 @@
 """`make load` against the session stack: a short smoke run of every scenario (seconds, a
 tiny rate), run as `python -m loadtest` the way `make load` does. Each checks that the
 report's files exist, that the generator's count of answers equals the requests the
-server counted in Prometheus (less the healthchecks, give or take what was in flight at
-the cut), and that the plots are PNG images holding the expected series. The engine
+server counted in Prometheus (its probe routes left out, give or take what was in flight
+at the cut), and that the plots are PNG images holding the expected series. The engine
 comparison leaves the app on the engine it found."""
 
 from __future__ import annotations
