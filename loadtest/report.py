@@ -190,6 +190,14 @@ def _errors(client: dict) -> str:
     return f"{client['errors_total']}" + (f" ({kinds})" if kinds else "")
 
 
+def _limits(limits: dict[str, str]) -> str:
+    """nginx's per-client limits in words, from RATE_LIMIT, RATE_LIMIT_BURST, CONN_LIMIT."""
+    return (
+        f"{limits.get('RATE_LIMIT', '?')} (burst {limits.get('RATE_LIMIT_BURST', '?')}), "
+        f"{limits.get('CONN_LIMIT', '?')} requests in progress"
+    )
+
+
 SERVICES = ("app", "proxy", "prometheus", "nginx-exporter", "loadgen")
 
 
@@ -253,7 +261,8 @@ def markdown(settings: dict, engines: dict, compared: dict | None) -> str:
         f"{how}, {settings['duration_seconds']:g} s per engine in {settings['rounds']} "
         f"round(s) of {settings['round_seconds']:g} s"
         + (", interleaved" if len(names) > 1 else "")
-        + f"; through nginx ({settings['target']}) on compose project `{settings['stack']}`.",
+        + f"; through nginx ({settings['target']}) on compose project `{settings['stack']}`, "
+        f"its per-client limits for the run: {_limits(settings['proxy_limits'])}.",
         "",
     ]
     if compared is not None:

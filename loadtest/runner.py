@@ -10,7 +10,10 @@ generator's files written, every container sampled), the runner waits for the
 app's next successful scrape and only then starts the generator, so nothing
 that finished before the round falls in its window; after the last answer it
 waits for the next scrape again (loadtest.prometheus reads the counts between
-the two).
+the two). For the run, nginx gets the load test's per-client limits
+(loadtest/compose.yaml), so the generator — one client address — measures the
+app and its server, not the flood limits; the limits the proxy had are put back
+at the end, like the app's engine.
 """
 
 from __future__ import annotations
@@ -294,7 +297,8 @@ def run(
 ) -> tuple[Path, list[Round], dict]:
     """Run the whole test and return its report folder, the rounds and the settings.
 
-    Leaves the app on the engine it found, whatever happens.
+    Leaves the app on the engine it found and the proxy with the limits it found,
+    whatever happens.
     """
     started = datetime.now(UTC)
     folder = reports / f"{started:%Y%m%dT%H%M%SZ}-{scenario.name}"
@@ -307,10 +311,18 @@ def run(
     out.write("started\n" if started_here else "running, using it\n")
     stack.build_generator()
     prometheus = Prometheus(stack.prometheus_url())
-    original = stack.wsgi_server()
+    original, limits = stack.wsgi_server(), stack.proxy_limits()
     results: list[Round] = []
     with Sampler(stack) as sampler:
         try:
+            restarted = stack.set_proxy_limits()
+            load_limits = stack.proxy_limits()
+            if restarted:
+                out.write(
+                    f"load: nginx restarted with the load test's per-client limits "
+                    f"({_show(load_limits)}); its own ({_show(limits)}) come back at the end\n"
+                )
+                out.flush()
             for engine, index in schedule(_first(engines, original), rounds):
                 if stack.wsgi_server() != ENGINES[engine]:
                     out.write(
@@ -328,6 +340,9 @@ def run(
             if stack.wsgi_server() != original:
                 out.write(f"load: switching the app back to WSGI_SERVER={original}\n")
                 stack.switch(original)
+            if stack.proxy_limits() != limits:
+                out.write(f"load: putting the proxy's limits back ({_show(limits)})\n")
+                stack.set_proxy_limits(limits)
     settings = {
         "scenario": scenario.name,
         "description": scenario.description,
@@ -342,6 +357,7 @@ def run(
         "engines": engines,
         "wsgi_server": {engine: ENGINES[engine] for engine in engines},
         "target": generators.TARGET,
+        "proxy_limits": load_limits,
         "stack": stack.project,
         "started": started.isoformat(timespec="seconds"),
         "finished": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -354,3 +370,8 @@ def _first(engines: list[str], wsgi_server: str) -> list[str]:
     """``engines`` with the one the app runs now first (one switch fewer)."""
     running = [e for e in engines if ENGINES[e] == wsgi_server]
     return running + [e for e in engines if e not in running]
+
+
+def _show(limits: dict[str, str]) -> str:
+    """``RATE_LIMIT=... RATE_LIMIT_BURST=... CONN_LIMIT=...``."""
+    return " ".join(f"{name}={value}" for name, value in limits.items())

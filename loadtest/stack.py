@@ -1,9 +1,10 @@
 """The compose stack under test, and the generator container beside it.
 
 Everything goes through ``docker compose`` with the stack's file plus
-loadtest/compose.yaml (the ``loadgen`` service), so project name, ports and
-settings come from the same place as for ``make up`` (.env, or --env-file and
---project-name); the docker SDK reads container state and resource usage.
+loadtest/compose.yaml (the ``loadgen`` service, and the load test's per-client
+limits for the proxy), so project name, ports and settings come from the same
+place as for ``make up`` (.env, or --env-file and --project-name); the docker
+SDK reads container state and resource usage.
 """
 
 from __future__ import annotations
@@ -26,6 +27,9 @@ ENGINES = {"custom": "wsgistack", "gunicorn": "gunicorn"}  # ENGINE= name -> WSG
 UP_TIMEOUT = 900  # seconds: a cold build of every image on a 2-core machine
 SWITCH_TIMEOUT = 120  # seconds for the app to come back healthy on the other engine
 READY_TIMEOUT = 30  # seconds for nginx to answer through to the app after a switch
+# nginx's per-client flood limits (.env; nginx/templates/limits.conf.template), which
+# loadtest/compose.yaml sets from LOAD_RATE_LIMIT, LOAD_RATE_LIMIT_BURST, LOAD_CONN_LIMIT.
+LIMITS = ("RATE_LIMIT", "RATE_LIMIT_BURST", "CONN_LIMIT")
 
 
 class StackError(RuntimeError):
@@ -99,16 +103,39 @@ class Stack:
         """Build the loadgen image (Debian's wrk and nghttp2-client; cached after the first)."""
         self.compose("--profile", "load", "build", "loadgen", timeout=UP_TIMEOUT)
 
+    def environment(self, service: str) -> dict[str, str]:
+        """The environment of ``service``'s container; raises StackError if it has none."""
+        container = self.container(service)
+        if container is None:
+            raise StackError(f"the stack has no {service} container")
+        return dict(item.partition("=")[::2] for item in container.attrs["Config"]["Env"])
+
     def wsgi_server(self) -> str:
         """WSGI_SERVER of the running app container (wsgistack or gunicorn)."""
-        container = self.container("app")
-        if container is None:
-            raise StackError("the stack has no app container")
-        for item in container.attrs["Config"]["Env"]:
-            name, _, value = item.partition("=")
-            if name == "WSGI_SERVER":
-                return value
-        return "wsgistack"
+        return self.environment("app").get("WSGI_SERVER", "wsgistack")
+
+    def proxy_limits(self) -> dict[str, str]:
+        """The running proxy's per-client limits, e.g. {"RATE_LIMIT": "200r/s",
+        "RATE_LIMIT_BURST": "400", "CONN_LIMIT": "128"} (missing ones left out)."""
+        environment = self.environment("proxy")
+        return {name: environment[name] for name in LIMITS if name in environment}
+
+    def set_proxy_limits(self, limits: dict[str, str] | None = None) -> bool:
+        """Give the proxy ``limits`` (None: the load test's, LOAD_* in loadtest/compose.yaml).
+
+        Compose recreates the proxy only when they differ from its own; then this waits
+        until it is healthy and nginx answers through to the app. True if it was
+        recreated. Raises StackError when the proxy does not come back.
+        """
+        running = self.container("proxy")
+        overrides = {f"LOAD_{name}": value for name, value in (limits or {}).items()}
+        self.compose(
+            "up", "-d", "--wait", "--no-deps", "proxy", timeout=SWITCH_TIMEOUT, **overrides
+        )
+        recreated = running is None or self.container("proxy").id != running.id
+        if recreated:
+            self._wait_for_nginx("the proxy restarted")
+        return recreated
 
     def switch(self, wsgi_server: str) -> None:
         """Recreate the app container with WSGI_SERVER=``wsgi_server``, healthy, reachable
@@ -124,12 +151,17 @@ class Stack:
         )
         if self.wsgi_server() != wsgi_server:
             raise StackError(f"the app did not restart with WSGI_SERVER={wsgi_server}")
+        self._wait_for_nginx("the switch")
+
+    def _wait_for_nginx(self, after: str) -> None:
+        """Wait until a GET /readyz from inside the proxy container, through nginx to the
+        app, answers 200; StackError after READY_TIMEOUT s."""
         proxy = self.container("proxy")
         probe = ["curl", "-fsSk", "-o", "/dev/null", "https://127.0.0.1:8443/readyz"]
         deadline = time.monotonic() + READY_TIMEOUT
         while proxy.exec_run(probe).exit_code != 0:
             if time.monotonic() > deadline:
-                raise StackError(f"nginx does not reach the app {READY_TIMEOUT} s after the switch")
+                raise StackError(f"nginx does not reach the app {READY_TIMEOUT} s after {after}")
             time.sleep(0.5)
 
     def prometheus_url(self) -> str:
@@ -183,7 +215,7 @@ class Sampler:
 
     Each container's stats come from its own stream (what ``docker stats`` reads) in a
     thread; a watcher thread starts a stream for every new container (the app after an
-    engine switch, each round's generator).
+    engine switch, the proxy after a change of limits, each round's generator).
     """
 
     def __init__(self, stack: Stack, interval: float = 1.0) -> None:

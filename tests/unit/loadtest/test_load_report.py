@@ -59,6 +59,11 @@ def both_engines() -> tuple[dict, list[Round]]:
         "connections": 6,
         "engines": ["custom", "gunicorn"],
         "target": generators.TARGET,
+        "proxy_limits": {
+            "RATE_LIMIT": "100000r/s",
+            "RATE_LIMIT_BURST": "100000",
+            "CONN_LIMIT": "65535",
+        },
         "stack": "test",
         "started": "2023-11-14T22:13:20+00:00",
     }
