@@ -318,6 +318,14 @@ def markdown(settings: dict, engines: dict, compared: dict | None) -> str:
                     f"\n**Count mismatch** ({n}, round {r['round']}): the client got "
                     f"{check['client_requests']} answers, the server counted {check['requests']}."
                 )
+            limited = r["client"]["errors"].get("http_429", 0)
+            if limited:
+                lines.append(
+                    f"\n**nginx refused {limited} requests with 429** ({n}, round {r['round']}): "
+                    "the generator, one client address, went past the per-client limits above "
+                    "(LOAD_RATE_LIMIT, LOAD_RATE_LIMIT_BURST, LOAD_CONN_LIMIT raise them); "
+                    "these requests never reached the app."
+                )
             for process, message in r["client"]["generator_messages"].items():
                 lines.append(f"\n**{process} failed** ({n}, round {r['round']}): {message}")
             if r["client"]["timed_out"]:

@@ -249,11 +249,12 @@ def server_summary(result: Round, counts) -> dict:
     """The server's side of one round, from Prometheus (``counts``: a ServerCounts of the
     round's window, the probe routes left out), beside what the client saw.
 
-    ``count_tolerance``: how far the client's and the server's counts may differ —
-    the requests whose fate the client does not know: in the closed loop, one per
-    connection in flight when wrk stops plus those its socket errors broke; in the
-    open loop, those that failed or were not completed (the server may have
-    finished them or not).
+    ``client_requests`` are the answers that reached the app: the client's answers
+    less the 429s, which nginx gives itself (its flood limits). ``count_tolerance``:
+    how far that and the server's count may differ — the requests whose fate the
+    client does not know: in the closed loop, one per connection in flight when
+    wrk stops plus those its socket errors broke; in the open loop, those that
+    failed or were not completed (the server may have finished them or not).
     """
     client = result.client
     errors = client["errors"]
@@ -270,7 +271,7 @@ def server_summary(result: Round, counts) -> dict:
         "ratio_5xx": counts.errors_5xx / counts.requests if counts.requests else None,
         "latency_p99_seconds": counts.p99_seconds,
         "worker_restarts": counts.worker_restarts,
-        "client_requests": client["requests"],
+        "client_requests": client["requests"] - errors["http_429"],
         "count_tolerance": in_flight,
     }
 

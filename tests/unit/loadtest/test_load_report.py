@@ -108,6 +108,31 @@ def test_the_closed_loop_tolerance_is_what_was_in_flight_when_wrk_stopped():
     assert server["requests"] - server["client_requests"] == 2
 
 
+def test_429s_are_their_own_error_kind_and_the_server_never_counts_them(tmp_path):
+    result = closed_round([200] * 40 + [429] * 7 + [404] * 3, {"read": 0, "write": 0, "timeout": 0})
+    assert result.client["errors"] == {
+        "http_429": 7,
+        "http_4xx": 3,
+        "http_5xx": 0,
+        "connect": 0,
+        "read": 0,
+        "write": 0,
+        "timeout": 0,
+    }
+    counts = ServerCounts(T0 - 1, T0 + 3, {"GET 200": 40, "GET 404": 3}, 0, None)
+    result.server = runner.server_summary(result, counts)
+    assert result.server["client_requests"] == result.server["requests"] == 43  # nginx's 429s
+    result.containers, result.series = {}, runner.round_series(result)
+    settings, _ = both_engines()
+    settings |= {"mode": "closed", "engines": ["custom"], "rounds": 1}
+    report.write(tmp_path, settings, [result])
+    text = (tmp_path / "report.md").read_text()
+    assert "| errors (client) | 10 (http_429 7, http_4xx 3) |" in text
+    assert "**nginx refused 7 requests with 429** (custom, round 1)" in text
+    assert "Count mismatch" not in text
+    assert "per-client limits for the run: 100000r/s (burst 100000), 65535 requests" in text
+
+
 def test_rounds_alternate_which_engine_goes_first():
     assert runner.schedule(["custom", "gunicorn"], 3) == [
         ("custom", 1),
