@@ -125,13 +125,20 @@ class Stack:
 
         Compose recreates the proxy only when they differ from its own; then this waits
         until it is healthy and nginx answers through to the app. True if it was
-        recreated. Raises StackError when the proxy does not come back.
+        recreated. Raises StackError when the proxy does not come back healthy, naming
+        its limits and the error it logged (nginx's, or its entrypoint's one line).
         """
         running = self.container("proxy")
         overrides = {f"LOAD_{name}": value for name, value in (limits or {}).items()}
-        self.compose(
-            "up", "-d", "--wait", "--no-deps", "proxy", timeout=SWITCH_TIMEOUT, **overrides
-        )
+        try:
+            self.compose(
+                "up", "-d", "--wait", "--no-deps", "proxy", timeout=SWITCH_TIMEOUT, **overrides
+            )
+        except StackError:
+            settings = " ".join(f"{name}={value}" for name, value in self.proxy_limits().items())
+            raise StackError(
+                f"the proxy did not start with {settings}: {self._last_error('proxy')}"
+            ) from None
         recreated = running is None or self.container("proxy").id != running.id
         if recreated:
             self._wait_for_nginx("the proxy restarted")
@@ -152,6 +159,15 @@ class Stack:
         if self.wsgi_server() != wsgi_server:
             raise StackError(f"the app did not restart with WSGI_SERVER={wsgi_server}")
         self._wait_for_nginx("the switch")
+
+    def _last_error(self, service: str) -> str:
+        """The last error line (nginx's ``[emerg]``, an entrypoint's one line) in the logs of
+        ``service``'s container, or its last line."""
+        container = self.container(service)
+        lines = container.logs(tail=50).decode(errors="replace").splitlines() if container else []
+        lines = [line.strip() for line in lines if line.strip()]
+        errors = [line for line in lines if "[emerg]" in line or line.startswith("entrypoint:")]
+        return (errors or lines or ["no log"])[-1]
 
     def _wait_for_nginx(self, after: str) -> None:
         """Wait until a GET /readyz from inside the proxy container, through nginx to the
