@@ -25,9 +25,12 @@ def latency_summary(latency: np.ndarray) -> dict[str, float | None]:
 
 
 def status_errors(status: np.ndarray) -> dict[str, int]:
-    """Error counts by kind from statuses: http_4xx, http_5xx, failed (-1: no response)."""
+    """Error counts by kind from statuses: http_429 (Too Many Requests, RFC 6585 §4: nginx's
+    per-client flood limits), http_4xx (every other 4xx), http_5xx, failed (-1: no
+    response)."""
     return {
-        "http_4xx": int(((status >= 400) & (status < 500)).sum()),
+        "http_429": int((status == 429).sum()),
+        "http_4xx": int(((status >= 400) & (status < 500) & (status != 429)).sum()),
         "http_5xx": int((status >= 500).sum()),
         "failed": int((status < 0).sum()),
     }

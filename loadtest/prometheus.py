@@ -1,11 +1,14 @@
 """The server's side of a run, from the stack's Prometheus (HTTP API, /api/v1/query).
 
 A round is bracketed by two successful scrapes of the app's exporter (job
-``app``): the last one at or before the first request and the first one after
-the last answer. Counters are read at exactly those two scrape timestamps (PromQL's
+``app``): the runner waits for the first one after the round is ready to start
+and only then starts the generator, and after the last answer it waits for the
+next one. Counters are read at exactly those two scrape timestamps (PromQL's
 ``@`` modifier), so their differences count the requests the server finished
-in between, exactly. The app's Docker healthcheck (GET /healthz every few
-seconds) is counted too: the caller subtracts the probes it saw.
+in between, exactly. The probes that also reach the app — Docker's healthcheck
+and nginx's upstream check (nginx/upstreams.sh), every second — carry the
+``http_route`` label ``/healthz`` or ``/readyz`` (PROBE_ROUTES) and are left out
+of every query here, so what is counted is the load and nothing else.
 """
 
 from __future__ import annotations
@@ -17,6 +20,8 @@ from dataclasses import dataclass
 import httpx
 
 JOB = 'job="app"'
+PROBE_ROUTES = ("/healthz", "/readyz")  # the app's liveness and readiness checks: not load
+LOAD = JOB + "".join(f',http_route!="{route}"' for route in PROBE_ROUTES)  # the app's requests
 REQUESTS = "http_server_request_duration_seconds_count"
 BUCKETS = "http_server_request_duration_seconds_bucket"
 RESTARTS = "wsgi_server_worker_restarts_total"  # a series per reason, once one happened
@@ -31,8 +36,8 @@ class PrometheusError(RuntimeError):
 class ServerCounts:
     """What the server finished between two scrapes (``before``, ``after``: epoch s).
 
-    ``by_status``: requests per "METHOD STATUS" (e.g. "GET 200"), healthchecks
-    included; ``worker_restarts``: None when the engine does not export it
+    ``by_status``: requests per "METHOD STATUS" (e.g. "GET 200"), the probe routes
+    left out; ``worker_restarts``: None when the engine does not export it
     (gunicorn); ``p99_seconds``: the 99th percentile of request duration from
     the histogram (PromQL histogram_quantile: linear within a bucket, so at
     most as precise as the bucket bounds).
@@ -107,16 +112,9 @@ class Prometheus:
         errors = [t.get("lastError") for t in targets if t["labels"].get("job") == "app"]
         return next((e for e in errors if e), "no error") if errors else "no app target"
 
-    def last_scrape(self, at: float, lookback: float = 300) -> float:
-        """The timestamp of the last app scrape at or before ``at``."""
-        found = self.scrapes(at - lookback, at)
-        if not found:
-            raise PrometheusError(f"no successful scrape of the app in the {lookback:.0f} s before")
-        return found[-1]
-
     def _by_status(self, at: float) -> dict[str, int]:
         labels = "http_request_method, http_response_status_code"
-        result = self.query(f"sum by ({labels}) ({REQUESTS}{{{JOB}}} @ {at:.3f})", at)
+        result = self.query(f"sum by ({labels}) ({REQUESTS}{{{LOAD}}} @ {at:.3f})", at)
         counts = {}
         for series in result:
             metric = series["metric"]
@@ -129,7 +127,8 @@ class Prometheus:
         return round(float(result[0]["value"][1])) if result else None
 
     def counts(self, before: float, after: float) -> ServerCounts:
-        """The server's requests, worker restarts and p99 between the two scrapes (epoch s)."""
+        """The server's requests (the probe routes left out), worker restarts and p99
+        between the two scrapes ``before`` and ``after`` (epoch s); raises PrometheusError."""
         start, end = self._by_status(before), self._by_status(after)
         by_status = {
             key: end[key] - start.get(key, 0) for key in sorted(end) if end[key] - start.get(key, 0)
@@ -139,7 +138,7 @@ class Prometheus:
             restarts = (self._sum(RESTARTS, after) or 0) - (self._sum(RESTARTS, before) or 0)
         window = math.ceil((after - before) * 1000) + 1  # ms; the +1 keeps `before` inside
         p99 = self.query(
-            f"histogram_quantile(0.99, sum by (le) (increase({BUCKETS}{{{JOB}}}[{window}ms])))",
+            f"histogram_quantile(0.99, sum by (le) (increase({BUCKETS}{{{LOAD}}}[{window}ms])))",
             after,
         )
         value = float(p99[0]["value"][1]) if p99 else math.nan

@@ -91,7 +91,6 @@ def engine_summary(rounds: list[Round]) -> dict:
     restarts = [s["worker_restarts"] for s in servers if s["worker_restarts"] is not None]
     server = {
         "requests": server_requests,
-        "healthchecks": sum(s["healthchecks"] for s in servers),
         "request_rate_rps": server_requests / duration if duration else None,
         "ratio_5xx": counted_5xx / all_counted if all_counted else None,
         "latency_p99_seconds": analysis.spread([s["latency_p99_seconds"] for s in servers])[
@@ -191,6 +190,14 @@ def _errors(client: dict) -> str:
     return f"{client['errors_total']}" + (f" ({kinds})" if kinds else "")
 
 
+def _limits(limits: dict[str, str]) -> str:
+    """nginx's per-client limits in words, from RATE_LIMIT, RATE_LIMIT_BURST, CONN_LIMIT."""
+    return (
+        f"{limits.get('RATE_LIMIT', '?')} (burst {limits.get('RATE_LIMIT_BURST', '?')}), "
+        f"{limits.get('CONN_LIMIT', '?')} requests in progress"
+    )
+
+
 SERVICES = ("app", "proxy", "prometheus", "nginx-exporter", "loadgen")
 
 
@@ -254,7 +261,8 @@ def markdown(settings: dict, engines: dict, compared: dict | None) -> str:
         f"{how}, {settings['duration_seconds']:g} s per engine in {settings['rounds']} "
         f"round(s) of {settings['round_seconds']:g} s"
         + (", interleaved" if len(names) > 1 else "")
-        + f"; through nginx ({settings['target']}) on compose project `{settings['stack']}`.",
+        + f"; through nginx ({settings['target']}) on compose project `{settings['stack']}`, "
+        f"its per-client limits for the run: {_limits(settings['proxy_limits'])}.",
         "",
     ]
     if compared is not None:
@@ -298,8 +306,9 @@ def markdown(settings: dict, engines: dict, compared: dict | None) -> str:
         "![latency](latency.png)",
         "",
         "Client figures are the generator's; server figures come from Prometheus "
-        "(the app's request counter between two scrapes bracketing each round, less the "
-        "Docker healthchecks); CPU and RSS from Docker's stats.",
+        "(the app's request counter and duration histogram between a scrape just before "
+        "each round and the first one after it, without the probe routes /healthz and "
+        "/readyz); CPU and RSS from Docker's stats.",
     ]
     for n in names:
         for r in engines[n]["rounds"]:
@@ -308,6 +317,14 @@ def markdown(settings: dict, engines: dict, compared: dict | None) -> str:
                 lines.append(
                     f"\n**Count mismatch** ({n}, round {r['round']}): the client got "
                     f"{check['client_requests']} answers, the server counted {check['requests']}."
+                )
+            limited = r["client"]["errors"].get("http_429", 0)
+            if limited:
+                lines.append(
+                    f"\n**nginx refused {limited} requests with 429** ({n}, round {r['round']}): "
+                    "the generator, one client address, went past the per-client limits above "
+                    "(LOAD_RATE_LIMIT, LOAD_RATE_LIMIT_BURST, LOAD_CONN_LIMIT raise them); "
+                    "these requests never reached the app."
                 )
             for process, message in r["client"]["generator_messages"].items():
                 lines.append(f"\n**{process} failed** ({n}, round {r['round']}): {message}")

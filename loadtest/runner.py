@@ -4,6 +4,16 @@ With two engines the rounds are interleaved (A B, B A, A B, ...): each round
 runs every engine once, for duration / rounds seconds each, on the same stack,
 so the slow drifts of a shared machine hit both alike and the per-round
 ratios show how much a single comparison can be trusted.
+
+Each round opens on a fresh scrape: once the round is ready to start (the
+generator's files written, every container sampled), the runner waits for the
+app's next successful scrape and only then starts the generator, so nothing
+that finished before the round falls in its window; after the last answer it
+waits for the next scrape again (loadtest.prometheus reads the counts between
+the two). For the run, nginx gets the load test's per-client limits
+(loadtest/compose.yaml), so the generator — one client address — measures the
+app and its server, not the flood limits; the limits the proxy had are put back
+at the end, like the app's engine.
 """
 
 from __future__ import annotations
@@ -130,6 +140,7 @@ def run_round(
     timed_out = False
     sampler.generator_name = name
     sampler.wait_for_samples()
+    before = prometheus.wait_for_scrape(time.time())  # the window opens after the round is ready
     launched = time.time()
     process = stack.generator(folder, name)
     try:
@@ -154,11 +165,9 @@ def run_round(
     for process_name, message in totals["messages"].items():
         out.write(f"load: {process_name} failed ({message}); its output is in {folder}\n")
     result = Round(engine, index, folder, plan, launched, finished, timed_out, responses, totals)
-    before = prometheus.last_scrape(launched)
     after = prometheus.wait_for_scrape(finished + SETTLE)
-    sampler.look()  # the healthcheck probes up to the closing scrape
     result.client = client_summary(result, scenario)
-    result.server = server_summary(result, prometheus.counts(before, after), sampler.healthchecks)
+    result.server = server_summary(result, prometheus.counts(before, after))
     result.containers = sampler.usage(launched, finished)
     result.series = round_series(result)
     return result
@@ -236,40 +245,34 @@ def client_summary(result: Round, scenario: Scenario) -> dict:
     return summary
 
 
-def server_summary(result: Round, counts, healthchecks: dict[str, tuple[float, float]]) -> dict:
-    """The server's side of one round, from Prometheus, less the app's Docker healthchecks.
+def server_summary(result: Round, counts) -> dict:
+    """The server's side of one round, from Prometheus (``counts``: a ServerCounts of the
+    round's window, the probe routes left out), beside what the client saw.
 
-    ``count_tolerance``: how far the client's and the server's counts may differ —
-    healthcheck probes that straddle a bracketing scrape (either side), plus what
-    was in flight when the generator stopped (closed loop: up to one request per
-    connection) or failed without an answer (open loop).
+    ``client_requests`` are the answers that reached the app: the client's answers
+    less the 429s, which nginx gives itself (its flood limits). ``count_tolerance``:
+    how far that and the server's count may differ — the requests whose fate the
+    client does not know: in the closed loop, one per connection in flight when
+    wrk stops plus those its socket errors broke; in the open loop, those that
+    failed or were not completed (the server may have finished them or not).
     """
-    inside = [p for p in healthchecks.values() if counts.before < p[0] <= counts.after]
-    straddling = [
-        p
-        for p in healthchecks.values()
-        for edge in (counts.before, counts.after)
-        if p[0] <= edge < p[1]
-    ]
-    requests = counts.requests - len(inside)
     client = result.client
-    in_flight = (
-        result.plan.connections
-        if result.plan.mode == "closed"
-        else client["errors"]["failed"] + client["errors"]["not_completed"]
-    )
+    errors = client["errors"]
+    if result.plan.mode == "closed":
+        in_flight = result.plan.connections + errors["read"] + errors["write"] + errors["timeout"]
+    else:
+        in_flight = errors["failed"] + errors["not_completed"]
     duration = client["duration_seconds"]
     return {
         "window": [counts.before, counts.after],
-        "requests": requests,
+        "requests": counts.requests,
         "by_status": counts.by_status,
-        "healthchecks": len(inside),
-        "request_rate_rps": requests / duration if duration else None,
+        "request_rate_rps": counts.requests / duration if duration else None,
         "ratio_5xx": counts.errors_5xx / counts.requests if counts.requests else None,
         "latency_p99_seconds": counts.p99_seconds,
         "worker_restarts": counts.worker_restarts,
-        "client_requests": client["requests"],
-        "count_tolerance": len(straddling) + in_flight,
+        "client_requests": client["requests"] - errors["http_429"],
+        "count_tolerance": in_flight,
     }
 
 
@@ -295,7 +298,8 @@ def run(
 ) -> tuple[Path, list[Round], dict]:
     """Run the whole test and return its report folder, the rounds and the settings.
 
-    Leaves the app on the engine it found, whatever happens.
+    Leaves the app on the engine it found and the proxy with the limits it found,
+    whatever happens.
     """
     started = datetime.now(UTC)
     folder = reports / f"{started:%Y%m%dT%H%M%SZ}-{scenario.name}"
@@ -308,12 +312,18 @@ def run(
     out.write("started\n" if started_here else "running, using it\n")
     stack.build_generator()
     prometheus = Prometheus(stack.prometheus_url())
-    if started_here:  # the first round's opening scrape must be of this app container
-        prometheus.wait_for_scrape(time.time())
-    original = stack.wsgi_server()
+    original, limits = stack.wsgi_server(), stack.proxy_limits()
     results: list[Round] = []
     with Sampler(stack) as sampler:
         try:
+            restarted = stack.set_proxy_limits()
+            load_limits = stack.proxy_limits()
+            if restarted:
+                out.write(
+                    f"load: nginx restarted with the load test's per-client limits "
+                    f"({_show(load_limits)}); its own ({_show(limits)}) come back at the end\n"
+                )
+                out.flush()
             for engine, index in schedule(_first(engines, original), rounds):
                 if stack.wsgi_server() != ENGINES[engine]:
                     out.write(
@@ -321,7 +331,6 @@ def run(
                     )
                     out.flush()
                     stack.switch(ENGINES[engine])
-                    prometheus.wait_for_scrape(time.time())
                 raw = folder / "raw" / f"{engine}-{index}"
                 results.append(
                     run_round(
@@ -332,6 +341,9 @@ def run(
             if stack.wsgi_server() != original:
                 out.write(f"load: switching the app back to WSGI_SERVER={original}\n")
                 stack.switch(original)
+            if stack.proxy_limits() != limits:
+                out.write(f"load: putting the proxy's limits back ({_show(limits)})\n")
+                stack.set_proxy_limits(limits)
     settings = {
         "scenario": scenario.name,
         "description": scenario.description,
@@ -346,6 +358,7 @@ def run(
         "engines": engines,
         "wsgi_server": {engine: ENGINES[engine] for engine in engines},
         "target": generators.TARGET,
+        "proxy_limits": load_limits,
         "stack": stack.project,
         "started": started.isoformat(timespec="seconds"),
         "finished": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -358,3 +371,8 @@ def _first(engines: list[str], wsgi_server: str) -> list[str]:
     """``engines`` with the one the app runs now first (one switch fewer)."""
     running = [e for e in engines if ENGINES[e] == wsgi_server]
     return running + [e for e in engines if e not in running]
+
+
+def _show(limits: dict[str, str]) -> str:
+    """``RATE_LIMIT=... RATE_LIMIT_BURST=... CONN_LIMIT=...``."""
+    return " ".join(f"{name}={value}" for name, value in limits.items())

@@ -1,9 +1,10 @@
 """The compose stack under test, and the generator container beside it.
 
 Everything goes through ``docker compose`` with the stack's file plus
-loadtest/compose.yaml (the ``loadgen`` service), so project name, ports and
-settings come from the same place as for ``make up`` (.env, or --env-file and
---project-name); the docker SDK reads container state and resource usage.
+loadtest/compose.yaml (the ``loadgen`` service, and the load test's per-client
+limits for the proxy), so project name, ports and settings come from the same
+place as for ``make up`` (.env, or --env-file and --project-name); the docker
+SDK reads container state and resource usage.
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ import subprocess
 import threading
 import time
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 
 import docker
@@ -27,6 +27,9 @@ ENGINES = {"custom": "wsgistack", "gunicorn": "gunicorn"}  # ENGINE= name -> WSG
 UP_TIMEOUT = 900  # seconds: a cold build of every image on a 2-core machine
 SWITCH_TIMEOUT = 120  # seconds for the app to come back healthy on the other engine
 READY_TIMEOUT = 30  # seconds for nginx to answer through to the app after a switch
+# nginx's per-client flood limits (.env; nginx/templates/limits.conf.template), which
+# loadtest/compose.yaml sets from LOAD_RATE_LIMIT, LOAD_RATE_LIMIT_BURST, LOAD_CONN_LIMIT.
+LIMITS = ("RATE_LIMIT", "RATE_LIMIT_BURST", "CONN_LIMIT")
 
 
 class StackError(RuntimeError):
@@ -100,16 +103,46 @@ class Stack:
         """Build the loadgen image (Debian's wrk and nghttp2-client; cached after the first)."""
         self.compose("--profile", "load", "build", "loadgen", timeout=UP_TIMEOUT)
 
+    def environment(self, service: str) -> dict[str, str]:
+        """The environment of ``service``'s container; raises StackError if it has none."""
+        container = self.container(service)
+        if container is None:
+            raise StackError(f"the stack has no {service} container")
+        return dict(item.partition("=")[::2] for item in container.attrs["Config"]["Env"])
+
     def wsgi_server(self) -> str:
         """WSGI_SERVER of the running app container (wsgistack or gunicorn)."""
-        container = self.container("app")
-        if container is None:
-            raise StackError("the stack has no app container")
-        for item in container.attrs["Config"]["Env"]:
-            name, _, value = item.partition("=")
-            if name == "WSGI_SERVER":
-                return value
-        return "wsgistack"
+        return self.environment("app").get("WSGI_SERVER", "wsgistack")
+
+    def proxy_limits(self) -> dict[str, str]:
+        """The running proxy's per-client limits, e.g. {"RATE_LIMIT": "200r/s",
+        "RATE_LIMIT_BURST": "400", "CONN_LIMIT": "128"} (missing ones left out)."""
+        environment = self.environment("proxy")
+        return {name: environment[name] for name in LIMITS if name in environment}
+
+    def set_proxy_limits(self, limits: dict[str, str] | None = None) -> bool:
+        """Give the proxy ``limits`` (None: the load test's, LOAD_* in loadtest/compose.yaml).
+
+        Compose recreates the proxy only when they differ from its own; then this waits
+        until it is healthy and nginx answers through to the app. True if it was
+        recreated. Raises StackError when the proxy does not come back healthy, naming
+        its limits and the error it logged (nginx's, or its entrypoint's one line).
+        """
+        running = self.container("proxy")
+        overrides = {f"LOAD_{name}": value for name, value in (limits or {}).items()}
+        try:
+            self.compose(
+                "up", "-d", "--wait", "--no-deps", "proxy", timeout=SWITCH_TIMEOUT, **overrides
+            )
+        except StackError:
+            settings = " ".join(f"{name}={value}" for name, value in self.proxy_limits().items())
+            raise StackError(
+                f"the proxy did not start with {settings}: {self._last_error('proxy')}"
+            ) from None
+        recreated = running is None or self.container("proxy").id != running.id
+        if recreated:
+            self._wait_for_nginx("the proxy restarted")
+        return recreated
 
     def switch(self, wsgi_server: str) -> None:
         """Recreate the app container with WSGI_SERVER=``wsgi_server``, healthy, reachable
@@ -125,12 +158,26 @@ class Stack:
         )
         if self.wsgi_server() != wsgi_server:
             raise StackError(f"the app did not restart with WSGI_SERVER={wsgi_server}")
+        self._wait_for_nginx("the switch")
+
+    def _last_error(self, service: str) -> str:
+        """The last error line (nginx's ``[emerg]``, an entrypoint's one line) in the logs of
+        ``service``'s container, or its last line."""
+        container = self.container(service)
+        lines = container.logs(tail=50).decode(errors="replace").splitlines() if container else []
+        lines = [line.strip() for line in lines if line.strip()]
+        errors = [line for line in lines if "[emerg]" in line or line.startswith("entrypoint:")]
+        return (errors or lines or ["no log"])[-1]
+
+    def _wait_for_nginx(self, after: str) -> None:
+        """Wait until a GET /readyz from inside the proxy container, through nginx to the
+        app, answers 200; StackError after READY_TIMEOUT s."""
         proxy = self.container("proxy")
         probe = ["curl", "-fsSk", "-o", "/dev/null", "https://127.0.0.1:8443/readyz"]
         deadline = time.monotonic() + READY_TIMEOUT
         while proxy.exec_run(probe).exit_code != 0:
             if time.monotonic() > deadline:
-                raise StackError(f"nginx does not reach the app {READY_TIMEOUT} s after the switch")
+                raise StackError(f"nginx does not reach the app {READY_TIMEOUT} s after {after}")
             time.sleep(0.5)
 
     def prometheus_url(self) -> str:
@@ -180,12 +227,11 @@ class Sample:
 
 class Sampler:
     """Docker's stats of the stack's containers (and of the current generator), about once
-    a second each, for the whole test, and the app's healthcheck probes as they happen
-    (Docker keeps only the last five).
+    a second each, for the whole test.
 
     Each container's stats come from its own stream (what ``docker stats`` reads) in a
     thread; a watcher thread starts a stream for every new container (the app after an
-    engine switch, each round's generator) and reads the app's healthcheck log.
+    engine switch, the proxy after a change of limits, each round's generator).
     """
 
     def __init__(self, stack: Stack, interval: float = 1.0) -> None:
@@ -193,7 +239,6 @@ class Sampler:
         self.interval = interval
         self.generator_name: str | None = None
         self.samples: list[Sample] = []
-        self.healthchecks: dict[str, tuple[float, float]] = {}  # Start -> (start, end), epoch s
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._streams: set[str] = set()
@@ -216,8 +261,7 @@ class Sampler:
             self._stop.wait(self.interval)
 
     def look(self) -> None:
-        """Start a stats stream for each container not yet streamed; read the app's new
-        healthcheck probes."""
+        """Start a stats stream for each running container not yet streamed."""
         targets = {service: self.stack.container(service) for service in SERVICES}
         if self.generator_name:
             try:
@@ -232,13 +276,6 @@ class Sampler:
                     continue
                 self._streams.add(container.id)
             threading.Thread(target=self._stream, args=(service, container), daemon=True).start()
-        app = targets["app"]
-        if app is not None:
-            health = app.attrs["State"].get("Health") or {}
-            with self._lock:
-                for probe in health.get("Log") or []:
-                    start, end = _epoch(probe["Start"]), _epoch(probe["End"])
-                    self.healthchecks[probe["Start"]] = (start, end)
 
     def wait_for_samples(self, timeout: float = 15) -> None:
         """Wait (at most ``timeout`` s) until every container of the stack has a sample, so
@@ -309,8 +346,3 @@ def _interpolate(samples: list[Sample], at: float) -> float | None:
             share = (at - before.time) / span if span else 0.0
             return before.cpu_ns + share * (after.cpu_ns - before.cpu_ns)
     return float(samples[-1].cpu_ns)
-
-
-def _epoch(timestamp: str) -> float:
-    """Seconds since the epoch of Docker's RFC 3339 timestamp (nanoseconds are cut to µs)."""
-    return datetime.fromisoformat(timestamp).timestamp()

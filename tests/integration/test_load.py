@@ -1,9 +1,12 @@
 """`make load` against the session stack: a short smoke run of every scenario (seconds, a
 tiny rate), run as `python -m loadtest` the way `make load` does. Each checks that the
 report's files exist, that the generator's count of answers equals the requests the
-server counted in Prometheus (less the healthchecks, give or take what was in flight at
-the cut), and that the plots are PNG images holding the expected series. The engine
-comparison leaves the app on the engine it found."""
+server counted in Prometheus (its probe routes left out, give or take what was in flight
+at the cut), and that the plots are PNG images holding the expected series. The closed
+loop runs against the proxy as .env has it: the run raises nginx's per-client limits
+(loadtest/compose.yaml) and puts them back; the other runs find the load limits in
+place (the proxy restarts twice for the module, not twice per run). The engine
+comparison leaves the app and the proxy as it found them."""
 
 from __future__ import annotations
 
@@ -16,24 +19,50 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
+from loadtest.stack import Stack as LoadStack
+
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(420)]
 
 ROOT = Path(__file__).resolve().parents[2]
 CUSTOM, GUNICORN = "custom (wsgistack)", "gunicorn"
+LOAD_LIMITS = {"RATE_LIMIT": "100000r/s", "RATE_LIMIT_BURST": "100000", "CONN_LIMIT": "65535"}
 
 
-def load(stack, reports: Path, *args: str) -> tuple[Path, dict]:
-    """Run `python -m loadtest ARGS` on the test stack; its report folder and summary."""
-    options = ["--env-file", ".env.example", "-p", stack.compose_env["COMPOSE_PROJECT_NAME"]]
+def compose_options(stack) -> list[str]:
+    return ["--env-file", ".env.example", "-p", stack.compose_env["COMPOSE_PROJECT_NAME"]]
+
+
+def proxy_limits(stack) -> dict[str, str]:
+    environment = dict(
+        e.partition("=")[::2] for e in stack.container("proxy").attrs["Config"]["Env"]
+    )
+    return {name: environment[name] for name in LOAD_LIMITS}
+
+
+@pytest.fixture(scope="module")
+def load_limits(stack):
+    """The proxy with the load test's limits for the module; .env's put back after."""
+    LoadStack(compose_options(stack), env=stack.compose_env).set_proxy_limits()
+    assert proxy_limits(stack) == LOAD_LIMITS
+    yield
+    result = stack.compose("up", "-d", "--no-deps", "--wait", "proxy", timeout=120)
+    assert result.returncode == 0, result.stderr
+
+
+def load(stack, reports: Path, *args: str) -> tuple[Path, dict, str]:
+    """Run `python -m loadtest ARGS` on the test stack; its report folder, summary and
+    output. Every run has the load test's limits at nginx."""
     command = [sys.executable, "-m", "loadtest", *args, "--reports", str(reports)]
-    command += [f"--compose-option={option}" for option in options]
+    command += [f"--compose-option={option}" for option in compose_options(stack)]
     result = subprocess.run(
         command, cwd=ROOT, env=stack.compose_env, capture_output=True, text=True, timeout=400
     )
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
     assert "requests" in result.stdout  # the progress lines
     (folder,) = reports.iterdir()
-    return folder, json.loads((folder / "summary.json").read_text())
+    summary = json.loads((folder / "summary.json").read_text())
+    assert summary["settings"]["proxy_limits"] == LOAD_LIMITS
+    return folder, summary, result.stdout
 
 
 def check_report(folder: Path, summary: dict, engines: list[str]) -> None:
@@ -66,32 +95,44 @@ def check_report(folder: Path, summary: dict, engines: list[str]) -> None:
     assert "| requests counted by the server (Prometheus) |" in (folder / "report.md").read_text()
 
 
-@pytest.mark.parametrize("scenario", ["hello", "json-echo", "cpu", "io", "upload", "stream"])
-def test_each_scenario_runs_and_both_sides_count_the_same(stack, tmp_path, scenario):
-    folder, summary = load(stack, tmp_path, scenario, "--rate", "5", "--duration", "2s")
-    check_report(folder, summary, ["custom"])
-    client = summary["engines"]["custom"]["client"]
-    assert client["requests"] == client["offered"] == 10  # 5/s for 2 s, every one answered
-    assert summary["settings"]["generator"] == "h2load (nghttp2)"
-
-
-def test_the_closed_loop_runs_the_weighted_mix_with_wrk(stack, tmp_path):
-    folder, summary = load(
+def test_the_closed_loop_runs_the_weighted_mix_with_wrk_at_the_load_test_s_limits(stack, tmp_path):
+    result = stack.compose("up", "-d", "--no-deps", "--wait", "proxy", timeout=120)
+    assert result.returncode == 0, result.stderr  # the proxy as .env has it (a no-op if so)
+    found = proxy_limits(stack)
+    assert found != LOAD_LIMITS
+    folder, summary, output = load(
         stack, tmp_path, "mixed", "--rate", "max", "--duration", "2s", "--connections", "4"
     )
-    check_report(folder, summary, ["custom"])
+    check_report(folder, summary, ["custom"])  # no errors: no 429 from one client at full speed
     client = summary["engines"]["custom"]["client"]
     assert summary["settings"]["generator"] == "wrk"
     assert sum(r["requests"] for r in client["by_request"].values()) == client["requests"]
     assert (
         client["by_request"]["hello"]["requests"] > client["by_request"]["sleep-20ms"]["requests"]
     )
+    assert "nginx restarted with the load test's per-client limits" in output
+    assert proxy_limits(stack) == found  # put back
+    assert stack.container("proxy").attrs["State"]["Health"]["Status"] == "healthy"
+    with stack.client() as http:
+        assert http.get("/").status_code == 200
 
 
-def test_both_engines_in_interleaved_rounds_and_the_stack_left_as_found(stack, tmp_path):
+@pytest.mark.parametrize("scenario", ["hello", "json-echo", "cpu", "io", "upload", "stream"])
+def test_each_scenario_runs_and_both_sides_count_the_same(stack, load_limits, tmp_path, scenario):
+    folder, summary, _ = load(stack, tmp_path, scenario, "--rate", "5", "--duration", "2s")
+    check_report(folder, summary, ["custom"])
+    client = summary["engines"]["custom"]["client"]
+    assert client["requests"] == client["offered"] == 10  # 5/s for 2 s, every one answered
+    assert summary["settings"]["generator"] == "h2load (nghttp2)"
+
+
+def test_both_engines_in_interleaved_rounds_and_the_stack_left_as_found(
+    stack, load_limits, tmp_path
+):
     app = stack.container("app")
     found = [e for e in app.attrs["Config"]["Env"] if e.startswith("WSGI_SERVER=")]
-    folder, summary = load(
+    proxy = stack.container("proxy").id
+    folder, summary, output = load(
         stack, tmp_path, "mixed", "--engine", "both", "--rounds", "2", "--rate", "10",
         "--duration", "4s",
     )  # fmt: skip
@@ -111,6 +152,7 @@ def test_both_engines_in_interleaved_rounds_and_the_stack_left_as_found(stack, t
     assert "## Verdict" in (folder / "report.md").read_text()
     app = stack.container("app")
     assert [e for e in app.attrs["Config"]["Env"] if e.startswith("WSGI_SERVER=")] == found
+    assert stack.container("proxy").id == proxy and "nginx restarted" not in output
     deadline = time.monotonic() + 60
     while app.attrs["State"]["Health"]["Status"] != "healthy" and time.monotonic() < deadline:
         time.sleep(1)

@@ -31,9 +31,8 @@ def made_up_round(engine: str, index: int, latency_ms: float, cpu: float) -> Rou
     totals = {"exit_codes": {}, "messages": {}, "not_completed": 0}
     result = Round(engine, index, Path("raw"), plan, t0 - 1, t0 + 11, False, responses, totals)
     result.client = runner.client_summary(result, MIXED)
-    probes = {str(k): (t0 + 3 * k, t0 + 3 * k + 0.1) for k in range(4)}  # 4 healthchecks
-    counts = ServerCounts(t0 - 2, t0 + 12, {"GET 200": n - 30 + 4, "POST 200": 30}, 0, 0.05)
-    result.server = runner.server_summary(result, counts, probes)
+    counts = ServerCounts(t0 - 2, t0 + 12, {"GET 200": n - 30, "POST 200": 30}, 0, 0.05)
+    result.server = runner.server_summary(result, counts)
     result.containers = {
         "app": {"cpu_seconds": cpu, "peak_rss_bytes": 64 << 20},
         "proxy": {"cpu_seconds": 0.5, "peak_rss_bytes": 8 << 20},
@@ -60,6 +59,11 @@ def both_engines() -> tuple[dict, list[Round]]:
         "connections": 6,
         "engines": ["custom", "gunicorn"],
         "target": generators.TARGET,
+        "proxy_limits": {
+            "RATE_LIMIT": "100000r/s",
+            "RATE_LIMIT_BURST": "100000",
+            "CONN_LIMIT": "65535",
+        },
         "stack": "test",
         "started": "2023-11-14T22:13:20+00:00",
     }
@@ -75,19 +79,58 @@ def test_client_summary_of_a_round():
     assert client["by_request"]["hello"]["requests"] == 17  # every 6th of 100, from the 1st
 
 
-def test_the_server_count_leaves_out_the_healthchecks_in_its_window():
+def test_the_server_side_of_a_round_is_prometheus_count_beside_the_client_s():
     server = made_up_round("custom", 1, 10, 1.0).server
-    assert server["healthchecks"] == 4
     assert server["requests"] == server["client_requests"] == 100
-    assert server["count_tolerance"] == 0
+    assert server["count_tolerance"] == 0  # open loop, every request answered
+    assert server["request_rate_rps"] == pytest.approx(100 / 9.91)
+    assert server["ratio_5xx"] == 0
     assert server["worker_restarts"] == 0 and server["latency_p99_seconds"] == 0.05
 
 
-def test_a_healthcheck_straddling_a_bracketing_scrape_widens_the_tolerance():
-    result = made_up_round("custom", 1, 10, 1.0)
-    counts = ServerCounts(T0, T0 + 12, {"GET 200": 100}, None, None)
-    server = runner.server_summary(result, counts, {"x": (T0 - 0.05, T0 + 0.05)})
-    assert (server["healthchecks"], server["count_tolerance"]) == (0, 1)
+def closed_round(statuses: list[int], errors: dict[str, int]) -> Round:
+    """A closed-loop round of 4 connections: one response per status, wrk's socket errors."""
+    plan = generators.closed_loop(MIXED.with_overrides(connections=4), 2)
+    n = len(statuses)
+    end = T0 + np.arange(1, n + 1) / n
+    responses = Responses(end, np.array(statuses), np.full(n, 0.001), np.zeros(n, dtype=int))
+    wrk = {"duration_us": 1_000_000, "errors": {"connect": 0, **errors}}
+    totals = {"exit_codes": {"wrk": 0}, "messages": {}, "wrk": wrk}
+    result = Round("custom", 1, Path("raw"), plan, T0 - 1, T0 + 2, False, responses, totals)
+    result.client = runner.client_summary(result, MIXED)
+    return result
+
+
+def test_the_closed_loop_tolerance_is_what_was_in_flight_when_wrk_stopped():
+    result = closed_round([200] * 50, {"read": 1, "write": 0, "timeout": 2})
+    server = runner.server_summary(result, ServerCounts(T0 - 1, T0 + 3, {"GET 200": 52}, 0, None))
+    assert server["count_tolerance"] == 4 + 1 + 2  # a request per connection, and the broken ones
+    assert server["requests"] - server["client_requests"] == 2
+
+
+def test_429s_are_their_own_error_kind_and_the_server_never_counts_them(tmp_path):
+    result = closed_round([200] * 40 + [429] * 7 + [404] * 3, {"read": 0, "write": 0, "timeout": 0})
+    assert result.client["errors"] == {
+        "http_429": 7,
+        "http_4xx": 3,
+        "http_5xx": 0,
+        "connect": 0,
+        "read": 0,
+        "write": 0,
+        "timeout": 0,
+    }
+    counts = ServerCounts(T0 - 1, T0 + 3, {"GET 200": 40, "GET 404": 3}, 0, None)
+    result.server = runner.server_summary(result, counts)
+    assert result.server["client_requests"] == result.server["requests"] == 43  # nginx's 429s
+    result.containers, result.series = {}, runner.round_series(result)
+    settings, _ = both_engines()
+    settings |= {"mode": "closed", "engines": ["custom"], "rounds": 1}
+    report.write(tmp_path, settings, [result])
+    text = (tmp_path / "report.md").read_text()
+    assert "| errors (client) | 10 (http_429 7, http_4xx 3) |" in text
+    assert "**nginx refused 7 requests with 429** (custom, round 1)" in text
+    assert "Count mismatch" not in text
+    assert "per-client limits for the run: 100000r/s (burst 100000), 65535 requests" in text
 
 
 def test_rounds_alternate_which_engine_goes_first():

@@ -1,4 +1,5 @@
-"""Docker stats to CPU seconds and peak RSS per round; engine names. No Docker here."""
+"""Docker stats to CPU seconds and peak RSS per round; engine names; what a proxy that
+did not start logged. No Docker here."""
 
 from __future__ import annotations
 
@@ -10,6 +11,37 @@ from loadtest.stack import Sample, Sampler
 
 def test_engine_names_map_to_wsgi_server_values():
     assert stack.ENGINES == {"custom": "wsgistack", "gunicorn": "gunicorn"}
+
+
+class LoggedContainer:
+    def __init__(self, log: str) -> None:
+        self.log = log
+
+    def logs(self, tail: int) -> bytes:
+        return "\n".join(self.log.splitlines()[-tail:]).encode()
+
+
+@pytest.mark.parametrize(
+    ("log", "error"),
+    [
+        (
+            "upstreams: app -> 10.0.0.3:8000\n"
+            "nginx: [emerg] connection limit must be less 65536 in https.conf:25\n"
+            "nginx: configuration file /etc/nginx/nginx.conf test failed\n",
+            "nginx: [emerg] connection limit must be less 65536 in https.conf:25",
+        ),
+        (
+            "entrypoint: RATE_LIMIT must look like 200r/s or 600r/m, got 'fast'\n\n",
+            "entrypoint: RATE_LIMIT must look like 200r/s or 600r/m, got 'fast'",
+        ),
+        ("starting\nsomething else went wrong\n", "something else went wrong"),
+        ("", "no log"),
+    ],
+)
+def test_a_proxy_that_did_not_start_is_explained_by_its_last_error(monkeypatch, log, error):
+    compose_stack = stack.Stack.__new__(stack.Stack)  # no Docker: only the log is read
+    monkeypatch.setattr(compose_stack, "container", lambda service: LoggedContainer(log))
+    assert compose_stack._last_error("proxy") == error
 
 
 def sampler_with(samples: list[Sample]) -> Sampler:
