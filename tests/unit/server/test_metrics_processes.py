@@ -151,7 +151,9 @@ def test_a_thousand_recycles_keep_the_directory_small_and_the_totals_exact(start
             pytest.fail(f"request {n} failed 100 times")
     print(f"\n{recycles} recycles in {time.monotonic() - started:.1f} s")
     total = probes + recycles
-    assert _wait_for(lambda: server.value("wsgi_server_worker_restarts_total", **restarts) == total)
+    assert _wait_for(
+        lambda: server.value("wsgi_server_worker_restarts_total", **restarts) == total, 60
+    ), server.value("wsgi_server_worker_restarts_total", **restarts)
 
     # The cause of a fast /metrics: a bounded directory, whatever the recycles.
     files = sorted(path.name for path in server.directory.glob("*.db"))
