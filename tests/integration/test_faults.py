@@ -64,6 +64,15 @@ def _upstream_servers(stack) -> str:
     return result.output.decode()
 
 
+def _hostnames(stack, requests: int) -> set[str]:
+    """The app hostnames that answered ``requests`` GET /api/echo, each on a new connection."""
+    names = set()
+    for _ in range(requests):
+        with stack.client() as client:
+            names.add(client.get("/api/echo").json()["hostname"])
+    return names
+
+
 def _address(container) -> str:
     container.reload()
     (network,) = container.attrs["NetworkSettings"]["Networks"].values()
@@ -196,8 +205,11 @@ class TestTwoReplicas:
         down_file = "/tmp/dependency-down"
         assert unready.exec_run(["touch", down_file]).exit_code == 0
         try:
-            # nginx stops routing to it within a few checks...
+            # nginx stops routing to it within a few checks (upstreams.sh
+            # rewrites the upstream block, then nginx's reload takes it in)...
             assert wait_until(lambda: f"server {address}:" not in _upstream_servers(stack), 15)
+            ready_host = ready.attrs["Config"]["Hostname"]
+            assert wait_until(lambda: _hostnames(stack, 5) == {ready_host}, 15)
             # ... and serves everything from the other replica meanwhile,
             result = run_load(stack.https, stack.ssl_context(), rate=RATE, duration=10.0)
             # while Docker's healthcheck (/readyz) marks it unhealthy.
