@@ -33,8 +33,11 @@ ENV PATH=/opt/venv/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1 \
     PROMETHEUS_MULTIPROC_DIR=/run/metrics \
     APP_MODULE=app.wsgi:application
+# /run/metrics is a tmpfs in every deployment. Docker gives a tmpfs mounted
+# without options (all Swarm can ask for) this folder's mode, owned by root:
+# 1777 keeps it writable for the app user there too.
 RUN useradd --system --uid 10001 --user-group --home-dir /srv --shell /usr/sbin/nologin app \
- && install -d -o app -g app /run/metrics
+ && install -d -o app -g app -m 1777 /run/metrics
 COPY --from=build /opt/venv /opt/venv
 COPY deploy/app/ /etc/supervisor/
 COPY server/ /srv/server/

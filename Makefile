@@ -105,9 +105,19 @@ test-unit: venv ## unit, conformance, signal and framework-compatibility tests (
 test-integration: venv bootstrap ## compose-based integration tests (builds and runs the stack)
 	$(PY) -m pytest tests/integration $(PYTEST_ARGS)
 
+.PHONY: test-swarm
+test-swarm: venv bootstrap ## the Swarm tests alone (a single-node swarm, made by the test if there is none)
+	$(PY) -m pytest tests/swarm $(PYTEST_ARGS)
+
+# Two pytest sessions: the Swarm tests start only once the compose stack of the
+# first session is down (`docker swarm init` while compose stacks run has broken
+# Docker's DNS for them). Both always run; the first failure is the exit status.
 .PHONY: test
-test: venv bootstrap lint ## everything: lint, unit, conformance and integration tests
-	$(PY) -m pytest tests $(PYTEST_ARGS)
+test: venv bootstrap lint ## everything: lint, unit, conformance and compose integration tests, then the Swarm tests
+	status=0; \
+	 $(PY) -m pytest tests --ignore=tests/swarm $(PYTEST_ARGS) || status=$$?; \
+	 $(PY) -m pytest tests/swarm $(PYTEST_ARGS) || { [ $$status -ne 0 ] || status=$$?; }; \
+	 exit $$status
 
 # -- benchmark (never part of `make test`) --------------------------------------------
 BENCH_VENV := .venv-bench

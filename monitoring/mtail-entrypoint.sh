@@ -10,7 +10,9 @@
 set -eu
 dir=/run/nginx-log
 umask 000   # nginx's workers (another user, another container) append to it
-touch "$dir/metrics.log"
+# Created here unless nginx was first (Swarm and Kubernetes start the two
+# side by side): nginx's file is readable, and the first rotation replaces it.
+[ -e "$dir/metrics.log" ] || : >"$dir/metrics.log"
 (
     while sleep 10; do
         size=$(stat -c %s "$dir/metrics.log" 2>/dev/null || echo 0)

@@ -13,11 +13,15 @@
 # A replica whose IP address is listed in $drain_file (one per line; written by
 # scripts/rolling-restart.sh before it stops that replica) is left out, so
 # nginx stops sending it requests before it stops accepting them.
-# A replica in use stays while it answers, even if DNS stops naming it (a DNS
-# hiccup must not drop a live replica). With no replica ready, every resolved
-# one is used (fail open: the app answers for itself). With none resolving or
-# answering (the only replica restarting), a `down` placeholder makes nginx
-# answer 502 at once instead of waiting for a connect to a vanished address.
+# A replica DNS stops naming leaves at once: Swarm takes a task out of DNS 2 s
+# before it sends the task's stop signal, and Kubernetes a terminating pod out
+# of a headless Service before its preStop hook, so that it leaves nginx while
+# it still serves. An answer with no address at all is taken for a DNS failure
+# (a lookup error, Docker's DNS restarting): the replicas in use then stay
+# while they answer. With no replica ready, every resolved one is used (fail
+# open: the app answers for itself). With none resolving or answering (the
+# only replica restarting), a `down` placeholder makes nginx answer 502 at once
+# instead of waiting for a connect to a vanished address.
 #
 #   upstreams.sh render   write the file once (before nginx starts)
 #   upstreams.sh watch    every UPSTREAM_CHECK_INTERVAL seconds: re-check, and
@@ -69,14 +73,14 @@ probe() {
 }
 
 # The replicas to use, space-separated: of the addresses the name resolves to
-# and those in use now (a DNS hiccup must not drop a live replica), the ready
-# ones; if none is, the resolved ones (fail open: a starting replica refuses
-# at once, the app answers for itself); if none resolves either, nothing (the
-# `down` placeholder: 502 at once).
+# (those in use now if it resolves to none: a DNS failure must not drop a live
+# replica), the ready ones; if none is, the resolved ones (fail open: a
+# starting replica refuses at once, the app answers for itself); if none
+# resolves either, nothing (the `down` placeholder: 502 at once).
 replicas() {
     all=$(for replica in $(resolved); do draining "$replica" || echo "$replica"; done)
     ready=""
-    for replica in $(printf '%s\n' $all $current | sort -u); do
+    for replica in ${all:-$current}; do
         draining "$replica" && continue
         [ "$(probe "$replica")" = ready ] && ready="$ready $replica"
     done

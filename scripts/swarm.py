@@ -11,9 +11,10 @@ a changed service spec and Swarm rolls it out (a fixed `:latest` would not
 change, and a swarm without a registry can't resolve digests). It merges
 docker-compose.yml with deploy/swarm/stack.yml through `docker compose config`
 (which reads .env and applies the override's `!reset`/`!override`), adapts
-the result to the stack file format (`stack_file`), runs `docker stack
-deploy`, and waits until every service runs all its tasks, healthy, with no
-update in progress. `render` prints the stack file instead of deploying it.
+the result to the stack file format and to what Swarm can do (`stack_file`;
+it says what Swarm can't apply), runs `docker stack deploy`, and waits until
+every service runs all its tasks, healthy, with no update in progress.
+`render` prints the stack file instead of deploying it.
 
 `undeploy` runs `docker stack rm` and waits until the stack's containers and
 networks are gone; `--volumes` then removes its volumes (Prometheus' data).
@@ -60,13 +61,25 @@ def stack_file(model: dict[str, Any]) -> dict[str, Any]:
     PORT_KEYS (``host_ip``); and it writes the values whose type differs:
     ``published`` as an integer (the spec's string allows ranges, which Swarm
     can't publish; docker/cli#1073), ``cpus`` as a string, secret and config
-    ``mode`` as a number. Raises SwarmError for a port range.
+    ``mode`` as a number. Two hardening keys Swarm has not (swarm_gaps() names
+    them): a service's ``tmpfs`` paths become ``type: tmpfs`` mounts (the stack
+    loader would ignore the key silently; the stack format can't set their
+    owner or mode: Docker makes them root's, with the mode of the image's
+    folder there), and ``security_opt`` goes (no service option for it).
+    Raises SwarmError for a port range.
     """
     model = copy.deepcopy(model)
     stack = {key: value for key, value in model.items() if key != "name"}
     services = {}
     for name, service in model.get("services", {}).items():
         service = {key: value for key, value in service.items() if value is not None}
+        service.pop("security_opt", None)
+        if "tmpfs" in service:
+            mounts = [
+                {"type": "tmpfs", "target": entry.split(":")[0]} for entry in service["tmpfs"]
+            ]
+            service["volumes"] = service.get("volumes", []) + mounts
+            del service["tmpfs"]
         if "ports" in service:
             service["ports"] = [_stack_port(name, port) for port in service["ports"]]
         for kind in ("secrets", "configs"):
@@ -79,6 +92,25 @@ def stack_file(model: dict[str, Any]) -> dict[str, Any]:
         services[name] = service
     stack["services"] = services
     return stack
+
+
+def swarm_gaps(model: dict[str, Any]) -> list[str]:
+    """What of ``model`` (as for stack_file) Swarm can't apply, one line per
+    kind naming the services: ``security_opt`` (no-new-privileges) and the
+    options of ``tmpfs`` mounts (owner, mode)."""
+    services = model.get("services", {})
+    gaps = []
+    secure = sorted(name for name, service in services.items() if service.get("security_opt"))
+    if secure:
+        gaps.append(f"security_opt (no service option in Swarm): {', '.join(secure)}")
+    tmpfs = sorted(
+        name
+        for name, service in services.items()
+        if any(":" in entry for entry in service.get("tmpfs") or [])
+    )
+    if tmpfs:
+        gaps.append(f"tmpfs owner and mode (root's, the image's mode): {', '.join(tmpfs)}")
+    return gaps
 
 
 def _stack_file_ref(ref: dict[str, Any]) -> dict[str, Any]:
@@ -169,7 +201,8 @@ def check_manager() -> None:
 
 
 def render(stack: str, env_file: str | None) -> dict[str, Any]:
-    """The stack file for ``stack``: build images, tag them by id, merge, adapt."""
+    """The stack file for ``stack``: build images, tag them by id, merge, adapt.
+    Says on stderr what Swarm can't apply (swarm_gaps)."""
     command, env = _compose_env(stack, env_file)
     cert_dir = env.get("TLS_CERT_DIR") or _dotenv(env_file).get("TLS_CERT_DIR") or "nginx/certs"
     env["TLS_VERSION"] = tls_version(ROOT / cert_dir)
@@ -180,6 +213,8 @@ def render(stack: str, env_file: str | None) -> dict[str, Any]:
         versioned = f"{image.rsplit(':', 1)[0]}:{image_id.removeprefix('sha256:')[:12]}"
         _run("docker", "image", "tag", image, versioned)
         service["image"] = versioned
+    for gap in swarm_gaps(model):
+        print(f"swarm: not applied in Swarm: {gap} (deploy/swarm/stack.yml)", file=sys.stderr)
     return stack_file(model)
 
 

@@ -2,16 +2,20 @@
 kustomize` (the official kubectl, pinned in requirements/dev.txt), every object
 validates against the Kubernetes schemas offline (kubernetes-validate, strict:
 no unknown fields), every container runs under the restricted security
-context and has probes, and the ConfigMaps hold exactly the files the compose
-stack uses. No cluster needed."""
+context and has probes, every file a ConfigMap puts into a container is the
+one its image bakes in there (read from the image's Dockerfile), the
+containers get the settings docker-compose.yml gives them, and every target
+of prometheus.yml is a Service. No cluster needed."""
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
+import dockerfile
 import kubernetes_validate
 import pytest
 import yaml
@@ -23,6 +27,9 @@ KUBECTL = Path(sys.executable).parent / "kubectl"
 # Custom resources: kubernetes-validate has no schema for them; checked below.
 CUSTOM_KINDS = {("monitoring.coreos.com/v1", "ServiceMonitor")}
 GRACEFUL_TIMEOUT = 20  # seconds: SERVER_GRACEFUL_TIMEOUT, as in docker-compose.yml
+# Settings that differ from compose on purpose (README, "What changes between
+# compose, Swarm and Kubernetes"), by container.
+K8S_SETTINGS = {"proxy": {"HTTPS_PORT": "443"}}
 
 
 def render(overlay: str) -> list[dict]:
@@ -186,35 +193,154 @@ def test_service_monitor_scrapes_the_app_exporter():
     assert endpoint["path"] == "/metrics"
 
 
-def test_config_maps_are_the_compose_stacks_files():
-    """One source: the ConfigMaps hold exactly nginx/'s and monitoring/'s files."""
-    objects = render("production")
+def baked_in(dockerfile_path: Path) -> dict[str, Path]:
+    """The files the image's Dockerfile COPYs from the build context (the
+    repository root), as {path in the image: file in the repository}; a
+    folder's files one by one. COPY --from (another stage) is left out."""
+    files = {}
+    for command in dockerfile.parse_file(str(dockerfile_path)):
+        if command.cmd.upper() != "COPY" or command.flags:
+            continue
+        *sources, target = command.value
+        for source in map(ROOT.joinpath, sources):
+            if source.is_dir():
+                for path in source.rglob("*"):
+                    if path.is_file():
+                        relative = path.relative_to(source).as_posix()
+                        files[f"{target.rstrip('/')}/{relative}"] = path
+            else:
+                files[f"{target}{source.name}" if target.endswith("/") else target] = source
+    return files
 
-    def data(prefix: str) -> dict[str, str]:
-        (config_map,) = [
-            o
-            for o in objects
-            if o["kind"] == "ConfigMap" and o["metadata"]["name"].startswith(prefix + "-")
-        ]
-        return config_map["data"]
 
-    templates = ROOT / "nginx" / "templates"
-    assert data("nginx-templates") == {
-        path.name: path.read_text() for path in sorted(templates.glob("*.template"))
+def compose_service(name: str) -> dict:
+    return yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"][name]
+
+
+def compose_environment(name: str) -> dict[str, str]:
+    """The environment docker-compose.yml gives service ``name`` with .env.example's values."""
+    settings = {}
+    for line in (ROOT / ".env.example").read_text().splitlines():
+        if line and not line.startswith("#") and "=" in line:
+            key, _, value = line.partition("=")
+            settings[key] = value
+
+    def interpolate(match: re.Match) -> str:
+        return settings.get(match["name"], match["default"] or "")
+
+    return {
+        key: re.sub(r"\$\{(?P<name>\w+)(?::-(?P<default>[^}]*))?\}", interpolate, str(value))
+        for key, value in compose_service(name)["environment"].items()
     }
-    assert data("nginx-conf") == {"nginx.conf": (ROOT / "nginx" / "nginx.conf").read_text()}
-    prometheus = (ROOT / "monitoring" / "prometheus.yml").read_text()
-    assert data("prometheus-config") == {"prometheus.yml": prometheus}
 
 
-def test_proxy_reaches_app_replicas_by_a_fully_qualified_name():
-    pod = _named(render("production"), "Deployment", "proxy")["spec"]["template"]["spec"]
+def _service_of(image: str) -> str:
+    """The compose service whose image ``image`` is: wsgistack/proxy:latest and
+    registry.example.com/wsgistack/proxy:0.1.0 are the proxy's."""
+    return image.rsplit("/", 1)[-1].split(":")[0]
+
+
+def test_baked_in_reads_the_dockerfile():
+    files = baked_in(ROOT / "nginx" / "Dockerfile")
+    assert files["/etc/nginx/nginx.conf"] == ROOT / "nginx" / "nginx.conf"
+    assert files["/etc/nginx/templates/https.conf.template"] == (
+        ROOT / "nginx" / "templates" / "https.conf.template"
+    )
+    assert files["/usr/local/bin/upstreams.sh"] == ROOT / "nginx" / "upstreams.sh"
+    # The app image's venv comes from its build stage, not from the repository.
+    assert not any(path.startswith("/opt/venv") for path in baked_in(ROOT / "Dockerfile"))
+
+
+def test_config_maps_replace_only_the_images_own_files(objects):
+    """One source: every file a ConfigMap mounts into a container is a file the
+    container's image bakes in at that path (nginx/Dockerfile,
+    monitoring/Dockerfile.prometheus), with the same content; a mounted folder
+    holds every file the image has there (it hides the image's folder)."""
+    config_maps = {o["metadata"]["name"]: o["data"] for o in objects if o["kind"] == "ConfigMap"}
+    mounted_any = False
+    for name, container, pod in _containers(objects):
+        volumes = {v["name"]: v["configMap"]["name"] for v in pod["volumes"] if "configMap" in v}
+        service = _service_of(container["image"])
+        image = baked_in(ROOT / compose_service(service)["build"]["dockerfile"])
+        for mount in container.get("volumeMounts", []):
+            if mount["name"] not in volumes:
+                continue
+            mounted_any = True
+            data = config_maps[volumes[mount["name"]]]
+            where = f"{name}: {mount['mountPath']}"
+            if "subPath" in mount:
+                assert mount["mountPath"] in image, f"{where}: not a file of the image"
+                assert data[mount["subPath"]] == image[mount["mountPath"]].read_text(), where
+                continue
+            folder = mount["mountPath"].rstrip("/") + "/"
+            in_image = {path.removeprefix(folder) for path in image if path.startswith(folder)}
+            assert set(data) == in_image, f"{where}: ConfigMap keys vs the image's files"
+            for key, text in data.items():
+                assert text == image[folder + key].read_text(), f"{where}/{key}"
+    # The overlays with the nginx proxy mount its configuration (ingress-nginx has none).
+    assert mounted_any == bool(config_maps)
+
+
+def test_containers_get_the_compose_settings(objects):
+    """The app's and the proxy's environment is docker-compose.yml's with
+    .env.example's values, but for the settings listed in K8S_SETTINGS."""
+    for name, container, _ in _containers(objects):
+        service = _service_of(container["image"])
+        if service not in ("app", "proxy"):
+            continue
+        env = {item["name"]: item.get("value") for item in container["env"]}
+        expected = {**compose_environment(service), **K8S_SETTINGS.get(service, {})}
+        assert env == expected, name
+
+
+def test_proxy_finds_the_app_replicas_through_the_headless_service():
+    objects = render("production")
+    pod = _named(objects, "Deployment", "proxy")["spec"]["template"]["spec"]
     nginx = next(c for c in pod["containers"] if c["name"] == "nginx")
-    env = {item["name"]: item for item in nginx["env"]}
-    assert env["APP_UPSTREAM"]["value"] == "app.$(POD_NAMESPACE).svc.cluster.local:8000"
-    assert env["POD_NAMESPACE"]["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.namespace"
-    service = _named(render("production"), "Service", "app")
-    assert service["spec"]["clusterIP"] == "None"  # headless: every pod's address
+    env = {item["name"]: item["value"] for item in nginx["env"]}
+    # upstreams.sh resolves it with getent: the pod's search domains apply.
+    assert env["UPSTREAM_HOST"] == "app"
+    assert pod.get("dnsPolicy", "ClusterFirst") == "ClusterFirst"
+    service = _named(objects, "Service", "app")
+    assert service["spec"]["clusterIP"] == "None"  # headless: every ready pod's address
+    assert not service["spec"].get("publishNotReadyAddresses")
+    assert any(port["port"] == 8000 for port in service["spec"]["ports"])  # UPSTREAM_PORT
+
+
+def test_nginx_shares_its_metrics_log_with_mtail():
+    pod = _named(render("production"), "Deployment", "proxy")["spec"]["template"]["spec"]
+    containers = {c["name"]: c for c in pod["containers"]}
+    volumes = {
+        c: {m["mountPath"]: m["name"] for m in containers[c]["volumeMounts"]}
+        for c in ("nginx", "mtail")
+    }
+    assert volumes["nginx"]["/run/nginx-log"] == volumes["mtail"]["/run/nginx-log"]
+    (volume,) = [v for v in pod["volumes"] if v["name"] == volumes["nginx"]["/run/nginx-log"]]
+    assert volume["emptyDir"]["medium"] == "Memory"
+
+
+def test_every_prometheus_target_is_a_service():
+    """What monitoring/prometheus.yml scrapes by name exists in the production
+    overlay: a Service with that port (static targets) or that name (DNS)."""
+    config = yaml.safe_load((ROOT / "monitoring" / "prometheus.yml").read_text())
+    services = {
+        o["metadata"]["name"]: {p["port"] for p in o["spec"]["ports"]}
+        for o in render("production")
+        if o["kind"] == "Service"
+    }
+    checked = 0
+    for job in config["scrape_configs"]:
+        for static in job.get("static_configs", []):
+            for target in static["targets"]:
+                host, port = target.rsplit(":", 1)
+                if host != "localhost":
+                    assert int(port) in services.get(host, set()), f"{job['job_name']}: {target}"
+                    checked += 1
+        for dns in job.get("dns_sd_configs", []):
+            for host in dns["names"]:
+                assert host in services, job["job_name"]
+                checked += 1
+    assert checked >= 3  # app, nginx-exporter, mtail
 
 
 def test_ingress_replaces_the_proxy():

@@ -32,7 +32,13 @@ MODEL = {
             ],
             "deploy": {"resources": {"limits": {"cpus": 0.25, "memory": "67108864"}}},
             "networks": {"backend": None},
-        }
+            "read_only": True,
+            "cap_drop": ["ALL"],
+            "security_opt": ["no-new-privileges:true"],
+            "tmpfs": ["/tmp:uid=33,gid=33,mode=0700"],
+            "volumes": [{"type": "volume", "source": "nginx-log", "target": "/run/nginx-log"}],
+        },
+        "app": {"image": "wsgistack-swarm/app:latest", "tmpfs": ["/run/metrics", "/tmp:mode=0700"]},
     },
     "networks": {"backend": {"name": "wsgistack-swarm_backend", "driver": "overlay"}},
 }
@@ -84,3 +90,30 @@ def test_tls_version_names_a_missing_file(tmp_path):
     (tmp_path / "fullchain.pem").write_text("cert")
     with pytest.raises(swarm.SwarmError, match="TLS_CERT_DIR: can't read .*privkey.pem"):
         swarm.tls_version(tmp_path)
+
+
+def test_stack_file_mounts_tmpfs_paths_as_swarm_can():
+    services = swarm.stack_file(MODEL)["services"]
+    assert "tmpfs" not in services["proxy"] and "tmpfs" not in services["app"]
+    assert services["proxy"]["volumes"] == [
+        {"type": "volume", "source": "nginx-log", "target": "/run/nginx-log"},
+        {"type": "tmpfs", "target": "/tmp"},
+    ]
+    assert services["app"]["volumes"] == [
+        {"type": "tmpfs", "target": "/run/metrics"},
+        {"type": "tmpfs", "target": "/tmp"},
+    ]
+
+
+def test_stack_file_keeps_the_hardening_swarm_has_and_drops_what_it_has_not():
+    proxy = swarm.stack_file(MODEL)["services"]["proxy"]
+    assert proxy["read_only"] is True and proxy["cap_drop"] == ["ALL"]
+    assert "security_opt" not in proxy
+
+
+def test_swarm_gaps_name_the_services():
+    assert swarm.swarm_gaps(MODEL) == [
+        "security_opt (no service option in Swarm): proxy",
+        "tmpfs owner and mode (root's, the image's mode): app, proxy",
+    ]
+    assert swarm.swarm_gaps({"services": {"web": {"tmpfs": ["/tmp"]}}}) == []
