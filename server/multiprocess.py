@@ -25,6 +25,17 @@ import glob
 import os
 
 _identity: tuple[int, str] | None = None  # (pid that set it, name)
+# This process's pid, renewed in every child os.fork() makes: prometheus-client
+# asks for the identity on every metric update, and os.getpid() is a system call.
+_pid = os.getpid()
+
+
+def _after_fork_in_child() -> None:
+    global _pid
+    _pid = os.getpid()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def process_identity() -> str:
@@ -33,10 +44,9 @@ def process_identity() -> str:
     A child forked after ``set_identity`` is another process and gets its pid,
     so two live processes never share a file.
     """
-    pid = os.getpid()
-    if _identity is not None and _identity[0] == pid:
+    if _identity is not None and _identity[0] == _pid:
         return _identity[1]
-    return str(pid)
+    return str(_pid)
 
 
 def set_identity(name: str) -> None:
@@ -48,7 +58,7 @@ def set_identity(name: str) -> None:
     global _identity
     if not name or "_" in name:
         raise ValueError(f"metrics identity must be non-empty, without '_': {name!r}")
-    _identity = (os.getpid(), name)
+    _identity = (_pid, name)
 
 
 def worker_identity(slot: int) -> str:

@@ -51,6 +51,22 @@ def test_identity_is_the_pid_until_named_and_only_in_the_process_that_named_it(m
     assert multiprocess.process_identity() == str(os.getpid())
 
 
+def test_a_child_forked_after_naming_has_its_own_pid_as_identity(monkeypatch):
+    monkeypatch.setattr(multiprocess, "_identity", None)
+    multiprocess.set_identity("master")
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: report and leave at once, without pytest's teardown
+        os.write(write, multiprocess.process_identity().encode())
+        os._exit(0)
+    os.close(write)
+    with os.fdopen(read, "rb") as pipe:
+        child_identity = pipe.read().decode()
+    os.waitpid(pid, 0)
+    assert child_identity == str(pid)
+    assert multiprocess.process_identity() == "master"
+
+
 @pytest.mark.parametrize("name", ["", "worker_3"])
 def test_identities_that_would_break_file_names_are_refused(name):
     with pytest.raises(ValueError, match="identity"):
