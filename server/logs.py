@@ -12,6 +12,10 @@ Access log styles (``--access-log-style``):
     the Apache/nginx combined log format, which log tools parse as is:
     ``remote - - [10/Oct/2026:13:55:36 +0000] "GET / HTTP/1.1" 200 2326 "referer" "agent"``
     (``-`` for a missing field and for 0 response bytes).
+
+Each access log line is written and flushed on its own, by ``AccessLog``
+rather than a ``logging`` logger: a LogRecord (the caller's frame, thread and
+process names) cost more than formatting the line itself.
 """
 
 from __future__ import annotations
@@ -20,10 +24,56 @@ import json
 import logging
 import os
 import sys
+import threading
 import time
+from typing import TextIO
 
 error_log = logging.getLogger("server.error")
-access_log = logging.getLogger("server.access")
+
+
+class AccessLog:
+    """Where access log lines go: a text stream, or a file opened for appending.
+
+    ``write`` adds the newline and flushes, one line at a time, under a lock
+    (the app's threads share it). A file is opened at once (OSError if it
+    can't be) and again on the first write after ``reopen`` (logrotate moved
+    it). A line that cannot be written (a full disk, a closed stdout) is
+    reported on the error log and serving goes on, as ``logging`` handlers do.
+    """
+
+    def __init__(self, stream: TextIO | None = None, path: str | None = None) -> None:
+        self._path = path
+        self._lock = threading.Lock()
+        self._stream = stream if path is None else self._open()
+
+    def _open(self) -> TextIO:
+        return open(self._path, "a", encoding="utf-8")  # noqa: SIM115 (closed by reopen)
+
+    def write(self, line: str) -> None:
+        with self._lock:
+            try:
+                stream = self._stream
+                if stream is None:
+                    stream = self._stream = self._open()
+                stream.write(line + "\n")
+                stream.flush()
+            except (OSError, ValueError) as exc:
+                error_log.error("cannot write the access log: %s", exc)
+
+    def reopen(self) -> None:
+        """Close a file (it is opened again on the next write); keep a stream."""
+        if self._path is None:
+            return
+        with self._lock:
+            if self._stream is not None:
+                try:
+                    self._stream.close()
+                except OSError:
+                    pass
+                self._stream = None
+
+
+_access: AccessLog | None = None  # None: no access log
 
 
 def _handler(target: str, default_stream) -> logging.Handler:
@@ -42,7 +92,7 @@ def setup(
 
     ``access_log_style`` is ``json`` or ``combined`` (see the module docstring).
     """
-    global _style
+    global _style, _access
     _style = access_log_style
     handler = _handler(errorlog, sys.stderr)
     handler.setFormatter(
@@ -53,35 +103,35 @@ def setup(
     error_log.handlers[:] = [handler]
     error_log.setLevel(log_level.upper())
     error_log.propagate = False
-    access_log.handlers.clear()
-    access_log.propagate = False
-    if access_logfile:
-        handler = _handler(access_logfile, sys.stdout)
-        handler.setFormatter(logging.Formatter("%(message)s"))
-        access_log.addHandler(handler)
-        access_log.setLevel(logging.INFO)
+    if _access is not None:
+        _access.reopen()  # closes a file
+    if not access_logfile:
+        _access = None
+    elif access_logfile == "-":
+        _access = AccessLog(stream=sys.stdout)
     else:
-        access_log.setLevel(logging.CRITICAL + 1)
+        _access = AccessLog(path=access_logfile)
 
 
 def reopen() -> None:
     """Reopen log files (SIGUSR1, after logrotate moved them); streams are kept."""
-    for logger in (error_log, access_log):
-        for handler in logger.handlers:
-            if isinstance(handler, logging.FileHandler):
-                handler.close()  # FileHandler opens the path again on the next record
+    for handler in error_log.handlers:
+        if isinstance(handler, logging.FileHandler):
+            handler.close()  # FileHandler opens the path again on the next record
+    if _access is not None:
+        _access.reopen()
 
 
 def access_enabled() -> bool:
     """True when an access log is configured."""
-    return access_log.isEnabledFor(logging.INFO)
+    return _access is not None
 
 
 def access(fields: dict) -> None:
     """Write one access log line for ``fields`` in the configured style."""
-    if access_log.isEnabledFor(logging.INFO):
+    if _access is not None:
         now = time.time()
-        access_log.info(combined(fields, now) if _style == "combined" else as_json(fields, now))
+        _access.write(combined(fields, now) if _style == "combined" else as_json(fields, now))
 
 
 def as_json(fields: dict, now: float) -> str:

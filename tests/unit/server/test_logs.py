@@ -90,3 +90,21 @@ def test_reopen_after_rotation(tmp_path):
     assert "after" in path.read_text()
     assert "after" not in (tmp_path / "error.log.1").read_text()
     assert all(isinstance(h, logging.Handler) for h in logs.error_log.handlers)
+
+
+def test_an_access_line_that_cannot_be_written_is_reported_not_raised(tmp_path):
+    error_path = tmp_path / "error.log"
+    logs.setup(str(error_path), "info", "-")
+
+    class Closed:
+        def write(self, text):
+            raise OSError(32, "Broken pipe")
+
+    logs._access = logs.AccessLog(stream=Closed())
+    logs.access(FIELDS)  # serving goes on
+    assert "cannot write the access log: [Errno 32] Broken pipe" in error_path.read_text()
+
+
+def test_an_access_log_file_that_cannot_be_opened_fails_at_setup(tmp_path):
+    with pytest.raises(OSError):
+        logs.setup("-", "info", str(tmp_path / "missing-dir" / "access.log"))
