@@ -26,6 +26,7 @@ import os
 import sys
 import threading
 import time
+from collections.abc import Callable
 from typing import TextIO
 
 error_log = logging.getLogger("server.error")
@@ -134,10 +135,40 @@ def access(fields: dict) -> None:
         _access.write(combined(fields, now) if _style == "combined" else as_json(fields, now))
 
 
+# One encoder for every line (json.dumps() builds one per call when given separators);
+# the fields are flat, so there is no cycle to check for.
+_JSON = json.JSONEncoder(separators=(",", ":"), check_circular=False)
+_pid = os.getpid()  # renewed in every forked child: os.getpid() is a system call
+
+
+def _after_fork_in_child() -> None:
+    global _pid
+    _pid = os.getpid()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+def _per_second(layout: str, convert: Callable[[float], time.struct_time]) -> Callable[[int], str]:
+    """``time.strftime(layout, convert(second))``, formatted once per second."""
+    cache = [-1, ""]
+
+    def stamp(second: int) -> str:
+        if cache[0] != second:
+            cache[:] = second, time.strftime(layout, convert(second))
+        return cache[1]
+
+    return stamp
+
+
+_utc_stamp = _per_second("%Y-%m-%dT%H:%M:%S", time.gmtime)
+_local_stamp = _per_second("%d/%b/%Y:%H:%M:%S %z", time.localtime)
+
+
 def as_json(fields: dict, now: float) -> str:
     """The json style: ``fields`` plus time (RFC 3339, UTC, milliseconds) and pid."""
-    stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now % 1 * 1000):03d}Z"
-    return json.dumps({"time": stamp, "pid": os.getpid(), **fields}, separators=(",", ":"))
+    stamp = f"{_utc_stamp(int(now))}.{int(now % 1 * 1000):03d}Z"
+    return _JSON.encode({"time": stamp, "pid": _pid, **fields})
 
 
 def _quoted(value: str) -> str:
@@ -149,7 +180,7 @@ def _quoted(value: str) -> str:
 
 def combined(fields: dict, now: float) -> str:
     """The combined style (Apache's and nginx's "combined" log format), local time."""
-    stamp = time.strftime("%d/%b/%Y:%H:%M:%S %z", time.localtime(now))
+    stamp = _local_stamp(int(now))
     if fields.get("method"):
         line = f"{fields['method']} {fields.get('uri', '')} {fields.get('protocol', '')}"
     else:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
+import time
 
 import pytest
 
@@ -108,3 +110,12 @@ def test_an_access_line_that_cannot_be_written_is_reported_not_raised(tmp_path):
 def test_an_access_log_file_that_cannot_be_opened_fails_at_setup(tmp_path):
     with pytest.raises(OSError):
         logs.setup("-", "info", str(tmp_path / "missing-dir" / "access.log"))
+
+
+@pytest.mark.parametrize("now", [1763856000.0, 1763856000.9996, 1763856001.0005, 1763859599.5])
+def test_lines_are_those_of_json_dumps_and_strftime_at_any_time(now):
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now % 1 * 1000):03d}Z"
+    expected = {"time": stamp, "pid": os.getpid(), **FIELDS}
+    assert logs.as_json(FIELDS, now) == json.dumps(expected, separators=(",", ":"))
+    local = time.strftime("%d/%b/%Y:%H:%M:%S %z", time.localtime(now))
+    assert f" - - [{local}] " in logs.combined(FIELDS, now)
