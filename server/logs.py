@@ -138,6 +138,7 @@ def access(fields: dict) -> None:
 # One encoder for every line (json.dumps() builds one per call when given separators);
 # the fields are flat, so there is no cycle to check for.
 _JSON = json.JSONEncoder(separators=(",", ":"), check_circular=False)
+_json_string = json.encoder.encode_basestring_ascii  # json.dumps' escaping of a str, quoted
 _pid = os.getpid()  # renewed in every forked child: os.getpid() is a system call
 
 
@@ -165,10 +166,70 @@ _utc_stamp = _per_second("%Y-%m-%dT%H:%M:%S", time.gmtime)
 _local_stamp = _per_second("%d/%b/%Y:%H:%M:%S %z", time.localtime)
 
 
+def access_request(
+    remote_addr: str,
+    method: str,
+    uri: str,
+    protocol: str,
+    status: int,
+    request_bytes: int,
+    response_bytes: int,
+    duration: float,
+    request_id: str,
+    referer: str,
+    user_agent: str,
+) -> None:
+    """Write the access log line of an answered request (``duration`` in seconds).
+
+    The line is ``access()``'s for these fields, ``duration_seconds`` rounded to
+    microseconds. The json style composes it without building the dict (a third
+    of the cost): each str escaped by json's own escaper, the numbers as
+    json.dumps writes them; a value of another type (an app may rewrite its
+    environ) takes the dict path.
+    """
+    if _access is None:
+        return
+    now = time.time()
+    duration = round(duration, 6)
+    line = None
+    if _style == "json":
+        q = _json_string
+        try:
+            line = (
+                f'{{"time":"{_json_time(now)}","pid":{_pid},"remote_addr":{q(remote_addr)},'
+                f'"method":{q(method)},"uri":{q(uri)},"protocol":{q(protocol)},'
+                f'"status":{status:d},"request_bytes":{request_bytes:d},'
+                f'"response_bytes":{response_bytes:d},"duration_seconds":{duration!r},'
+                f'"request_id":{q(request_id)},"referer":{q(referer)},'
+                f'"user_agent":{q(user_agent)}}}'
+            )
+        except (TypeError, ValueError):
+            pass
+    if line is None:
+        fields = {
+            "remote_addr": remote_addr,
+            "method": method,
+            "uri": uri,
+            "protocol": protocol,
+            "status": status,
+            "request_bytes": request_bytes,
+            "response_bytes": response_bytes,
+            "duration_seconds": duration,
+            "request_id": request_id,
+            "referer": referer,
+            "user_agent": user_agent,
+        }
+        line = combined(fields, now) if _style == "combined" else as_json(fields, now)
+    _access.write(line)
+
+
+def _json_time(now: float) -> str:
+    return f"{_utc_stamp(int(now))}.{int(now % 1 * 1000):03d}Z"
+
+
 def as_json(fields: dict, now: float) -> str:
     """The json style: ``fields`` plus time (RFC 3339, UTC, milliseconds) and pid."""
-    stamp = f"{_utc_stamp(int(now))}.{int(now % 1 * 1000):03d}Z"
-    return _JSON.encode({"time": stamp, "pid": _pid, **fields})
+    return _JSON.encode({"time": _json_time(now), "pid": _pid, **fields})
 
 
 def _quoted(value: str) -> str:

@@ -9,6 +9,8 @@ import re
 import time
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from server import logs
 
@@ -119,3 +121,51 @@ def test_lines_are_those_of_json_dumps_and_strftime_at_any_time(now):
     assert logs.as_json(FIELDS, now) == json.dumps(expected, separators=(",", ":"))
     local = time.strftime("%d/%b/%Y:%H:%M:%S %z", time.localtime(now))
     assert f" - - [{local}] " in logs.combined(FIELDS, now)
+
+
+class Lines:
+    """An AccessLog stand-in that keeps the lines."""
+
+    def __init__(self):
+        self.lines = []
+
+    def write(self, line):
+        self.lines.append(line)
+
+
+def _request_line(style, fields, monkeypatch):
+    lines = Lines()
+    monkeypatch.setattr(logs, "_access", lines)
+    monkeypatch.setattr(logs, "_style", style)
+    monkeypatch.setattr(logs.time, "time", lambda: 1763856000.25)
+    args = dict(fields)
+    args["duration"] = args.pop("duration_seconds")
+    logs.access_request(**args)
+    return lines.lines[0]
+
+
+_TEXT = st.text(st.characters(codec="utf-8"), max_size=20)
+
+
+@settings(max_examples=150, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    strings=st.fixed_dictionaries(
+        {k: _TEXT for k in ("remote_addr", "method", "uri", "request_id", "referer", "user_agent")}
+    ),
+    numbers=st.tuples(st.integers(100, 599), st.integers(0, 2**40), st.integers(0, 2**40)),
+    duration=st.floats(0, 1e5),
+)
+def test_a_request_line_is_what_access_writes_for_the_same_fields(
+    monkeypatch, strings, numbers, duration
+):
+    fields = {**FIELDS, **strings, "duration_seconds": duration}
+    fields["status"], fields["request_bytes"], fields["response_bytes"] = numbers
+    expected = {**fields, "duration_seconds": round(duration, 6)}
+    for style, write in (("json", logs.as_json), ("combined", logs.combined)):
+        assert _request_line(style, fields, monkeypatch) == write(expected, 1763856000.25)
+
+
+def test_a_request_line_with_a_value_the_app_made_no_str_is_still_json(monkeypatch):
+    fields = {**FIELDS, "remote_addr": None, "user_agent": 7}
+    line = json.loads(_request_line("json", fields, monkeypatch))
+    assert (line["remote_addr"], line["user_agent"], line["status"]) == (None, 7, 200)
