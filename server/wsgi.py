@@ -430,20 +430,28 @@ class WSGIHandler:
                 path = path[len(prefix) :]
             else:
                 script_name = ""  # outside the mount point (a health check, say)
-        env = {
-            **self.base_environ,
-            "SCRIPT_NAME": script_name,
-            "REQUEST_METHOD": request.method,
-            "PATH_INFO": path,
-            "QUERY_STRING": request.query.decode("latin-1"),
-            "RAW_URI": request.target.decode("latin-1"),
-            "SERVER_PROTOCOL": "HTTP/" + request.http_version,
-            "SERVER_NAME": conn.local[0],
-            "SERVER_PORT": str(conn.local[1]),
-            "REMOTE_ADDR": conn.peer[0],
-            "REMOTE_PORT": str(conn.peer[1]),
-            "wsgi.input": Input(conn, request, response.send_continue),
-        }
+        cached = conn.environ_base
+        if cached is None:
+            peer = conn.peer
+            cached = conn.environ_base = (
+                {
+                    **self.base_environ,
+                    "SERVER_NAME": conn.local[0],
+                    "SERVER_PORT": str(conn.local[1]),
+                    "REMOTE_ADDR": peer[0],
+                    "REMOTE_PORT": str(peer[1]),
+                },
+                peer[0] in self.trusted,
+            )
+        base, trusted = cached
+        env = base.copy()  # a connection's requests share no mutable state: the app may edit it
+        env["SCRIPT_NAME"] = script_name
+        env["REQUEST_METHOD"] = request.method
+        env["PATH_INFO"] = path
+        env["QUERY_STRING"] = request.query.decode("latin-1")
+        env["RAW_URI"] = request.target.decode("latin-1")
+        env["SERVER_PROTOCOL"] = "HTTP/" + request.http_version
+        env["wsgi.input"] = Input(conn, request, response.send_continue)
         keys = _ENVIRON_KEYS
         for name, value in request.headers:
             key = keys.get(name)
@@ -457,7 +465,7 @@ class WSGIHandler:
                 env[key] = value
         if request.chunked:
             env.pop("HTTP_TRANSFER_ENCODING", None)  # the server decoded it; body ends at EOF
-        if conn.peer[0] in self.trusted:
+        if trusted:
             forwarded_for = env.get("HTTP_X_FORWARDED_FOR")
             if forwarded_for:
                 # The rightmost entry is the address our trusted peer itself saw.

@@ -429,3 +429,25 @@ def test_forwarded_proto_other_than_http_or_https_is_ignored(harness):
     h = harness(app)
     h.serve(b"GET / HTTP/1.1\r\nHost: h\r\nX-Forwarded-Proto: javascript\r\n\r\n")
     assert seen["wsgi.url_scheme"] == "http"
+
+
+def test_each_request_of_a_connection_gets_its_own_environ(harness):
+    seen = []
+
+    def app(environ, start_response):
+        seen.append(dict(environ))
+        environ["REMOTE_ADDR"] = "changed by the app"  # PEP 3333 lets apps edit their environ
+        environ["wsgi.url_scheme"] = "https"
+        environ["myapp.note"] = "first"
+        start_response("200 OK", [("Content-Length", "0")])
+        return [b""]
+
+    h = harness(app)
+    assert h.serve(b"GET /a HTTP/1.1\r\nHost: h\r\nX-Forwarded-For: 1.2.3.4\r\n\r\n")
+    h.conn.parser.requests.popleft()
+    assert h.serve(GET)
+    first, second = seen
+    assert (first["REMOTE_ADDR"], second["REMOTE_ADDR"]) == ("1.2.3.4", "127.0.0.1")
+    assert (second["PATH_INFO"], second["wsgi.url_scheme"]) == ("/p", "http")
+    assert "myapp.note" not in second and "HTTP_X_FORWARDED_FOR" not in second
+    assert second["wsgi.input"] is not first["wsgi.input"]
