@@ -47,7 +47,7 @@ class Limits:
     body: int = 16 * 1024 * 1024
 
 
-@dataclass
+@dataclass(slots=True)
 class Request:
     """One parsed request: the head, and the body as far as it has arrived.
 

@@ -65,6 +65,8 @@ class Input:
     ClientDisconnected when the client goes away mid-body.
     """
 
+    __slots__ = ("_conn", "_request", "_send_continue")
+
     def __init__(
         self, conn: Connection, request: Request, send_continue: Callable[[], None]
     ) -> None:
@@ -210,6 +212,22 @@ class _TrustedPeers:
 
 class Response:
     """Response state of one request: start_response, write() and framing."""
+
+    __slots__ = (
+        "conn",
+        "request",
+        "keep_alive",
+        "draining",
+        "status",
+        "status_code",
+        "headers",
+        "headers_sent",
+        "continue_sent",
+        "content_length",
+        "chunked",
+        "body_bytes",
+        "no_body",
+    )
 
     def __init__(
         self,
