@@ -253,17 +253,23 @@ class RequestParser:
 
 # -- responses ----------------------------------------------------------------
 
-_date_cache: tuple[int, bytes] = (0, b"")
 _SERVER_TAIL = b"\r\nServer: " + SERVER_SOFTWARE.encode("latin-1") + b"\r\n\r\n"
+# (second, its IMF-fixdate, the head's end: Date and Server fields and the blank line)
+_date_cache: tuple[int, bytes, bytes] = (0, b"", b"")
+
+
+def _date_cache_now() -> tuple[int, bytes, bytes]:
+    global _date_cache
+    now = int(time.time())
+    if _date_cache[0] != now:
+        date = formatdate(now, usegmt=True).encode("ascii")
+        _date_cache = (now, date, b"Date: " + date + _SERVER_TAIL)
+    return _date_cache
 
 
 def http_date() -> bytes:
     """The current time as an IMF-fixdate (RFC 9110 §5.6.7), cached per second."""
-    global _date_cache
-    now = int(time.time())
-    if _date_cache[0] != now:
-        _date_cache = (now, formatdate(now, usegmt=True).encode("ascii"))
-    return _date_cache[1]
+    return _date_cache_now()[1]
 
 
 def reason_phrase(status: int) -> str:
@@ -274,16 +280,14 @@ def reason_phrase(status: int) -> str:
         return ""
 
 
-def response_head(status_line: str, headers: list[tuple[str, str]]) -> bytes:
-    """Serialise ``HTTP/1.1 <status_line>`` and ``headers`` plus Date and Server.
+def response_head(status_line: str, fields: str) -> bytes:
+    """Serialise ``HTTP/1.1 <status_line>``, the header ``fields`` and Date and Server.
 
-    ``status_line`` is e.g. "200 OK" (PEP 3333's status string). Returns the
-    head including the blank line, latin-1 encoded.
+    ``status_line`` is e.g. "200 OK" (PEP 3333's status string); ``fields`` is
+    the header section so far, "Name: value\\r\\n" per field. Returns the head
+    including the blank line, latin-1 encoded (UnicodeEncodeError otherwise).
     """
-    lines = [f"HTTP/1.1 {status_line}\r\n"]
-    for name, value in headers:
-        lines.append(f"{name}: {value}\r\n")
-    return "".join(lines).encode("latin-1") + b"Date: " + http_date() + _SERVER_TAIL
+    return f"HTTP/1.1 {status_line}\r\n{fields}".encode("latin-1") + _date_cache_now()[2]
 
 
 def error_response(error: HttpError) -> bytes:
@@ -291,11 +295,8 @@ def error_response(error: HttpError) -> bytes:
     body = f"{error.status} {reason_phrase(error.status)}\n".encode()
     head = response_head(
         f"{error.status} {reason_phrase(error.status)}",
-        [
-            ("Content-Type", "text/plain; charset=utf-8"),
-            ("Content-Length", str(len(body))),
-            ("Connection", "close"),
-        ],
+        "Content-Type: text/plain; charset=utf-8\r\n"
+        f"Content-Length: {len(body)}\r\nConnection: close\r\n",
     )
     return head + body
 

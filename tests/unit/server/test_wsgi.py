@@ -186,10 +186,11 @@ def test_invalid_or_hop_by_hop_headers_are_refused(harness, headers):
         start_response("200 OK", headers)
         return [b"never"]
 
-    h = harness(app)
-    assert h.serve(GET) is False
-    status, _, body = h.response()
-    assert status == 500 and b"never" not in body
+    for _ in range(2):  # the second time the name's verdict is remembered
+        h = harness(app)
+        assert h.serve(GET) is False
+        status, _, body = h.response()
+        assert status == 500 and b"never" not in body
 
 
 @pytest.mark.parametrize(
@@ -200,9 +201,10 @@ def test_invalid_status_is_refused(harness, status):
         start_response(status, [])
         return [b""]
 
-    h = harness(app)
-    h.serve(GET)
-    assert h.response()[0] == 500
+    for _ in range(2):  # invalid each time: only valid ones are remembered
+        h = harness(app)
+        h.serve(GET)
+        assert h.response()[0] == 500
 
 
 def test_body_must_be_bytes(harness):
