@@ -196,14 +196,14 @@ def access_request(
         q = _json_string
         try:
             line = (
-                f'{{"time":"{_json_time(now)}","pid":{_pid},"remote_addr":{q(remote_addr)},'
-                f'"method":{q(method)},"uri":{q(uri)},"protocol":{q(protocol)},'
-                f'"status":{status:d},"request_bytes":{request_bytes:d},'
-                f'"response_bytes":{response_bytes:d},"duration_seconds":{duration!r},'
+                f'{{"time":"{_utc_stamp(int(now))}.{int(now % 1 * 1000):03d}Z","pid":{_pid},'
+                f'"remote_addr":{q(remote_addr)},"method":{q(method)},"uri":{q(uri)},'
+                f'"protocol":{q(protocol)},"status":{status},"request_bytes":{request_bytes},'
+                f'"response_bytes":{response_bytes},"duration_seconds":{duration!r},'
                 f'"request_id":{q(request_id)},"referer":{q(referer)},'
                 f'"user_agent":{q(user_agent)}}}'
             )
-        except (TypeError, ValueError):
+        except TypeError:  # not a str
             pass
     if line is None:
         fields = {
@@ -223,13 +223,10 @@ def access_request(
     _access.write(line)
 
 
-def _json_time(now: float) -> str:
-    return f"{_utc_stamp(int(now))}.{int(now % 1 * 1000):03d}Z"
-
-
 def as_json(fields: dict, now: float) -> str:
     """The json style: ``fields`` plus time (RFC 3339, UTC, milliseconds) and pid."""
-    return _JSON.encode({"time": _json_time(now), "pid": _pid, **fields})
+    stamp = f"{_utc_stamp(int(now))}.{int(now % 1 * 1000):03d}Z"
+    return _JSON.encode({"time": stamp, "pid": _pid, **fields})
 
 
 def _quoted(value: str) -> str:
