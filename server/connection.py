@@ -28,7 +28,16 @@ class Connection:
     readable sockets, without waiting (``receive(wait=False)``).
     """
 
-    __slots__ = ("sock", "peer", "local", "parser", "idle_since", "lingering", "io_timeout")
+    __slots__ = (
+        "sock",
+        "peer",
+        "local",
+        "parser",
+        "idle_since",
+        "lingering",
+        "io_timeout",
+        "environ_base",
+    )
 
     def __init__(
         self,
@@ -45,6 +54,9 @@ class Connection:
         self.idle_since = 0.0
         self.lingering = False  # half-closed after a refusal: input is read and dropped
         self.io_timeout = io_timeout
+        # The environ entries that are the same for every request on this connection
+        # and whether the peer is trusted (WSGIHandler fills it on the first request).
+        self.environ_base: tuple[dict, bool] | None = None
         if sock.gettimeout() is not None:  # an app's socket.setdefaulttimeout()
             sock.settimeout(None)
         if io_timeout:

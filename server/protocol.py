@@ -17,6 +17,7 @@ Response heads are serialised here too (``response_head``), with the
 
 from __future__ import annotations
 
+import sys
 import time
 from collections import deque
 from dataclasses import dataclass, field
@@ -47,7 +48,7 @@ class Limits:
     body: int = 16 * 1024 * 1024
 
 
-@dataclass
+@dataclass(slots=True)
 class Request:
     """One parsed request: the head, and the body as far as it has arrived.
 
@@ -107,6 +108,12 @@ class RequestParser:
         self._head_complete = False
         self._url = bytearray()
         self._field_count = 0
+        self._fields: list[tuple[str, str]] = []  # the current section: headers, then trailers
+        # The limits with 0 (unlimited) as a bound never reached: one comparison per callback.
+        self._max_url = limits.request_line or sys.maxsize
+        self._max_fields = limits.fields or sys.maxsize
+        self._max_field_size = limits.field_size or sys.maxsize
+        self._max_body = limits.body or sys.maxsize
         self._parser = httptools.HttpRequestParser(self)
 
     @property
@@ -151,39 +158,35 @@ class RequestParser:
 
     # -- httptools callbacks (names fixed by httptools) -----------------------
     def on_message_begin(self) -> None:
-        self._current = Request()
+        self._current = request = Request()
+        self._fields = request.headers
         self._head_complete = False
         self._url.clear()
         self._field_count = 0
 
     def on_url(self, url: bytes) -> None:
         self._url += url
-        if self.limits.request_line and len(self._url) > self.limits.request_line:
+        if len(self._url) > self._max_url:
             raise HttpError(414, "request-target longer than limit_request_line")
 
     def on_header(self, name: bytes, value: bytes) -> None:
         self._field_count += 1
-        limits = self.limits
-        if limits.fields and self._field_count > limits.fields:
+        if self._field_count > self._max_fields:
             raise HttpError(431, "more header fields than limit_request_fields")
-        if limits.field_size and len(name) + len(value) > limits.field_size:
+        if len(name) + len(value) > self._max_field_size:
             raise HttpError(431, "header field larger than limit_request_field_size")
-        pair = (name.decode("latin-1"), value.decode("latin-1").strip(" \t"))
-        assert self._current is not None
-        if self._head_complete:
-            self._current.trailers.append(pair)  # trailer section, RFC 9112 §7.1.2
-        else:
-            self._current.headers.append(pair)
+        self._fields.append((name.decode("latin-1"), value.decode("latin-1").strip(" \t")))
 
     def on_headers_complete(self) -> None:
         request = self._current
         assert request is not None
         self._head_complete = True
-        request.method = self._parser.get_method().decode("ascii")
-        request.http_version = self._parser.get_http_version()
-        if request.http_version not in ("1.0", "1.1"):
-            raise HttpError(505, f"HTTP/{request.http_version} is not supported")
-        if request.method == "CONNECT":
+        self._fields = request.trailers  # what follows a chunked body, RFC 9112 §7.1.2
+        version = request.http_version = self._parser.get_http_version()
+        if version != "1.1" and version != "1.0":
+            raise HttpError(505, f"HTTP/{version} is not supported")
+        method = request.method = self._parser.get_method().decode("ascii")
+        if method == "CONNECT":
             raise HttpError(501, "CONNECT is not supported")  # we are no proxy
         self._parse_target(request, bytes(self._url))
 
@@ -195,12 +198,20 @@ class RequestParser:
                 if lowered == "host":
                     hosts += 1
                 framing.setdefault(lowered, value)
-        if hosts > 1 or (request.http_version == "1.1" and not hosts):
+        if hosts != 1 and (hosts or version == "1.1"):
             raise HttpError(400, "HTTP/1.1 needs exactly one Host header")  # RFC 9112 §3.2
+        if len(framing) > (hosts > 0):  # fields other than Host that frame the message
+            self._framing(request, framing)
+        else:
+            request.keep_alive = version == "1.1"  # RFC 9112 §9.3
+        self.requests.append(request)
 
+    def _framing(self, request: Request, framing: dict[str, str]) -> None:
+        """Body framing, persistence and expectation from the request's framing fields."""
+        version = request.http_version
         transfer_encoding = framing.get("transfer-encoding")
         if transfer_encoding is not None:
-            if request.http_version == "1.0":
+            if version == "1.0":
                 raise HttpError(400, "Transfer-Encoding in an HTTP/1.0 request")  # RFC 9112 §6.1
             if transfer_encoding.strip().lower() != "chunked":
                 raise HttpError(501, f"transfer coding not implemented: {transfer_encoding}")
@@ -208,21 +219,18 @@ class RequestParser:
         content_length = framing.get("content-length")
         if content_length is not None:
             request.content_length = int(content_length)  # llhttp checked it is digits
-            if self.limits.body and request.content_length > self.limits.body:
+            if request.content_length > self._max_body:
                 raise HttpError(413, "Content-Length larger than limit_request_body")
 
         connection = _connection_tokens(framing.get("connection"))
-        if request.http_version == "1.1":
+        if version == "1.1":
             request.keep_alive = "close" not in connection  # RFC 9112 §9.3
         else:
             request.keep_alive = "keep-alive" in connection
         expect = framing.get("expect")
         request.expect_continue = (
-            expect is not None
-            and expect.lower() == "100-continue"
-            and request.http_version == "1.1"
+            expect is not None and expect.lower() == "100-continue" and version == "1.1"
         )
-        self.requests.append(request)
 
     def _parse_target(self, request: Request, target: bytes) -> None:
         request.target = target
@@ -242,7 +250,7 @@ class RequestParser:
         request = self._current
         assert request is not None
         request.body_received += len(body)
-        if self.limits.body and request.body_received > self.limits.body:
+        if request.body_received > self._max_body:
             raise HttpError(413, "request body larger than limit_request_body")
         request.body += body
 
@@ -253,17 +261,23 @@ class RequestParser:
 
 # -- responses ----------------------------------------------------------------
 
-_date_cache: tuple[int, bytes] = (0, b"")
 _SERVER_TAIL = b"\r\nServer: " + SERVER_SOFTWARE.encode("latin-1") + b"\r\n\r\n"
+# (second, its IMF-fixdate, the head's end: Date and Server fields and the blank line)
+_date_cache: tuple[int, bytes, bytes] = (0, b"", b"")
+
+
+def _date_cache_now() -> tuple[int, bytes, bytes]:
+    global _date_cache
+    now = int(time.time())
+    if _date_cache[0] != now:
+        date = formatdate(now, usegmt=True).encode("ascii")
+        _date_cache = (now, date, b"Date: " + date + _SERVER_TAIL)
+    return _date_cache
 
 
 def http_date() -> bytes:
     """The current time as an IMF-fixdate (RFC 9110 §5.6.7), cached per second."""
-    global _date_cache
-    now = int(time.time())
-    if _date_cache[0] != now:
-        _date_cache = (now, formatdate(now, usegmt=True).encode("ascii"))
-    return _date_cache[1]
+    return _date_cache_now()[1]
 
 
 def reason_phrase(status: int) -> str:
@@ -274,16 +288,14 @@ def reason_phrase(status: int) -> str:
         return ""
 
 
-def response_head(status_line: str, headers: list[tuple[str, str]]) -> bytes:
-    """Serialise ``HTTP/1.1 <status_line>`` and ``headers`` plus Date and Server.
+def response_head(status_line: str, fields: str) -> bytes:
+    """Serialise ``HTTP/1.1 <status_line>``, the header ``fields`` and Date and Server.
 
-    ``status_line`` is e.g. "200 OK" (PEP 3333's status string). Returns the
-    head including the blank line, latin-1 encoded.
+    ``status_line`` is e.g. "200 OK" (PEP 3333's status string); ``fields`` is
+    the header section so far, "Name: value\\r\\n" per field. Returns the head
+    including the blank line, latin-1 encoded (UnicodeEncodeError otherwise).
     """
-    lines = [f"HTTP/1.1 {status_line}\r\n"]
-    for name, value in headers:
-        lines.append(f"{name}: {value}\r\n")
-    return "".join(lines).encode("latin-1") + b"Date: " + http_date() + _SERVER_TAIL
+    return f"HTTP/1.1 {status_line}\r\n{fields}".encode("latin-1") + _date_cache_now()[2]
 
 
 def error_response(error: HttpError) -> bytes:
@@ -291,11 +303,8 @@ def error_response(error: HttpError) -> bytes:
     body = f"{error.status} {reason_phrase(error.status)}\n".encode()
     head = response_head(
         f"{error.status} {reason_phrase(error.status)}",
-        [
-            ("Content-Type", "text/plain; charset=utf-8"),
-            ("Content-Length", str(len(body))),
-            ("Connection", "close"),
-        ],
+        "Content-Type: text/plain; charset=utf-8\r\n"
+        f"Content-Length: {len(body)}\r\nConnection: close\r\n",
     )
     return head + body
 

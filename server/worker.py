@@ -432,20 +432,18 @@ class Worker:
             metrics.REQUEST_BODY_BYTES.inc(request.body_received)
         metrics.RESPONSE_BODY_BYTES.inc(response.body_bytes)
         if logs.access_enabled():
-            logs.access(
-                {
-                    "remote_addr": environ.get("REMOTE_ADDR", ""),
-                    "method": request.method,
-                    "uri": environ.get("RAW_URI", ""),
-                    "protocol": environ.get("SERVER_PROTOCOL", ""),
-                    "status": status,
-                    "request_bytes": request.body_received,
-                    "response_bytes": response.body_bytes,
-                    "duration_seconds": round(duration, 6),
-                    "request_id": environ.get("HTTP_X_REQUEST_ID", ""),
-                    "referer": environ.get("HTTP_REFERER", ""),
-                    "user_agent": environ.get("HTTP_USER_AGENT", ""),
-                }
+            logs.access_request(
+                environ.get("REMOTE_ADDR", ""),
+                request.method,
+                environ.get("RAW_URI", ""),
+                environ.get("SERVER_PROTOCOL", ""),
+                status,
+                request.body_received,
+                response.body_bytes,
+                duration,
+                environ.get("HTTP_X_REQUEST_ID", ""),
+                environ.get("HTTP_REFERER", ""),
+                environ.get("HTTP_USER_AGENT", ""),
             )
 
     def _observe_refused(self, conn: Connection, status: int) -> None:

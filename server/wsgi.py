@@ -39,20 +39,43 @@ _HOP_BY_HOP = frozenset(
 )
 
 
-# Response header names the application used that are tokens -> lower case.
+# What start_response does with a response header field, by its name.
+_FIELD, _CONTENT_LENGTH, _SERVER_SET, _HOP = 0, 1, 2, 3
+# Response header names the application used that are tokens -> what to do with them.
 # Bounded: an application making up ever new names only fills it up.
-_RESPONSE_NAMES: dict[str, str] = {}
+_RESPONSE_NAMES: dict[str, int] = {}
 _RESPONSE_NAMES_MAX = 1024
+# Status strings the application used that are valid -> their status code (bounded too).
+_STATUS_CODES: dict[str, int] = {}
 
 
-def _response_name(name: str) -> str:
-    """``name`` in lower case; ValueError unless it is a token (RFC 9110 §5.6.2)."""
+def _response_name(name: str) -> int:
+    """What to do with a field named ``name``; ValueError unless it is a token
+    (RFC 9110 §5.6.2)."""
     if not _TOKEN.fullmatch(name):
         raise ValueError(f"bad header name {name!r}")
     lowered = name.lower()
+    if lowered in _HOP_BY_HOP:
+        kind = _HOP
+    elif lowered == "content-length":
+        kind = _CONTENT_LENGTH
+    elif lowered in ("date", "server"):
+        kind = _SERVER_SET
+    else:
+        kind = _FIELD
     if len(_RESPONSE_NAMES) < _RESPONSE_NAMES_MAX:
-        _RESPONSE_NAMES[name] = lowered
-    return lowered
+        _RESPONSE_NAMES[name] = kind
+    return kind
+
+
+def _status_code(status: Any) -> int:
+    """The code of a PEP 3333 status string like "200 OK"; ValueError if it is none."""
+    if type(status) is not str or not _STATUS.fullmatch(status):
+        raise ValueError(f"bad status {status!r}: want a str like '200 OK'")
+    code = int(status[:3])
+    if len(_STATUS_CODES) < _RESPONSE_NAMES_MAX:
+        _STATUS_CODES[status] = code
+    return code
 
 
 class Input:
@@ -64,6 +87,8 @@ class Input:
     HttpError (413, 400) when the body breaks a limit or its framing,
     ClientDisconnected when the client goes away mid-body.
     """
+
+    __slots__ = ("_conn", "_request", "_send_continue")
 
     def __init__(
         self, conn: Connection, request: Request, send_continue: Callable[[], None]
@@ -211,6 +236,22 @@ class _TrustedPeers:
 class Response:
     """Response state of one request: start_response, write() and framing."""
 
+    __slots__ = (
+        "conn",
+        "request",
+        "keep_alive",
+        "draining",
+        "status",
+        "status_code",
+        "fields",
+        "headers_sent",
+        "continue_sent",
+        "content_length",
+        "chunked",
+        "body_bytes",
+        "no_body",
+    )
+
     def __init__(
         self,
         conn: Connection,
@@ -224,7 +265,7 @@ class Response:
         self.draining = draining  # True once the worker is stopping: say Connection: close
         self.status: str | None = None
         self.status_code = 0
-        self.headers: list[tuple[str, str]] = []
+        self.fields = ""  # the header section from the app's fields (start_response)
         self.headers_sent = False
         self.continue_sent = False
         self.content_length: int | None = None
@@ -244,9 +285,10 @@ class Response:
                 exc_info = None  # PEP 3333: avoid a reference cycle
         elif self.status is not None:
             raise RuntimeError("start_response called twice without exc_info")
-        if type(status) is not str or not _STATUS.fullmatch(status):
-            raise ValueError(f"bad status {status!r}: want a str like '200 OK'")
-        checked = []
+        code = _STATUS_CODES.get(status) if type(status) is str else None
+        if code is None:
+            code = _status_code(status)
+        fields = []  # "Name: value\r\n" of each field the head carries as the app gave it
         content_length = None
         for pair in headers:
             if type(pair) is not tuple or len(pair) != 2:
@@ -254,24 +296,23 @@ class Response:
             name, value = pair
             if type(name) is not str:
                 raise ValueError(f"bad header name {name!r}")
-            lowered = _RESPONSE_NAMES.get(name)
-            if lowered is None:
-                lowered = _response_name(name)
+            kind = _RESPONSE_NAMES.get(name)
+            if kind is None:
+                kind = _response_name(name)
             if type(value) is not str or "\r" in value or "\n" in value or "\0" in value:
                 raise ValueError(f"bad value for header {name}: {value!r}")
-            if lowered in _HOP_BY_HOP:
+            if kind == _FIELD:
+                fields.append(f"{name}: {value}\r\n")
+            elif kind == _HOP:
                 raise ValueError(f"hop-by-hop header {name} is the server's, not the app's")
-            if lowered == "content-length":
+            elif kind == _CONTENT_LENGTH:
                 if not value.strip().isdigit():
                     raise ValueError(f"bad Content-Length {value!r}")
-                content_length = int(value)
-                continue  # _head() writes it, once (RFC 9110 §8.6)
-            if lowered in ("date", "server"):
-                continue  # the server sets these
-            checked.append((name, value))
+                content_length = int(value)  # _head() writes it, once (RFC 9110 §8.6)
+            # else Date or Server: the server sets these
         self.status = status
-        self.status_code = int(status[:3])
-        self.headers = checked
+        self.status_code = code
+        self.fields = "".join(fields)
         self.content_length = content_length
         return self.write
 
@@ -285,7 +326,7 @@ class Response:
         if self.status is None:
             raise RuntimeError("the application sent body data before calling start_response")
         request = self.request
-        headers = list(self.headers)
+        fields = self.fields
         self.no_body = bodiless(request.method, self.status_code)
         if self.content_length is None and known_length is not None and not self.no_body:
             self.content_length = known_length
@@ -295,21 +336,21 @@ class Response:
             self.keep_alive = False
         if self.content_length is not None:
             if not (self.status_code < 200 or self.status_code == 204):
-                headers.append(("Content-Length", str(self.content_length)))
+                fields += f"Content-Length: {self.content_length}\r\n"
         elif not self.no_body:
             if request.http_version == "1.1":
                 self.chunked = True
-                headers.append(("Transfer-Encoding", "chunked"))
+                fields += "Transfer-Encoding: chunked\r\n"
             else:
                 self.keep_alive = False  # the end of the body is the end of the connection
         if self.keep_alive and self.draining():
             self.keep_alive = False  # the worker began stopping while the app ran
         if not self.keep_alive:
-            headers.append(("Connection", "close"))
+            fields += "Connection: close\r\n"
         elif request.http_version == "1.0":
-            headers.append(("Connection", "keep-alive"))
+            fields += "Connection: keep-alive\r\n"
         self.headers_sent = True
-        return response_head(self.status, headers)
+        return response_head(self.status, fields)
 
     def write(self, data: bytes, known_length: int | None = None) -> None:
         """PEP 3333's write() callable, also used for each item of the iterable."""
@@ -430,20 +471,28 @@ class WSGIHandler:
                 path = path[len(prefix) :]
             else:
                 script_name = ""  # outside the mount point (a health check, say)
-        env = {
-            **self.base_environ,
-            "SCRIPT_NAME": script_name,
-            "REQUEST_METHOD": request.method,
-            "PATH_INFO": path,
-            "QUERY_STRING": request.query.decode("latin-1"),
-            "RAW_URI": request.target.decode("latin-1"),
-            "SERVER_PROTOCOL": "HTTP/" + request.http_version,
-            "SERVER_NAME": conn.local[0],
-            "SERVER_PORT": str(conn.local[1]),
-            "REMOTE_ADDR": conn.peer[0],
-            "REMOTE_PORT": str(conn.peer[1]),
-            "wsgi.input": Input(conn, request, response.send_continue),
-        }
+        cached = conn.environ_base
+        if cached is None:
+            peer = conn.peer
+            cached = conn.environ_base = (
+                {
+                    **self.base_environ,
+                    "SERVER_NAME": conn.local[0],
+                    "SERVER_PORT": str(conn.local[1]),
+                    "REMOTE_ADDR": peer[0],
+                    "REMOTE_PORT": str(peer[1]),
+                },
+                peer[0] in self.trusted,
+            )
+        base, trusted = cached
+        env = base.copy()  # a connection's requests share no mutable state: the app may edit it
+        env["SCRIPT_NAME"] = script_name
+        env["REQUEST_METHOD"] = request.method
+        env["PATH_INFO"] = path
+        env["QUERY_STRING"] = request.query.decode("latin-1")
+        env["RAW_URI"] = request.target.decode("latin-1")
+        env["SERVER_PROTOCOL"] = "HTTP/" + request.http_version
+        env["wsgi.input"] = Input(conn, request, response.send_continue)
         keys = _ENVIRON_KEYS
         for name, value in request.headers:
             key = keys.get(name)
@@ -457,7 +506,7 @@ class WSGIHandler:
                 env[key] = value
         if request.chunked:
             env.pop("HTTP_TRANSFER_ENCODING", None)  # the server decoded it; body ends at EOF
-        if conn.peer[0] in self.trusted:
+        if trusted:
             forwarded_for = env.get("HTTP_X_FORWARDED_FOR")
             if forwarded_for:
                 # The rightmost entry is the address our trusted peer itself saw.

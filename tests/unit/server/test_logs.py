@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
+import time
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from server import logs
 
@@ -90,3 +94,78 @@ def test_reopen_after_rotation(tmp_path):
     assert "after" in path.read_text()
     assert "after" not in (tmp_path / "error.log.1").read_text()
     assert all(isinstance(h, logging.Handler) for h in logs.error_log.handlers)
+
+
+def test_an_access_line_that_cannot_be_written_is_reported_not_raised(tmp_path):
+    error_path = tmp_path / "error.log"
+    logs.setup(str(error_path), "info", "-")
+
+    class Closed:
+        def write(self, text):
+            raise OSError(32, "Broken pipe")
+
+    logs._access = logs.AccessLog(stream=Closed())
+    logs.access(FIELDS)  # serving goes on
+    assert "cannot write the access log: [Errno 32] Broken pipe" in error_path.read_text()
+
+
+def test_an_access_log_file_that_cannot_be_opened_fails_at_setup(tmp_path):
+    with pytest.raises(OSError):
+        logs.setup("-", "info", str(tmp_path / "missing-dir" / "access.log"))
+
+
+@pytest.mark.parametrize("now", [1763856000.0, 1763856000.9996, 1763856001.0005, 1763859599.5])
+def test_lines_are_those_of_json_dumps_and_strftime_at_any_time(now):
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now % 1 * 1000):03d}Z"
+    expected = {"time": stamp, "pid": os.getpid(), **FIELDS}
+    assert logs.as_json(FIELDS, now) == json.dumps(expected, separators=(",", ":"))
+    local = time.strftime("%d/%b/%Y:%H:%M:%S %z", time.localtime(now))
+    assert f" - - [{local}] " in logs.combined(FIELDS, now)
+
+
+class Lines:
+    """An AccessLog stand-in that keeps the lines."""
+
+    def __init__(self):
+        self.lines = []
+
+    def write(self, line):
+        self.lines.append(line)
+
+
+def _request_line(style, fields, monkeypatch):
+    lines = Lines()
+    monkeypatch.setattr(logs, "_access", lines)
+    monkeypatch.setattr(logs, "_style", style)
+    monkeypatch.setattr(logs.time, "time", lambda: 1763856000.25)
+    args = dict(fields)
+    args["duration"] = args.pop("duration_seconds")
+    logs.access_request(**args)
+    return lines.lines[0]
+
+
+_TEXT = st.text(st.characters(codec="utf-8"), max_size=20)
+
+
+@settings(max_examples=150, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    strings=st.fixed_dictionaries(
+        {k: _TEXT for k in ("remote_addr", "method", "uri", "request_id", "referer", "user_agent")}
+    ),
+    numbers=st.tuples(st.integers(100, 599), st.integers(0, 2**40), st.integers(0, 2**40)),
+    duration=st.floats(0, 1e5),
+)
+def test_a_request_line_is_what_access_writes_for_the_same_fields(
+    monkeypatch, strings, numbers, duration
+):
+    fields = {**FIELDS, **strings, "duration_seconds": duration}
+    fields["status"], fields["request_bytes"], fields["response_bytes"] = numbers
+    expected = {**fields, "duration_seconds": round(duration, 6)}
+    for style, write in (("json", logs.as_json), ("combined", logs.combined)):
+        assert _request_line(style, fields, monkeypatch) == write(expected, 1763856000.25)
+
+
+def test_a_request_line_with_a_value_the_app_made_no_str_is_still_json(monkeypatch):
+    fields = {**FIELDS, "remote_addr": None, "user_agent": 7}
+    line = json.loads(_request_line("json", fields, monkeypatch))
+    assert (line["remote_addr"], line["user_agent"], line["status"]) == (None, 7, 200)

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -51,6 +54,22 @@ def test_identity_is_the_pid_until_named_and_only_in_the_process_that_named_it(m
     assert multiprocess.process_identity() == str(os.getpid())
 
 
+def test_a_child_forked_after_naming_has_its_own_pid_as_identity(monkeypatch):
+    monkeypatch.setattr(multiprocess, "_identity", None)
+    multiprocess.set_identity("master")
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: report and leave at once, without pytest's teardown
+        os.write(write, multiprocess.process_identity().encode())
+        os._exit(0)
+    os.close(write)
+    with os.fdopen(read, "rb") as pipe:
+        child_identity = pipe.read().decode()
+    os.waitpid(pid, 0)
+    assert child_identity == str(pid)
+    assert multiprocess.process_identity() == "master"
+
+
 @pytest.mark.parametrize("name", ["", "worker_3"])
 def test_identities_that_would_break_file_names_are_refused(name):
     with pytest.raises(ValueError, match="identity"):
@@ -65,3 +84,75 @@ def test_wipe_dir_drops_gauges_and_keeps_totals(tmp_path, monkeypatch):
         (tmp_path / "metrics" / name).write_bytes(b"")
     multiprocess.wipe_dir()
     assert sorted(path.name for path in (tmp_path / "metrics").iterdir()) == sorted(kept)
+
+
+# Runs in a fresh interpreter: instruments must be created after install_identities().
+_VALUES_SCRIPT = """
+import os, sys, threading
+from server import multiprocess
+multiprocess.set_identity("master")
+multiprocess.install_identities()
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.multiprocess import MultiProcessCollector
+
+done = Counter("done", "d")
+busy = Gauge("busy", "b", multiprocess_mode="livesum")
+took = Histogram("took", "t", buckets=(0.5, 1.0))
+
+
+def work():
+    for _ in range(1000):
+        busy.inc()
+        done.inc()
+        took.observe(0.25)
+        busy.dec()
+
+
+threads = [threading.Thread(target=work) for _ in range(8)]
+for thread in threads:
+    thread.start()
+for thread in threads:
+    thread.join()
+pid = os.fork()
+if pid == 0:  # a worker: its own files from its first update on
+    multiprocess.set_identity("worker1")
+    done.inc(5)
+    took.observe(0.75)
+    os._exit(0)
+os.waitpid(pid, 0)
+done.inc(2)  # the parent's files again
+registry = CollectorRegistry()
+MultiProcessCollector(registry)
+for name, labels in [
+    ("done_total", {}), ("busy", {}), ("took_count", {}), ("took_sum", {}),
+    ("took_bucket", {"le": "0.5"}), ("took_bucket", {"le": "1.0"}),
+]:
+    print(name, labels.get("le", ""), registry.get_sample_value(name, labels))
+print(" ".join(sorted(os.listdir(os.environ["PROMETHEUS_MULTIPROC_DIR"]))))
+"""
+
+
+def test_updates_from_threads_and_forked_workers_are_exact_in_their_own_files(tmp_path):
+    env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(tmp_path)}
+    root = Path(__file__).resolve().parents[3]
+    out = subprocess.run(
+        [sys.executable, "-c", _VALUES_SCRIPT],
+        env=env,
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    ).stdout.splitlines()
+    assert out[:-1] == [
+        "done_total  8007.0",
+        "busy  0.0",
+        "took_count  8001.0",
+        "took_sum  2000.75",
+        "took_bucket 0.5 8000.0",
+        "took_bucket 1.0 8001.0",
+    ]
+    assert out[-1] == (
+        "counter_master.db counter_worker1.db gauge_livesum_master.db "
+        "gauge_livesum_worker1.db histogram_master.db histogram_worker1.db"
+    )

@@ -128,7 +128,7 @@ def test_version_and_method_refusals():
 
 
 def test_response_head_and_helpers():
-    head = response_head("200 OK", [("Content-Length", "0")])
+    head = response_head("200 OK", "Content-Length: 0\r\n")
     assert head.startswith(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nDate: ")
     assert head.endswith(b"\r\nServer: wsgistack\r\n\r\n")
     assert http_date().endswith(b" GMT") and len(http_date()) == 29
