@@ -4,11 +4,10 @@ inside the stack; Prometheus scrapes every target and loads every rule."""
 
 from __future__ import annotations
 
-import time
-
 import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
+from rawhttp import wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -21,15 +20,6 @@ ALERTS = {
     "NginxUpstreamErrors",
     "AppImportFailing",
 }
-
-
-def _wait_for(predicate, timeout: float):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value or time.monotonic() > deadline:
-            return value
-        time.sleep(0.5)
 
 
 def _matching(samples, name: str, labels: dict[str, str]) -> float:
@@ -101,7 +91,7 @@ def test_mixed_traffic_is_counted_exactly_by_the_app_nginx_and_prometheus(stack)
             k: nginx_value(stack, DURATION_COUNT, **nginx_series[k]) - before_nginx[k] for k in sent
         }
 
-    _wait_for(lambda: app_deltas() == sent and nginx_deltas() == sent, timeout=10)
+    wait_until(lambda: app_deltas() == sent and nginx_deltas() == sent, timeout=10)
     assert app_deltas() == sent
     assert nginx_deltas() == sent
 
@@ -116,7 +106,7 @@ def test_mixed_traffic_is_counted_exactly_by_the_app_nginx_and_prometheus(stack)
     def in_prometheus():
         return {query: prometheus_value(stack, query) for query in expected}
 
-    _wait_for(lambda: in_prometheus() == expected, timeout=30)
+    wait_until(lambda: in_prometheus() == expected, timeout=30)
     assert in_prometheus() == expected
 
 
@@ -127,7 +117,9 @@ def test_a_413_from_nginx_counts_at_nginx_and_not_at_the_app(stack):
     before_app = app_value(stack, DURATION_COUNT, http_request_method="POST")
     with stack.client() as client:
         assert client.post("/api/upload", content=b"x" * (limit + 1)).status_code == 413
-    assert _wait_for(lambda: nginx_value(stack, DURATION_COUNT, **at_nginx) == before_nginx + 1, 10)
+    assert wait_until(
+        lambda: nginx_value(stack, DURATION_COUNT, **at_nginx) == before_nginx + 1, 10
+    )
     assert app_value(stack, DURATION_COUNT, http_request_method="POST") == before_app
 
 
@@ -159,7 +151,7 @@ def test_prometheus_scrapes_every_target(stack):
     # The app job finds every replica by DNS (dns_sd_configs): each is its
     # own instance, ADDRESS:9100.
     (network,) = stack.container("app").attrs["NetworkSettings"]["Networks"].values()
-    _wait_for(lambda: {h for _, h in health().values()} == {"up"}, 60)
+    wait_until(lambda: {h for _, h in health().values()} == {"up"}, 60)
     assert health() == {
         "app": (f"{network['IPAddress']}:9100", "up"),
         "nginx": ("proxy", "up"),
@@ -179,4 +171,4 @@ def test_prometheus_loads_every_rule(stack):
 
 
 def test_nginx_metrics_count_connections(stack):
-    assert _wait_for(lambda: prometheus_value(stack, "nginx_connections_accepted") > 0, 30) > 0
+    assert wait_until(lambda: prometheus_value(stack, "nginx_connections_accepted") > 0, 30) > 0

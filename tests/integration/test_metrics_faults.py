@@ -4,9 +4,8 @@ and not at the app. These disturb the app, so they run last (marker `disruptive`
 
 from __future__ import annotations
 
-import time
-
 import pytest
+from rawhttp import wait_until
 from test_metrics import DURATION_COUNT, app_value, nginx_value, prometheus_value
 
 pytestmark = [pytest.mark.integration, pytest.mark.disruptive]
@@ -26,15 +25,6 @@ for pid in filter(str.isdigit, os.listdir("/proc")):
 """
 
 
-def _wait_for(predicate, timeout: float):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value or time.monotonic() > deadline:
-            return value
-        time.sleep(0.5)
-
-
 def _workers(stack) -> list[int]:
     master = stack.app_exec(*SUPERVISORCTL, "pid", "server").strip()
     return [int(pid) for pid in stack.app_exec("python", "-c", LIST_WORKERS, master).split()]
@@ -46,7 +36,7 @@ def test_a_killed_worker_is_counted_as_a_restart_with_its_reason(stack):
     victim = _workers(stack)[0]
     stack.app_exec("python", "-c", f"import os; os.kill({victim}, 9)")
     counted = before + 1
-    assert _wait_for(
+    assert wait_until(
         lambda: app_value(stack, "wsgi_server_worker_restarts_total", **exits) == counted, 10
     )
     # This replica's series: a replica removed moments ago (an earlier test
@@ -54,10 +44,10 @@ def test_a_killed_worker_is_counted_as_a_restart_with_its_reason(stack):
     (network,) = stack.container("app").attrs["NetworkSettings"]["Networks"].values()
     instance = f"{network['IPAddress']}:9100"
     query = f'wsgi_server_worker_restarts_total{{job="app", instance="{instance}", reason="exit"}}'
-    assert _wait_for(lambda: prometheus_value(stack, query) == counted, 30)
+    assert wait_until(lambda: prometheus_value(stack, query) == counted, 30)
     assert app_value(stack, "wsgi_server_worker_restarts_total", reason="timeout") == 0
     workers = int(stack.env["WEB_CONCURRENCY"])
-    assert _wait_for(lambda: len(_workers(stack)) == workers and victim not in _workers(stack), 10)
+    assert wait_until(lambda: len(_workers(stack)) == workers and victim not in _workers(stack), 10)
     assert app_value(stack, "wsgi_server_workers") == workers
 
 
@@ -86,7 +76,7 @@ def test_a_502_from_nginx_counts_at_nginx_and_not_at_the_app(stack):
         with stack.client() as client:
             return client.get("/healthz").status_code == 200
 
-    assert _wait_for(back, 60)
+    assert wait_until(back, 60)
     after = (
         nginx_value(stack, DURATION_COUNT, **at_nginx),
         nginx_value(stack, "nginx_upstream_response_time_seconds_count", upstream_status="502"),
