@@ -12,6 +12,7 @@ the load (accept back-pressure).
 from __future__ import annotations
 
 import os
+import queue
 import random
 import resource
 import select
@@ -22,7 +23,6 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
 from . import logs, metrics
 from .config import Config
@@ -30,9 +30,6 @@ from .connection import RECV_SIZE, ClientDisconnected, Connection
 from .heartbeat import Heartbeat
 from .protocol import HttpError, Limits, Request, error_response
 from .wsgi import Response, WSGIHandler, load_app
-
-if TYPE_CHECKING:
-    from concurrent.futures import ThreadPoolExecutor
 
 WORKER_BOOT_ERROR = 3  # exit status: the app failed to import; the master must not respawn
 WORKER_MAX_REQUESTS = 4  # exit status: served --max-requests, retired gracefully
@@ -98,7 +95,9 @@ class Worker:
         self.pending: deque[Connection] = deque()  # heads ready, waiting for a free thread
         self.returned: deque[tuple[Connection, bool]] = deque()  # from threads, to the loop
         self.accepting = False
-        self.pool: ThreadPoolExecutor | None = None
+        # --threads > 1: connections for the handler threads; None: inline mode
+        self.work: queue.SimpleQueue[Connection | None] | None = None
+        self.handler_threads: list[threading.Thread] = []
         self._duration_children: dict[tuple[str, int, str], object] = {}
 
     # -- lifecycle -----------------------------------------------------------
@@ -161,11 +160,7 @@ class Worker:
             listener.setblocking(False)
         self._set_accepting(True)
         if cfg.threads > 1:
-            # Imported only here: 0.7 MiB of resident memory a worker with
-            # --threads 1 would carry for nothing (measured on Python 3.11).
-            from concurrent.futures import ThreadPoolExecutor
-
-            self.pool = ThreadPoolExecutor(cfg.threads, thread_name_prefix="app")
+            self._start_handler_threads(cfg.threads)
         next_sweep = time.monotonic() + _LOOP_TICK
         while self.alive or self.busy or self.pending or self._has_connections():
             tick = _LOOP_TICK
@@ -192,8 +187,7 @@ class Worker:
                 self._check_memory()
                 self._close_idle(now, keep_for=cfg.keep_alive)
                 next_sweep = now + _LOOP_TICK
-        if self.pool is not None:
-            self.pool.shutdown(wait=True)
+        self._stop_handler_threads()
 
     def _check_memory(self) -> None:
         """Retire gracefully once RSS exceeds --max-worker-memory (MiB)."""
@@ -267,7 +261,7 @@ class Worker:
         parser = conn.parser
         if not (parser.requests or parser.error is not None or parser.stopped):
             return  # the head is still incomplete
-        if self.pool is None:  # inline: serve now; the connection stays registered
+        if self.work is None:  # inline: serve now; the connection stays registered
             if self._serve(conn):
                 conn.idle_since = time.monotonic()
             else:
@@ -353,19 +347,52 @@ class Worker:
         except OSError:
             pass
 
-    # -- handing requests to the thread pool ---------------------------------------
-    def _dispatch(self, conn: Connection) -> None:
-        assert self.pool is not None
-        self.busy += 1
-        self.pool.submit(self._serve_threaded, conn)
+    # -- handing requests to the handler threads ----------------------------------
+    def _start_handler_threads(self, count: int) -> None:
+        """Start ``count`` threads that serve the connections the loop dispatches.
 
-    def _serve_threaded(self, conn: Connection) -> None:
-        keep = self._serve(conn)
-        self.returned.append((conn, keep))
-        try:
-            os.write(self._wake_w, b"\0")
-        except BlockingIOError:
-            pass  # the pipe is full: the loop is waking anyway
+        A plain queue and long-lived threads rather than concurrent.futures:
+        no Future, no idle semaphore and fewer lock hand-offs per request
+        (measured: fewer futex(2) calls per request and less GIL contention
+        with 8 threads), and 0.7 MiB less resident memory per worker.
+        """
+        self.work = queue.SimpleQueue()
+        for number in range(count):
+            thread = threading.Thread(
+                target=self._handler_thread, name=f"app-{number}", daemon=True
+            )
+            thread.start()
+            self.handler_threads.append(thread)
+
+    def _stop_handler_threads(self) -> None:
+        """Let every handler thread finish its connection and exit; wait for them."""
+        if self.work is None:
+            return
+        for _ in self.handler_threads:
+            self.work.put(None)
+        for thread in self.handler_threads:
+            thread.join()
+
+    def _dispatch(self, conn: Connection) -> None:
+        assert self.work is not None
+        self.busy += 1
+        self.work.put(conn)
+
+    def _handler_thread(self) -> None:
+        """Serve dispatched connections until handed None; each goes back to the loop."""
+        assert self.work is not None
+        get = self.work.get
+        while (conn := get()) is not None:
+            try:
+                keep = self._serve(conn)
+            except Exception:  # a bug of ours: lose the connection, not the thread
+                logs.error_log.exception("worker %d: error serving a connection", os.getpid())
+                keep = False
+            self.returned.append((conn, keep))
+            try:
+                os.write(self._wake_w, b"\0")
+            except BlockingIOError:
+                pass  # the pipe is full: the loop is waking anyway
 
     def _drain_wakeups(self, fd: int) -> None:
         try:
