@@ -45,6 +45,13 @@ _STOPPING_IDLE_CLOSE = 1.0
 # (seconds) before close(2): closing with unread input sends a reset, which can
 # destroy the error response before the client reads it (nginx's lingering_close).
 _LINGER = 2.0
+# With --threads N, a connection just accepted whose first request has not
+# arrived yet holds a handler for at most this long (seconds): a client (wrk,
+# nginx opening its upstream pool) connects in a burst and writes a moment
+# later, and a worker that counted only busy threads took the whole burst
+# while the others idled. Short, so a client that connects and sends nothing
+# (slowloris) holds a handler for no longer than this.
+_FIRST_REQUEST_GRACE = 0.05
 
 
 def resident_memory() -> int:
@@ -95,6 +102,7 @@ class Worker:
         self.pending: deque[Connection] = deque()  # heads ready, waiting for a free thread
         self.returned: deque[tuple[Connection, bool]] = deque()  # from threads, to the loop
         self.accepting = False
+        self.fresh: dict[Connection, float] = {}  # accepted, no request yet -> when (threads)
         # --threads > 1: connections for the handler threads; None: inline mode
         self.work: queue.SimpleQueue[Connection | None] | None = None
         self.handler_threads: list[threading.Thread] = []
@@ -168,9 +176,11 @@ class Worker:
                 self._set_accepting(False)
                 self._close_idle(time.monotonic(), keep_for=_STOPPING_IDLE_CLOSE)
                 tick = 0.1
+            elif self.fresh:
+                tick = _FIRST_REQUEST_GRACE  # accept again once their hold expires
             for key, _ in self.selector.select(tick):
                 if key.data is _ACCEPT:
-                    if self.busy < cfg.threads:  # an earlier event may have taken the last
+                    if self._free_handlers():  # an earlier event may have taken the last
                         self._accept(key.fileobj)
                 elif key.data is _WAKEUP:
                     self._drain_wakeups(wake_r)
@@ -180,7 +190,7 @@ class Worker:
                 self._accept_waiting()
             while self.pending and self.busy < cfg.threads:
                 self._dispatch(self.pending.popleft())
-            self._set_accepting(self.alive and self.busy < cfg.threads)
+            self._set_accepting(self.alive and self._free_handlers() > 0)
             now = time.monotonic()
             if now >= next_sweep:
                 self.heartbeat.beat()
@@ -225,9 +235,20 @@ class Worker:
         for seconds (p99 of 1 s behind nginx, whose upstream connections are
         opened in a burst). Takes at most one connection per free thread.
         """
-        for _ in range(self.cfg.threads - self.busy):
+        while self._free_handlers() > 0:
             if not any(self._accept(listener) for listener in self.listeners):
                 return  # the queues are empty
+
+    def _free_handlers(self) -> int:
+        """Handler threads neither busy nor held for a connection just accepted
+        whose first request is due (see _FIRST_REQUEST_GRACE)."""
+        free = self.cfg.threads - self.busy
+        if self.fresh and free > 0:
+            expired = time.monotonic() - _FIRST_REQUEST_GRACE
+            for conn in [conn for conn, since in self.fresh.items() if since < expired]:
+                del self.fresh[conn]
+            free -= len(self.fresh)
+        return free
 
     def _accept(self, listener: socket.socket) -> bool:
         """Accept one connection and read what it has sent; False if none waited."""
@@ -244,6 +265,8 @@ class Worker:
         conn = Connection(sock, peer, local, self.limits, self.io_timeout)
         conn.idle_since = time.monotonic()
         self.selector.register(sock, selectors.EVENT_READ, conn)
+        if self.work is not None:
+            self.fresh[conn] = conn.idle_since
         self._readable(conn)  # its request is usually there already (nginx sends at once)
         return True
 
@@ -261,6 +284,8 @@ class Worker:
         parser = conn.parser
         if not (parser.requests or parser.error is not None or parser.stopped):
             return  # the head is still incomplete
+        if self.fresh:
+            self.fresh.pop(conn, None)
         if self.work is None:  # inline: serve now; the connection stays registered
             if self._serve(conn):
                 conn.idle_since = time.monotonic()
@@ -274,6 +299,7 @@ class Worker:
             self.pending.append(conn)
 
     def _close(self, conn: Connection) -> None:
+        self.fresh.pop(conn, None)
         try:
             self.selector.unregister(conn.sock)
         except (KeyError, ValueError):

@@ -107,6 +107,26 @@ def test_busy_worker_stops_accepting_so_the_other_takes_the_connection(
     assert sorted(pids.count(pid) for pid in set(pids)) == [2, 2]
 
 
+def test_connections_accepted_before_their_request_are_shared_between_workers(
+    connect, server_factory, tmp_path
+):
+    """-w 2 --threads 2: four connections opened at once, their requests sent a
+    moment later (a client opening its pool, wrk's start). A worker holds a thread
+    for each connection it accepted until its first request comes, so it takes two
+    and leaves two to the other; taking more would leave a hold waiting behind the
+    others (the test would time out on it)."""
+    target = server_factory("--threads", "2", workers=2)
+    clients = [connect(target) for _ in range(4)]
+    time.sleep(0.3)  # accepted by now, with nothing to read
+    for name, client in enumerate(clients):
+        client.send(request(target=f"/hold?dir={tmp_path}&name={name}"))
+    for name in range(4):
+        assert wait_for((tmp_path / f"started-{name}").exists), f"hold {name} never ran"
+    (tmp_path / "release").touch()
+    pids = [client.response().json()["pid"] for client in clients]
+    assert sorted(pids.count(pid) for pid in set(pids)) == [2, 2]
+
+
 def test_busy_inline_worker_leaves_new_connections_to_the_others(connect, server_factory, tmp_path):
     target = server_factory("--threads", "1", workers=2)
     holds = Holds(connect, target, tmp_path)
