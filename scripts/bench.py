@@ -68,6 +68,7 @@ import json
 import os
 import pwd
 import re
+import resource
 import shutil
 import signal
 import socket
@@ -405,6 +406,17 @@ class Run:
     requests: int
     peak_rss_worker_kib: int | None
     peak_rss_total_kib: int | None
+    # CPU seconds (user + system) used during the measured run by the engine's
+    # processes, by nginx's and by wrk; None when not measured
+    engine_cpu_s: float | None = None
+    nginx_cpu_s: float | None = None
+    client_cpu_s: float | None = None
+
+    def cpu_us_per_request(self, seconds: float | None) -> float | None:
+        """``seconds`` of CPU spread over this run's requests, in microseconds each."""
+        if seconds is None or not self.requests:
+            return None
+        return seconds / self.requests * 1e6
 
 
 @dataclass
@@ -421,6 +433,10 @@ class Row:
     p99_ms: float | None
     peak_rss_worker_mib: float | None
     errors: int
+    # medians over the rounds of CPU microseconds per request: engine, nginx, wrk
+    engine_cpu_us: float | None = None
+    nginx_cpu_us: float | None = None
+    client_cpu_us: float | None = None
     vs_sync: float | None = None
     vs_gthread: float | None = None
 
@@ -463,6 +479,9 @@ def summarize(runs: Sequence[Run]) -> list[Row]:
                 p99_ms=_median([r.p99_ms for r in mine]),
                 peak_rss_worker_mib=max(rss) / 1024 if rss else None,
                 errors=sum(r.errors for r in mine),
+                engine_cpu_us=_median([r.cpu_us_per_request(r.engine_cpu_s) for r in mine]),
+                nginx_cpu_us=_median([r.cpu_us_per_request(r.nginx_cpu_s) for r in mine]),
+                client_cpu_us=_median([r.cpu_us_per_request(r.client_cpu_s) for r in mine]),
             )
         for row in by_engine.values():
             row.vs_sync = paired_ratio(runs, scenario, row.engine, BASELINE)
@@ -479,26 +498,42 @@ def _ratio(value: float | None) -> str:
     return "—" if value is None else f"{value:.2f}×"
 
 
+def _cpu(row: Row) -> str:
+    """CPU µs per request as "engine + nginx + wrk", e.g. "44 + 30 + 18"."""
+    parts = (row.engine_cpu_us, row.nginx_cpu_us, row.client_cpu_us)
+    if all(part is None for part in parts):
+        return "—"
+    return " + ".join(_num(part, 0) for part in parts)
+
+
 def render_table(rows: Sequence[Row]) -> str:
     """The summary as a Markdown table."""
     lines = [
         "| scenario | engine | workers×threads | req/s (median) | p50 ms | p99 ms "
-        "| peak RSS/worker MiB | errors | vs gunicorn sync | vs gunicorn gthread |",
-        "|---|---|---|--:|--:|--:|--:|--:|--:|--:|",
+        "| peak RSS/worker MiB | CPU µs/request: engine + nginx + wrk | errors "
+        "| vs gunicorn sync | vs gunicorn gthread |",
+        "|---|---|---|--:|--:|--:|--:|--:|--:|--:|--:|",
     ]
     for row in rows:
         shape = f"{row.workers}×{row.threads}" if row.threads is not None else f"{row.workers}×—"
         lines.append(
             f"| {row.scenario} | {ENGINES[row.engine].label} | {shape} | {_num(row.rps, 0)} "
             f"| {_num(row.p50_ms, 2)} | {_num(row.p99_ms, 2)} "
-            f"| {_num(row.peak_rss_worker_mib, 1)} | {row.errors} "
+            f"| {_num(row.peak_rss_worker_mib, 1)} | {_cpu(row)} | {row.errors} "
             f"| {_ratio(row.vs_sync)} | {_ratio(row.vs_gthread)} |"
         )
     return "\n".join(lines) + "\n"
 
 
-def check_targets(runs: Sequence[Run]) -> list[tuple[str, bool | None, str]]:
-    """Issue 3's targets as (target, met — None when not measured —, the numbers)."""
+def check_targets(
+    runs: Sequence[Run], cpus: int | None = None
+) -> list[tuple[str, bool | None, str]]:
+    """Issue 3's targets as (target, met — None when not measured —, the numbers).
+
+    With ``cpus`` (the machine's CPU count) the hello target's numbers also give
+    the CPU budget per request that 8× gunicorn sync leaves to wrk, nginx and the
+    engine together, and what wrk and nginx take of it in front of nginx-static.
+    """
     by = {(row.scenario, row.engine): row for row in summarize(runs)}
 
     def ratio(scenario: str, engine: str, base: str) -> float | None:
@@ -510,6 +545,7 @@ def check_targets(runs: Sequence[Run]) -> list[tuple[str, bool | None, str]]:
     ceiling = ratio("hello", "nginx-static", BASELINE)
     if ceiling is not None:
         detail += f"; with an upstream that costs nothing (nginx-static) {_ratio(ceiling)}"
+    detail += _cpu_budget(by, cpus)
     found.append(("hello ≥ 8× gunicorn sync", None if vs_sync is None else vs_sync >= 8, detail))
     vs_granian = ratio("hello", "ours", "granian")
     found.append(
@@ -537,6 +573,23 @@ def check_targets(runs: Sequence[Run]) -> list[tuple[str, bool | None, str]]:
     return found
 
 
+def _cpu_budget(by: Mapping[tuple[str, str], Row], cpus: int | None) -> str:
+    """What 8× gunicorn sync asks of the CPUs per hello request, from the rows."""
+    sync, static, ours = (by.get(("hello", name)) for name in (BASELINE, "nginx-static", "ours"))
+    if not (cpus and sync and sync.rps and static and ours):
+        return ""
+    front = (static.nginx_cpu_us, static.client_cpu_us)
+    if ours.engine_cpu_us is None or None in front:
+        return ""
+    budget = cpus * 1e6 / (8 * sync.rps)
+    return (
+        f"; at 8× gunicorn sync ({8 * sync.rps:,.0f} req/s) the {cpus} CPUs give each request "
+        f"{budget:.0f} µs of CPU for wrk, nginx and the engine together; wrk and nginx take "
+        f"{sum(front):.0f} µs of it in front of nginx-static, and our engine takes "
+        f"{ours.engine_cpu_us:.0f} µs"
+    )
+
+
 def render_markdown(meta: dict, runs: Sequence[Run]) -> str:
     """results.md: what ran, the table, how to read it."""
     rows = summarize(runs)
@@ -550,7 +603,8 @@ def render_markdown(meta: dict, runs: Sequence[Run]) -> str:
     failures = "".join(f"- failed: {f}\n" for f in meta.get("failures", []))
     mark = {True: "met", False: "NOT met", None: "not measured"}
     targets = "".join(
-        f"- {target}: **{mark[met]}** ({detail})\n" for target, met, detail in check_targets(runs)
+        f"- {target}: **{mark[met]}** ({detail})\n"
+        for target, met, detail in check_targets(runs, meta.get("cpus"))
     )
     return (
         f"# WSGI engines side by side behind nginx — {meta['started']}{status}\n\n"
@@ -569,7 +623,9 @@ def render_markdown(meta: dict, runs: Sequence[Run]) -> str:
         "gunicorn's in the same round (measured seconds apart) — compare those, not the "
         "absolute numbers, which depend on this machine and its neighbours. `ours` "
         "records its Prometheus metrics (multiprocess mode, as shipped); the other engines "
-        "record none. No engine writes "
+        "record none. CPU µs/request is the CPU time (user + system, from /proc) the "
+        "engine's processes, nginx's processes and wrk used during the run, divided by "
+        "the requests served (median over the rounds). No engine writes "
         "an access log. waitress runs one process per worker, each on its own port. "
         "`nginx static (ceiling)` is no WSGI engine: a second nginx answering the greeting "
         "itself, so its row is the most this machine gives the `hello` setup (wrk, nginx "
@@ -640,6 +696,19 @@ def children(pids: Sequence[int]) -> list[int]:
         if ppid in parents:
             found.append(int(entry))
     return found
+
+
+def cpu_seconds(pids: Sequence[int]) -> float:
+    """User + system CPU time (seconds) ``pids`` have used so far (Linux /proc;
+    a process gone meanwhile counts 0)."""
+    ticks = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+        except OSError:
+            continue
+        ticks += int(fields[11]) + int(fields[12])  # utime, stime: fields 14 and 15
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 def rss_kib(pid: int) -> int | None:
@@ -909,8 +978,16 @@ class Session:
         script = ["-s", str(lua)] if scenario.name == "upload" else []
         if self.settings.warmup:
             self._wrk(url, script, self.settings.warmup)
-        with RssSampler([p.pid for p in self.procs]) as sampler:
+        mains = [p.pid for p in self.procs]
+        engine_pids = mains + children(mains)
+        nginx_pids = [self.nginx.pid, *children([self.nginx.pid])] if self.nginx else []
+        with RssSampler(mains) as sampler:
+            engine_cpu, nginx_cpu = cpu_seconds(engine_pids), cpu_seconds(nginx_pids)
+            client_cpu = _children_cpu_seconds()
             result = parse_wrk(self._wrk(url, script, self.settings.duration))
+            client_cpu = _children_cpu_seconds() - client_cpu  # wrk: the only child reaped
+            engine_cpu = cpu_seconds(engine_pids) - engine_cpu
+            nginx_cpu = cpu_seconds(nginx_pids) - nginx_cpu
         rss = self.engine.wsgi
         return Run(
             round=round_no,
@@ -926,6 +1003,9 @@ class Session:
             # nginx-static's memory is nginx's: not comparable, not shown
             peak_rss_worker_kib=max(sampler.peak.values()) if rss and sampler.peak else None,
             peak_rss_total_kib=(sampler.peak_total or None) if rss else None,
+            engine_cpu_s=engine_cpu,
+            nginx_cpu_s=nginx_cpu,
+            client_cpu_s=client_cpu,
         )
 
     def _wrk(self, url: str, script: list[str], seconds: int) -> str:
@@ -935,6 +1015,12 @@ class Session:
         if out.returncode != 0:
             raise BenchError(f"wrk failed ({out.returncode}): {out.stderr.strip()[:300]}")
         return out.stdout
+
+
+def _children_cpu_seconds() -> float:
+    """User + system CPU seconds of this process's reaped children so far."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def phases(

@@ -5,7 +5,9 @@ benchmark, starts a process or measures time."""
 from __future__ import annotations
 
 import importlib.util
+import os
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -155,7 +157,11 @@ def test_parse_wrk_rejects_other_output(text):
 # -- summary and table --------------------------------------------------------------
 
 
-def run(engine, scenario, rps, round_no=1, p50=1.0, p99=2.0, errors=0, rss=20480, threads=1):
+def run(
+    engine, scenario, rps, round_no=1, p50=1.0, p99=2.0, errors=0, rss=20480, threads=1, cpu=None
+):
+    """A Run of 3 s; ``cpu`` = (engine, nginx, wrk) CPU seconds during it."""
+    engine_cpu, nginx_cpu, client_cpu = cpu or (None, None, None)
     return bench.Run(
         round=round_no,
         engine=engine,
@@ -169,6 +175,9 @@ def run(engine, scenario, rps, round_no=1, p50=1.0, p99=2.0, errors=0, rss=20480
         requests=int(rps * 3),
         peak_rss_worker_kib=rss,
         peak_rss_total_kib=None if rss is None else rss * 3,
+        engine_cpu_s=engine_cpu,
+        nginx_cpu_s=nginx_cpu,
+        client_cpu_s=client_cpu,
     )
 
 
@@ -234,20 +243,31 @@ def test_render_table():
     rows = bench.summarize(
         [
             run("gunicorn-sync", "hello", 4626.4, p50=6.3, p99=13.62, rss=22323),
-            run("ours", "hello", 14740.8, p50=1.854, p99=9.031, rss=20890, errors=4),
+            run(
+                "ours",
+                "hello",
+                14740.8,
+                p50=1.854,
+                p99=9.031,
+                rss=20890,
+                errors=4,
+                cpu=(1.9, 1.2, None),
+            ),
             run("granian", "hello", 100.0, p50=None, p99=None, rss=None),
         ]
     )
     lines = bench.render_table(rows).splitlines()
     assert lines[0].startswith("| scenario | engine | workers×threads | req/s (median) |")
-    assert lines[0].count("|") == lines[1].count("|") == 11
+    assert lines[0].count("|") == lines[1].count("|") == 12
+    # 1.9 s of engine CPU over 44,222 requests: 43 µs each; nginx 27 µs; wrk unknown
     assert lines[2] == (
-        "| hello | ours (python -m server) | 2×1 | 14,741 | 1.85 | 9.03 | 20.4 | 4 | 3.19× | — |"
+        "| hello | ours (python -m server) | 2×1 | 14,741 | 1.85 | 9.03 | 20.4 | 43 + 27 + — "
+        "| 4 | 3.19× | — |"
     )
     assert lines[3] == (
-        "| hello | gunicorn sync | 2×— | 4,626 | 6.30 | 13.62 | 21.8 | 0 | 1.00× | — |"
+        "| hello | gunicorn sync | 2×— | 4,626 | 6.30 | 13.62 | 21.8 | — | 0 | 1.00× | — |"
     )
-    assert lines[4] == "| hello | granian (wsgi) | 2×1 | 100 | — | — | — | 0 | 0.02× | — |"
+    assert lines[4] == "| hello | granian (wsgi) | 2×1 | 100 | — | — | — | — | 0 | 0.02× | — |"
     assert len(lines) == 5
 
 
@@ -448,6 +468,34 @@ def test_check_targets_met_and_missed():
     met, detail = targets["peak RSS per worker ≤ gunicorn's"]
     assert met is False  # sleep: 24000 KiB against gthread's 23000
     assert "hello 20.5 vs 21.5 MiB" in detail and "sleep 23.4 vs 22.5 MiB" in detail
+
+
+def test_check_targets_hello_gives_the_cpu_budget_of_8x():
+    runs = [
+        run("gunicorn-sync", "hello", 5000, cpu=(3.0, 1.0, 0.5)),
+        run("ours", "hello", 25000, cpu=(3.3, 1.5, 0.9)),  # 75,000 requests: 44 µs engine
+        run("nginx-static", "hello", 40000, cpu=(1.2, 2.4, 1.2)),  # 120,000: 20 + 10 µs in front
+    ]
+    [(name, met, detail), *_] = bench.check_targets(runs, cpus=2)
+    assert (name, met) == ("hello ≥ 8× gunicorn sync", False)
+    assert detail == (
+        "5.00×; with an upstream that costs nothing (nginx-static) 8.00×; at 8× gunicorn sync "
+        "(40,000 req/s) the 2 CPUs give each request 50 µs of CPU for wrk, nginx and the "
+        "engine together; wrk and nginx take 30 µs of it in front of nginx-static, and our "
+        "engine takes 44 µs"
+    )
+    [(_, _, without_cpus), *_] = bench.check_targets(runs)
+    assert without_cpus == "5.00×; with an upstream that costs nothing (nginx-static) 8.00×"
+
+
+def test_cpu_seconds_counts_what_a_process_used():
+    me = [os.getpid()]
+    before = bench.cpu_seconds(me)
+    deadline = time.process_time() + 0.1
+    while time.process_time() < deadline:  # bounded: 0.1 s of this process's CPU
+        pass
+    assert bench.cpu_seconds(me) - before >= 0.05  # clock ticks: 10 ms resolution
+    assert bench.cpu_seconds([2**22 + 1]) == 0  # no such process
 
 
 def test_check_targets_not_measured():
