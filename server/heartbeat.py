@@ -47,8 +47,11 @@ class Heartbeat:
         self._map = shared
         self._offset = offset
 
-    def beat(self) -> None:
-        struct.pack_into("d", self._map, self._offset, time.monotonic())
+    def beat(self, at: float | None = None) -> None:
+        """Record a beat as of ``at`` (time.monotonic() seconds; default now). A
+        worker with a request in flight beats as of that request's start, so the
+        master's --timeout counts from there."""
+        struct.pack_into("d", self._map, self._offset, time.monotonic() if at is None else at)
 
     def retire(self) -> None:
         """Tell the master this worker is leaving, so it starts a replacement now."""

@@ -35,7 +35,7 @@ WORKER_BOOT_ERROR = 3  # exit status: the app failed to import; the master must 
 WORKER_MAX_REQUESTS = 4  # exit status: served --max-requests, retired gracefully
 WORKER_MAX_MEMORY = 5  # exit status: RSS above --max-worker-memory, retired gracefully
 _ACCEPT, _WAKEUP = object(), object()
-_LOOP_TICK = 1.0  # seconds between heartbeats and idle sweeps
+_LOOP_TICK = 1.0  # seconds between heartbeats and idle sweeps (at most; see _sweep_every)
 # While stopping, an idle keep-alive connection is closed once idle this long
 # (seconds). Requests that arrive before are answered with Connection: close,
 # so a busy client (nginx's upstream pool) is never cut mid-request.
@@ -97,7 +97,11 @@ class Worker:
             if cfg.max_requests
             else -1
         )
-        self.in_flight: dict[int, Request] = {}  # thread id -> request, for the timeout log
+        # thread id -> (request, time.monotonic() when it started): the heartbeat and
+        # the timeout log
+        self.in_flight: dict[int, tuple[Request, float]] = {}
+        # the master kills a worker silent for --timeout: beat at least twice as often
+        self.sweep_every = min(_LOOP_TICK, cfg.timeout / 2) if cfg.timeout else _LOOP_TICK
         self.busy = 0
         self.pending: deque[Connection] = deque()  # heads ready, waiting for a free thread
         self.returned: deque[tuple[Connection, bool]] = deque()  # from threads, to the loop
@@ -149,7 +153,7 @@ class Worker:
 
     def _timed_out(self, *_: object) -> None:
         """SIGABRT from the master after --timeout: log what was running, exit."""
-        for request in list(self.in_flight.values()):
+        for request, _ in list(self.in_flight.values()):
             target = request.target.decode("latin-1")
             logs.error_log.error(
                 "worker %d timed out serving %s %s", os.getpid(), request.method, target
@@ -169,11 +173,12 @@ class Worker:
         self._set_accepting(True)
         if cfg.threads > 1:
             self._start_handler_threads(cfg.threads)
-        next_sweep = time.monotonic() + _LOOP_TICK
+        next_sweep = time.monotonic() + self.sweep_every
         while self.alive or self.busy or self.pending or self._has_connections():
-            tick = _LOOP_TICK
+            tick = self.sweep_every
             if not self.alive:
                 self._set_accepting(False)
+                self._close_listeners()
                 self._close_idle(time.monotonic(), keep_for=_STOPPING_IDLE_CLOSE)
                 tick = 0.1
             elif self.fresh:
@@ -193,11 +198,29 @@ class Worker:
             self._set_accepting(self.alive and self._free_handlers() > 0)
             now = time.monotonic()
             if now >= next_sweep:
-                self.heartbeat.beat()
+                self.heartbeat.beat(self._busy_since(now))
                 self._check_memory()
                 self._close_idle(now, keep_for=cfg.keep_alive)
-                next_sweep = now + _LOOP_TICK
+                next_sweep = now + self.sweep_every
         self._stop_handler_threads()
+
+    def _busy_since(self, now: float) -> float:
+        """When the oldest request in flight started (time.monotonic()), else ``now``.
+
+        With --threads N the loop keeps running while a handler thread is stuck in
+        the app; beating as of that request's start lets the master's --timeout
+        kill a worker with a hung request (gunicorn's gthread worker keeps beating
+        from its loop, so a hung thread is never timed out).
+        """
+        return min((started for _, started in list(self.in_flight.values())), default=now)
+
+    def _close_listeners(self) -> None:
+        """Close this worker's copies of the listening sockets once it stops for good:
+        when the master and every worker have closed theirs, new connections are
+        refused at once instead of waiting in a queue nobody will accept from."""
+        for listener in self.listeners:
+            listener.close()
+        self.listeners = []
 
     def _check_memory(self) -> None:
         """Retire gracefully once RSS exceeds --max-worker-memory (MiB)."""
@@ -274,6 +297,8 @@ class Worker:
         if conn.lingering:
             self._discard(conn)
             return
+        parser = conn.parser
+        between_requests = not parser.head_pending
         try:
             conn.receive(wait=False)
         except (BlockingIOError, InterruptedError):
@@ -281,8 +306,9 @@ class Worker:
         except (ClientDisconnected, OSError):
             self._close(conn)
             return
-        parser = conn.parser
         if not (parser.requests or parser.error is not None or parser.stopped):
+            if between_requests:  # --client-header-timeout counts from a head's first byte
+                conn.idle_since = time.monotonic()
             return  # the head is still incomplete
         if self.fresh:
             self.fresh.pop(conn, None)
@@ -447,7 +473,9 @@ class Worker:
         parser = conn.parser
         try:
             while parser.requests:
-                self.heartbeat.beat()
+                started = time.monotonic()
+                if self.work is None:  # inline: the loop cannot beat while the app runs
+                    self.heartbeat.beat(started)
                 keep_alive = self.alive and self.cfg.keep_alive > 0
                 if self.requests_left > 0:
                     self.requests_left -= 1
@@ -457,7 +485,7 @@ class Worker:
                         keep_alive = False
                 request = parser.requests[0]
                 thread = threading.get_ident()
-                self.in_flight[thread] = request
+                self.in_flight[thread] = (request, started)
                 metrics.ACTIVE_REQUESTS.inc()
                 try:
                     keep = self.handler.handle(conn, request, keep_alive)

@@ -7,7 +7,9 @@ so what is asserted is an order of events, never a duration.
 
 from __future__ import annotations
 
+import re
 import select
+import signal
 import time
 from pathlib import Path
 
@@ -157,3 +159,47 @@ def test_request_waiting_on_a_busy_worker_is_not_closed_as_idle(
     holds.release()
     response = waiting.response()
     assert response.json()["environ"]["QUERY_STRING"] == "waited"
+
+
+def test_hung_request_on_a_thread_is_timed_out(connect, server_factory):
+    """--threads 2 --timeout 2: the event loop keeps running while a handler thread
+    hangs in the app, but the worker beats as of its oldest request's start, so the
+    master aborts it after --timeout, the request is logged, and a new worker serves."""
+    target = server_factory("--threads", "2", "--timeout", "2", workers=1)
+    hung = connect(target)
+    hung.send(request(target="/sleep?s=30"))
+    fast = connect(target)
+    fast.send(request(target="/pid"))
+    old_pid = fast.response().json()["pid"]  # the other thread still serves meanwhile
+    assert hung.closed()  # no answer: the worker was aborted
+    log = target.log()
+    assert "WORKER TIMEOUT" in log
+    assert re.search(r"worker \d+ timed out serving GET /sleep\?s=30", log), log
+    client = connect(target)
+    client.send(request(target="/pid"))
+    assert client.response().json()["pid"] != old_pid
+
+
+def test_stopping_worker_closes_its_listeners_so_new_connections_are_refused(
+    connect, server_factory, tmp_path
+):
+    """SIGTERM: while a request is still in flight, a new connection is refused at
+    once (the master and every worker closed their listening sockets) instead of
+    waiting in a queue nobody accepts from, to be reset at exit."""
+    target = server_factory("--threads", "2", workers=2)
+    holds = Holds(connect, target, tmp_path)
+    holds.start("in-flight")
+    target.proc.send_signal(signal.SIGTERM)
+    assert wait_for(lambda: "stopping (SIGTERM, graceful)" in target.log())
+
+    def refused() -> bool:
+        try:
+            target.connect().close()
+        except ConnectionRefusedError:
+            return True
+        return False
+
+    assert wait_for(refused)
+    assert not answered_now(holds.clients[0], 0)  # still in flight
+    [_] = holds.release()
+    assert target.proc.wait(20) == 0

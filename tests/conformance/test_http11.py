@@ -94,6 +94,23 @@ def test_idle_keep_alive_connection_is_closed_after_keep_alive_seconds(connect):
     print(f"idle connection closed after {time.monotonic() - started:.1f} s (--keep-alive 2)")
 
 
+def test_head_timeout_counts_from_the_first_byte_of_the_head_not_from_idle(connect, server_factory):
+    """--client-header-timeout bounds the time to send a head, not keep-alive idleness:
+    a connection idle longer than it (nginx keeps upstream connections for 60 s) whose
+    next head arrives in two pieces is served, not answered 408."""
+    target = server_factory("--keep-alive", "10", "--client-header-timeout", "3")
+    client = connect(target)
+    client.send(request())
+    assert client.response().status == 200
+    time.sleep(4)  # idle: longer than the head timeout, within --keep-alive
+    client.send(b"GET /echo?late HTTP/1.1\r\n")
+    time.sleep(1.2)  # an idle sweep (every 1 s) sees the half head
+    client.send(b"Host: h\r\n\r\n")
+    response = client.response()
+    assert response.status == 200
+    assert response.json()["environ"]["QUERY_STRING"] == "late"
+
+
 # -- Expect: 100-continue ----------------------------------------------------------
 
 
