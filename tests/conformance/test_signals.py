@@ -1,5 +1,5 @@
 """The process model under signals and faults, on real processes: reload under
-load (also to code that fails to import), killed and
+load (also to code that fails to import, and of the config file), killed and
 hung workers, graceful and immediate stops, worker count, log reopening, boot
 failures, recycling, --preload and configuration.
 
@@ -220,6 +220,34 @@ def test_replacement_that_fails_to_import_is_not_retried(spawn, tmp_path):
     assert "no worker left and the app fails to import; stopping" in log
     assert log.count("Traceback (most recent call last)") == 1
     assert log.count("spawned worker") == 3
+
+
+def test_sighup_rereads_the_config_file_and_keeps_it_when_invalid(spawn, tmp_path):
+    config = tmp_path / "conf.py"
+    config.write_text("workers = 2\n")
+    server = spawn("-c", str(config))
+    server.wait_ready(2)
+    master = server.proc.pid
+    old = children(master)
+    assert len(old) == 2
+    config.write_text("workers = 3\n")
+    server.proc.send_signal(signal.SIGHUP)
+    assert wait_for(lambda: len(children(master)) == 3 and not (children(master) & old), 20)
+    reloaded = [x for x in server.log().splitlines() if "SIGHUP: reloading; config:" in x]
+    assert len(reloaded) == 1
+    assert f"workers=3(file {config})" in reloaded[0]
+    spawned = server.log().count("spawned worker")
+
+    config.write_text("workers = 'many'\n")
+    server.proc.send_signal(signal.SIGHUP)
+    assert wait_for(lambda: "configuration not reloaded" in server.log())
+    refused = [x for x in server.log().splitlines() if "configuration not reloaded" in x]
+    assert len(refused) == 1
+    assert refused[0].endswith(f"--workers (file {config}): must be an integer, got 'many'")
+    assert "pid" in get(server)
+    assert len(children(master)) == 3
+    assert server.log().count("spawned worker") == spawned  # the running workers stay
+    assert server.stop() == 0
 
 
 # -- dead and hung workers -----------------------------------------------------------
