@@ -6,6 +6,11 @@ than ``--timeout``, and brings the worker count to its target. Signals have
 gunicorn's meanings: TERM/INT graceful stop, QUIT immediate stop, HUP reload
 (new workers with freshly imported code, then the old ones retire gracefully),
 TTIN/TTOU one worker more/less, USR1 reopen log files.
+
+An app that fails to import (a worker exits WORKER_BOOT_ERROR) is never
+retried in the same generation. At start it stops the master (exit 3); on a
+reload the new generation is dropped and the old workers keep serving with the
+old configuration until the next HUP.
 """
 
 from __future__ import annotations
@@ -94,8 +99,12 @@ class Arbiter:
         self.reload_config = reload_config
         self.app = app
         self.target = cfg.workers
-        self.generation = 0
+        self.generation = 0  # the generation being started or serving
+        self.newest_generation = 0  # numbers are never reused, even after a failed reload
         self.booted_generation = -1  # the newest generation a worker has booted in
+        # What a reload whose app fails to import falls back to: generation, config, target.
+        self.fallback: tuple[int, Config, int] = (0, cfg, cfg.workers)
+        self.unbootable = -1  # a booted generation whose replacement workers fail to import
         self.workers: dict[int, WorkerInfo] = {}
         self.signals: deque[int] = deque()
         self.listeners: list[socket.socket] = []
@@ -202,13 +211,15 @@ class Arbiter:
             self.booted_generation = self.generation
         # The first worker of a generation (at start, after a reload) boots
         # alone: if the app cannot be imported, its traceback is printed once
-        # and the master stops. Once one has booted, replacements start at once.
+        # and the generation is given up (_boot_failed). Once one has booted,
+        # replacements start at once.
         if self.booted_generation != self.generation:
             if not current:
                 self._spawn()
         else:
-            for _ in range(self.target - len(current)):
-                self._spawn()
+            if self.generation != self.unbootable:  # a failed import is not retried
+                for _ in range(self.target - len(current)):
+                    self._spawn()
             for pid in sorted(current, key=lambda p: self.workers[p].spawned_at)[self.target :]:
                 self._retire(pid)
             if len(booted) >= self.target:  # a reload's new generation is up: retire the old
@@ -264,8 +275,7 @@ class Arbiter:
                 self.booted_generation = max(self.booted_generation, info.generation)
             code = os.waitstatus_to_exitcode(status)
             if code == WORKER_BOOT_ERROR:
-                log.error("worker %d failed to boot (traceback above); stopping", pid)
-                self.exit_status = WORKER_BOOT_ERROR
+                self._boot_failed(pid, info.generation)
             elif info.aborted_at:
                 metrics.WORKER_RESTARTS.labels("timeout").inc()
             elif code == WORKER_MAX_REQUESTS:
@@ -277,6 +287,48 @@ class Arbiter:
                 how = f"signal {-code}" if code < 0 else f"status {code}"
                 log.warning("worker %d exited unexpectedly (%s); replacing it", pid, how)
                 metrics.WORKER_RESTARTS.labels("exit").inc()
+            if not self.workers and self.generation == self.unbootable:
+                log.error("no worker left and the app fails to import; stopping")
+                self.exit_status = WORKER_BOOT_ERROR
+
+    def _boot_failed(self, pid: int, generation: int) -> None:
+        """A worker of ``generation`` could not import the app (it logged the traceback).
+
+        Nothing serving and the current generation failing: the master stops
+        (exit 3, as gunicorn). A reload's new generation failing while older
+        workers serve: it is dropped and the last generation that booted (its
+        config, its worker count) stays. A replacement failing in a generation
+        that booted: that generation gets no more workers until the next HUP.
+        """
+        serving = any(self._booted(p) for p in self.workers)
+        if generation != self.generation:
+            log.error(
+                "worker %d of superseded generation %d failed to boot (traceback above)",
+                pid,
+                generation,
+            )
+        elif not serving:
+            log.error("worker %d failed to boot (traceback above); stopping", pid)
+            self.exit_status = WORKER_BOOT_ERROR
+        elif self.booted_generation != self.generation:
+            self.generation, self.cfg, self.target = self.fallback
+            self.booted_generation = self.generation
+            log.error(
+                "SIGHUP: reload abandoned: worker %d failed to boot (traceback above); "
+                "generation %d keeps serving with its configuration until the next SIGHUP",
+                pid,
+                self.generation,
+            )
+            cfg = self.cfg
+            logs.setup(cfg.errorlog, cfg.log_level, cfg.access_logfile, cfg.access_log_style)
+        else:
+            self.unbootable = generation
+            log.error(
+                "worker %d failed to boot (traceback above); not replacing it until the next "
+                "SIGHUP (workers left: %d)",
+                pid,
+                len(self.workers),
+            )
 
     def _murder_timed_out(self) -> None:
         if not self.cfg.timeout:
@@ -307,9 +359,12 @@ class Arbiter:
             cfg = dataclasses.replace(cfg, bind=self.cfg.bind)
         logs.setup(cfg.errorlog, cfg.log_level, cfg.access_logfile, cfg.access_log_style)
         log.info("SIGHUP: reloading; %s", cfg.describe())
+        if self.booted_generation == self.generation:
+            self.fallback = (self.generation, self.cfg, self.target)
         self.cfg = cfg
         self.target = cfg.workers
-        self.generation += 1
+        self.newest_generation += 1
+        self.generation = self.newest_generation
 
     def _stop(self, graceful: bool, reason: str) -> int:
         log.info("stopping (%s, %s)", reason, "graceful" if graceful else "immediate")

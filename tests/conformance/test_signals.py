@@ -1,6 +1,7 @@
 """The process model under signals and faults, on real processes: reload under
-load, killed and hung workers, graceful and immediate stops, worker count,
-log reopening, boot failures, recycling, --preload and configuration.
+load (also to code that fails to import, and of the config file), killed and
+hung workers, graceful and immediate stops, worker count, log reopening, boot
+failures, recycling, --preload and configuration.
 
 Every wait is bounded; load is a bounded number of requests on loopback.
 """
@@ -159,6 +160,93 @@ def test_sighup_reloads_fresh_code_with_no_failed_request(spawn, tmp_path):
     assert load.failures == []
     assert {get(server)["version"] for _ in range(10)} == {"2"}
     assert len(children(server.proc.pid)) == 2
+    assert server.stop() == 0
+
+
+BROKEN_APP = "raise RuntimeError('the new code cannot start')\n"
+
+
+def test_sighup_to_code_that_fails_to_import_keeps_the_old_workers_serving(spawn, tmp_path):
+    module = tmp_path / "hotapp.py"
+    module.write_text(HOT_APP.format(version="1"))
+    env = {"PYTHONPATH": f"{tmp_path}{os.pathsep}{ROOT}", "PYTHONDONTWRITEBYTECODE": "1"}
+    server = spawn("-w", "2", "--graceful-timeout", "10", app="hotapp:application", env=env)
+    server.wait_ready(2)
+    old = children(server.proc.pid)
+    module.write_text(BROKEN_APP)
+    with Load(server) as load:
+        load.wait(100)
+        server.proc.send_signal(signal.SIGHUP)
+        assert wait_for(lambda: "SIGHUP: reload abandoned" in server.log(), 20)
+        load.wait(100)
+    print(f"failed reload under load: {load.ok} requests, {len(load.failures)} failed")
+    assert load.failures == []
+    assert server.proc.poll() is None
+    assert children(server.proc.pid) == old
+    assert {get(server)["version"] for _ in range(10)} == {"1"}
+    log = server.log()
+    assert log.count("Traceback (most recent call last)") == 1
+    assert log.count("RuntimeError: the new code cannot start") == 1
+    assert log.count("spawned worker") == 3  # 2 at start, 1 for the reload: no respawn loop
+
+    module.write_text(HOT_APP.format(version="2"))  # fixed: the next HUP reloads
+    with Load(server) as load:
+        load.wait(50)
+        server.proc.send_signal(signal.SIGHUP)
+        assert wait_for(lambda: get(server)["version"] == "2", 20)
+        assert wait_for(lambda: not (children(server.proc.pid) & old), 20)
+        load.wait(50)
+    assert load.failures == []
+    assert {get(server)["version"] for _ in range(10)} == {"2"}
+    assert len(children(server.proc.pid)) == 2
+    assert server.stop() == 0
+
+
+def test_replacement_that_fails_to_import_is_not_retried(spawn, tmp_path):
+    module = tmp_path / "hotapp.py"
+    module.write_text(HOT_APP.format(version="1"))
+    env = {"PYTHONPATH": f"{tmp_path}{os.pathsep}{ROOT}", "PYTHONDONTWRITEBYTECODE": "1"}
+    server = spawn("-w", "2", app="hotapp:application", env=env)
+    server.wait_ready(2)
+    first, second = sorted(children(server.proc.pid))
+    module.write_text(BROKEN_APP)  # changed on disk, no HUP
+    os.kill(first, signal.SIGKILL)
+    assert wait_for(lambda: "not replacing it" in server.log(), 20)
+    assert {get(server)["pid"] for _ in range(5)} == {second}  # the other one still serves
+    assert children(server.proc.pid) == {second}
+    os.kill(second, signal.SIGKILL)  # no worker left and none can boot: stop
+    assert server.proc.wait(20) == 3
+    log = server.log()
+    assert "no worker left and the app fails to import; stopping" in log
+    assert log.count("Traceback (most recent call last)") == 1
+    assert log.count("spawned worker") == 3
+
+
+def test_sighup_rereads_the_config_file_and_keeps_it_when_invalid(spawn, tmp_path):
+    config = tmp_path / "conf.py"
+    config.write_text("workers = 2\n")
+    server = spawn("-c", str(config))
+    server.wait_ready(2)
+    master = server.proc.pid
+    old = children(master)
+    assert len(old) == 2
+    config.write_text("workers = 3\n")
+    server.proc.send_signal(signal.SIGHUP)
+    assert wait_for(lambda: len(children(master)) == 3 and not (children(master) & old), 20)
+    reloaded = [x for x in server.log().splitlines() if "SIGHUP: reloading; config:" in x]
+    assert len(reloaded) == 1
+    assert f"workers=3(file {config})" in reloaded[0]
+    spawned = server.log().count("spawned worker")
+
+    config.write_text("workers = 'many'\n")
+    server.proc.send_signal(signal.SIGHUP)
+    assert wait_for(lambda: "configuration not reloaded" in server.log())
+    refused = [x for x in server.log().splitlines() if "configuration not reloaded" in x]
+    assert len(refused) == 1
+    assert refused[0].endswith(f"--workers (file {config}): must be an integer, got 'many'")
+    assert "pid" in get(server)
+    assert len(children(master)) == 3
+    assert server.log().count("spawned worker") == spawned  # the running workers stay
     assert server.stop() == 0
 
 
