@@ -125,6 +125,8 @@ def spawn(tmp_path):
     for server in servers:
         if server.proc.poll() is None:
             server.stop(signal.SIGQUIT)
+    for server in servers:
+        server.check_log()  # no wsgiref.validate complaint, no undeclared traceback
 
 
 # -- reload ------------------------------------------------------------------------
@@ -171,6 +173,7 @@ def test_sighup_to_code_that_fails_to_import_keeps_the_old_workers_serving(spawn
     module.write_text(HOT_APP.format(version="1"))
     env = {"PYTHONPATH": f"{tmp_path}{os.pathsep}{ROOT}", "PYTHONDONTWRITEBYTECODE": "1"}
     server = spawn("-w", "2", "--graceful-timeout", "10", app="hotapp:application", env=env)
+    server.expect_log("worker failed to load the application")  # the import's traceback, on purpose
     server.wait_ready(2)
     old = children(server.proc.pid)
     module.write_text(BROKEN_APP)
@@ -207,6 +210,7 @@ def test_replacement_that_fails_to_import_is_not_retried(spawn, tmp_path):
     module.write_text(HOT_APP.format(version="1"))
     env = {"PYTHONPATH": f"{tmp_path}{os.pathsep}{ROOT}", "PYTHONDONTWRITEBYTECODE": "1"}
     server = spawn("-w", "2", app="hotapp:application", env=env)
+    server.expect_log("worker failed to load the application")  # the import's traceback, on purpose
     server.wait_ready(2)
     first, second = sorted(children(server.proc.pid))
     module.write_text(BROKEN_APP)  # changed on disk, no HUP
@@ -401,6 +405,7 @@ def test_app_that_fails_to_import_stops_the_master_with_one_traceback(spawn, tmp
     (tmp_path / "broken.py").write_text("raise RuntimeError('this app cannot start')\n")
     env = {"PYTHONPATH": f"{tmp_path}{os.pathsep}{ROOT}"}
     server = spawn("-w", "3", app="broken:application", env=env)
+    server.expect_log("worker failed to load the application")  # the import's traceback, on purpose
     assert server.proc.wait(30) == 3
     log = server.log()
     assert log.count("Traceback (most recent call last)") == 1
@@ -412,6 +417,7 @@ def test_app_that_fails_to_import_with_preload(spawn, tmp_path):
     (tmp_path / "broken.py").write_text("raise RuntimeError('this app cannot start')\n")
     env = {"PYTHONPATH": f"{tmp_path}{os.pathsep}{ROOT}"}
     server = spawn("-w", "2", "--preload", app="broken:application", env=env)
+    server.expect_log("cannot load the application")  # the import's traceback, on purpose
     assert server.proc.wait(30) == 3
     assert server.log().count("Traceback (most recent call last)") == 1
     assert "spawned worker" not in server.log()
