@@ -4,12 +4,13 @@ No I/O here: ``RequestParser.feed(bytes)`` turns received bytes into
 ``Request`` objects, in order, with their bodies; the caller owns the socket.
 llhttp already rejects the request-smuggling vectors of RFC 9112 §6.1, §6.3 and
 §11.2 (Transfer-Encoding with Content-Length, duplicate or malformed
-Content-Length, a final coding other than chunked, bare CR or LF, obs-fold,
-whitespace before the colon, invalid token and field-value characters, bad
-chunk sizes); this module adds what llhttp leaves to the server: the
-configured limits (414, 431, 413), Host rules (RFC 9112 §3.2), the HTTP version
-(505), HTTP/1.0 with Transfer-Encoding (RFC 9112 §6.1) and codings we don't
-implement (501).
+Content-Length, bare CR or LF, obs-fold, whitespace before the colon, invalid
+token and field-value characters, bad chunk sizes); this module adds what
+llhttp leaves to the server: the configured limits (414, 431, 413), Host rules
+(RFC 9112 §3.2), the HTTP version (505), HTTP/1.0 with Transfer-Encoding
+(RFC 9112 §6.1), a final coding other than chunked (400, RFC 9112 §6.3; llhttp
+only sees it after our callback) and codings we don't implement before a final
+chunked (501, RFC 9112 §6.1).
 
 Response heads are serialised here too (``response_head``), with the
 ``Date`` and ``Server`` headers (RFC 9110 §6.6).
@@ -23,6 +24,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from email.utils import formatdate
 from http import HTTPStatus
+from typing import NoReturn
 
 import httptools
 
@@ -197,7 +199,10 @@ class RequestParser:
             if lowered in _FRAMING_FIELDS:
                 if lowered == "host":
                     hosts += 1
-                framing.setdefault(lowered, value)
+                if lowered not in framing:
+                    framing[lowered] = value
+                elif lowered == "transfer-encoding":  # a list: its lines combine, RFC 9110 §5.3
+                    framing[lowered] += "," + value
         if hosts != 1 and (hosts or version == "1.1"):
             raise HttpError(400, "HTTP/1.1 needs exactly one Host header")  # RFC 9112 §3.2
         if len(framing) > (hosts > 0):  # fields other than Host that frame the message
@@ -213,8 +218,8 @@ class RequestParser:
         if transfer_encoding is not None:
             if version == "1.0":
                 raise HttpError(400, "Transfer-Encoding in an HTTP/1.0 request")  # RFC 9112 §6.1
-            if transfer_encoding.strip().lower() != "chunked":
-                raise HttpError(501, f"transfer coding not implemented: {transfer_encoding}")
+            if transfer_encoding.lower() != "chunked":
+                _refuse_transfer_coding(transfer_encoding)
             request.chunked = True
         content_length = framing.get("content-length")
         if content_length is not None:
@@ -257,6 +262,20 @@ class RequestParser:
     def on_message_complete(self) -> None:
         assert self._current is not None
         self._current.complete = True
+
+
+def _refuse_transfer_coding(transfer_encoding: str) -> NoReturn:
+    """Raise the HttpError for a Transfer-Encoding other than "chunked".
+
+    400 when chunked is not the final coding, as the body's length is then
+    unknown (RFC 9112 §6.3); 501 for codings before a final chunked, which we
+    don't implement (RFC 9112 §6.1, RFC 9110 §15.6.2). Empty list elements are
+    skipped (RFC 9110 §5.6.1).
+    """
+    codings = [c for c in (c.strip(" \t").lower() for c in transfer_encoding.split(",")) if c]
+    if not codings or codings[-1] != "chunked":
+        raise HttpError(400, f"chunked is not the final transfer coding: {transfer_encoding}")
+    raise HttpError(501, f"transfer coding not implemented: {transfer_encoding}")
 
 
 # -- responses ----------------------------------------------------------------

@@ -19,9 +19,15 @@ CASES = {
     # RFC 9112 §6.1: Transfer-Encoding and Content-Length together
     "te-and-cl": (400, HEAD + b"Content-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n"),
     "cl-and-te": (400, HEAD + b"Transfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n0\r\n\r\n"),
-    # RFC 9112 §6.3: a final coding other than chunked cannot be framed
-    "te-gzip": (501, HEAD + b"Transfer-Encoding: gzip\r\n\r\n"),
+    # RFC 9112 §6.3: a final coding other than chunked cannot be framed: 400
+    "te-gzip": (400, HEAD + b"Transfer-Encoding: gzip\r\n\r\n"),
+    "te-identity": (400, HEAD + b"Transfer-Encoding: identity\r\n\r\n"),
     "te-chunked-then-gzip": (400, HEAD + b"Transfer-Encoding: chunked, gzip\r\n\r\n"),
+    "te-chunked-line-then-gzip-line": (
+        400,
+        HEAD + b"Transfer-Encoding: chunked\r\nTransfer-Encoding: gzip\r\n\r\n",
+    ),
+    # RFC 9112 §6.1: a coding we don't implement before a final chunked: 501
     "te-gzip-then-chunked": (501, HEAD + b"Transfer-Encoding: gzip, chunked\r\n\r\n"),
     "te-in-http-1.0": (
         400,

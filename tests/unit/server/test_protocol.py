@@ -124,7 +124,29 @@ def test_version_and_method_refusals():
     assert status_of(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n") == 505
     assert status_of(b"GET / HTTP/1.2\r\nHost: h\r\n\r\n") == 505
     assert status_of(b"CONNECT h:1 HTTP/1.1\r\nHost: h:1\r\n\r\n") == 501
-    assert status_of(b"POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: gzip\r\n\r\n") == 501
+
+
+def test_transfer_codings():
+    """400 when chunked is not the final coding (RFC 9112 §6.3), 501 for a coding
+    before a final chunked (RFC 9112 §6.1); field lines combine (RFC 9110 §5.3)."""
+    head = b"POST / HTTP/1.1\r\nHost: h\r\n"
+    cases = {
+        b"gzip": 400,
+        b"identity": 400,
+        b"chunked, gzip": 400,
+        b"chunked;q=1": 400,
+        b"gzip, identity": 400,
+        b"gzip, chunked": 501,
+        b"foo,, Chunked": 501,
+        b"gzip\r\nTransfer-Encoding: chunked": 501,
+        b"chunked\r\nTransfer-Encoding: gzip": 400,
+        b"Chunked": None,
+    }
+    for coding, status in cases.items():
+        raw = head + b"Transfer-Encoding: " + coding + b"\r\n\r\n0\r\n\r\n"
+        parser = parse(raw)
+        assert (parser.error.status if parser.error else None) == status, coding
+        assert [r.chunked for r in parser.requests] == ([] if status else [True])
 
 
 def test_response_head_and_helpers():
