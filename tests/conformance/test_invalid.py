@@ -176,6 +176,25 @@ def test_body_over_limit_while_the_client_keeps_sending(connect):
     assert client.response("POST").status == 413
 
 
+def test_a_field_in_flight_is_refused_before_it_ends(connect):
+    """1 MiB of one unfinished field (no CRLF): 431 while it streams, not a 408 after
+    --client-header-timeout, so the server never buffers the whole of it."""
+    client = connect()
+    client.send(b"GET /echo HTTP/1.1\r\nHost: h\r\nX-Big: ")
+    client.sock.settimeout(0.5)
+    sent = 0
+    try:
+        while sent < 1 << 20:
+            sent += client.sock.send(b"a" * 65536)
+    except (TimeoutError, BrokenPipeError, ConnectionResetError):
+        pass
+    client.sock.settimeout(10)
+    response = client.response()
+    assert response.status == 431, response.raw
+    assert response.header("Connection") == "close"
+    assert client.closed()
+
+
 def test_slow_request_head_gets_408_then_close(connect):
     client = connect()  # the main server: --client-header-timeout 2
     client.send(b"GET /echo HTTP/1.1\r\nHost: h\r\n")  # ...and never the blank line
