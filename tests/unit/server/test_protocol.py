@@ -329,13 +329,15 @@ def test_random_junk_never_raises_out_of_feed(pieces):
     parser = RequestParser(LIMITS)
     for piece in pieces:
         parser.feed(piece)  # must not raise
-    if parser.error is not None:
-        assert 400 <= parser.error.status < 600
+    assert parser.error is None or parser.error.status in (400, 413, 414, 431, 501, 505)
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.binary(max_size=200), st.sampled_from([b"\r", b"\n", b"\x00", b" :"]))
+@given(st.binary(max_size=200), st.sampled_from([b"\r", b"\n", b"\x00", b" :", b"\x7f"]))
 def test_junk_inside_a_head_is_refused_not_raised(junk, bad):
+    """A bare CR or LF, a NUL, a DEL or whitespace before the colon in a field name:
+    always 400, whatever follows, and no request."""
     parser = RequestParser(LIMITS)
     parser.feed(b"GET / HTTP/1.1\r\nHost: h\r\nX-A" + bad + junk + b"\r\n\r\n")
-    assert parser.error is None or parser.error.status == 400
+    assert parser.error is not None and parser.error.status == 400, parser.error
+    assert not parser.requests
