@@ -4,12 +4,13 @@ No I/O here: ``RequestParser.feed(bytes)`` turns received bytes into
 ``Request`` objects, in order, with their bodies; the caller owns the socket.
 llhttp already rejects the request-smuggling vectors of RFC 9112 §6.1, §6.3 and
 §11.2 (Transfer-Encoding with Content-Length, duplicate or malformed
-Content-Length, a final coding other than chunked, bare CR or LF, obs-fold,
-whitespace before the colon, invalid token and field-value characters, bad
-chunk sizes); this module adds what llhttp leaves to the server: the
-configured limits (414, 431, 413), Host rules (RFC 9112 §3.2), the HTTP version
-(505), HTTP/1.0 with Transfer-Encoding (RFC 9112 §6.1) and codings we don't
-implement (501).
+Content-Length, bare CR or LF, obs-fold, whitespace before the colon, invalid
+token and field-value characters, bad chunk sizes); this module adds what
+llhttp leaves to the server: the configured limits (414, 431, 413), also on a
+head still in flight, Host rules (RFC 9112 §3.2), the HTTP version (505),
+HTTP/1.0 with Transfer-Encoding (RFC 9112 §6.1), a final coding other than
+chunked (400, RFC 9112 §6.3; llhttp only sees it after our callback) and codings
+we don't implement before a final chunked (501, RFC 9112 §6.1).
 
 Response heads are serialised here too (``response_head``), with the
 ``Date`` and ``Server`` headers (RFC 9110 §6.6).
@@ -23,6 +24,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from email.utils import formatdate
 from http import HTTPStatus
+from typing import NoReturn
 
 import httptools
 
@@ -84,6 +86,13 @@ class Request:
 _FRAMING_FIELDS = frozenset(("host", "transfer-encoding", "content-length", "connection", "expect"))
 
 
+# The most bytes a request line may take beyond its request-target: a method (llhttp's
+# longest is 13 bytes), the two SPs, "HTTP/1.1" and CRLF. A field line may take 4 beyond
+# its name and value: ":", one SP and CRLF.
+_REQUEST_LINE_OVERHEAD = 64
+_FIELD_LINE_OVERHEAD = 4
+
+
 def _connection_tokens(value: str | None) -> set[str]:
     return {token.strip().lower() for token in value.split(",")} if value else set()
 
@@ -97,6 +106,20 @@ class RequestParser:
     caller answers the requests before it and then ``error.status``. After an
     Upgrade request ``stopped`` is set: nothing after it is parsed, and that
     request has ``keep_alive`` False.
+
+    A head still in flight is held to the limits too, so its memory stays
+    bounded: at the end of each ``feed()`` that leaves a head unfinished, its
+    unfinished line (the bytes after the last LF) may hold at most
+    ``limits.request_line + 64`` bytes while it is the request line (else 414)
+    and ``limits.field_size + 4`` bytes while it is a field line (else 431),
+    the larger of the two while it is not known which: the longest lines the
+    limits allow with one SP after the colon; whitespace counts while a line is
+    in flight. As llhttp reports a field when the next one begins, and the count
+    is checked then, a head in flight holds at most ``limits.request_line + 64 +
+    (limits.fields + 1) * (limits.field_size + 4)`` bytes of lines.
+    When a head begins in the same read as the end of a body, its bytes
+    in that read are not counted (llhttp reports no offset), so a bound can be
+    passed by at most that one read's length.
     """
 
     def __init__(self, limits: Limits) -> None:
@@ -105,7 +128,7 @@ class RequestParser:
         self.error: HttpError | None = None
         self.stopped = False
         self._current: Request | None = None
-        self._head_complete = False
+        self._head_complete = True  # no head in flight
         self._url = bytearray()
         self._field_count = 0
         self._fields: list[tuple[str, str]] = []  # the current section: headers, then trailers
@@ -114,6 +137,13 @@ class RequestParser:
         self._max_fields = limits.fields or sys.maxsize
         self._max_field_size = limits.field_size or sys.maxsize
         self._max_body = limits.body or sys.maxsize
+        # The bounds on the unfinished line of a head in flight (see the class docstring).
+        self._max_request_line = self._max_url + _REQUEST_LINE_OVERHEAD
+        self._max_field_line = self._max_field_size + _FIELD_LINE_OVERHEAD
+        self._in_flight: Request | None = None  # the head in flight at the last feed()'s end
+        self._line = 0  # bytes of its unfinished line then
+        self._body_seen = False  # body bytes came since: a head may begin after the last one
+        self._request_line: bool | None = True  # that line is the request line (None: unknown)
         self._parser = httptools.HttpRequestParser(self)
 
     @property
@@ -143,6 +173,44 @@ class RequestParser:
             self._fail(cause or HttpError(400, str(exc)))
         except httptools.HttpParserError as exc:
             self._fail(self._refusal(str(exc)))
+        else:
+            if not self._head_complete:
+                self._bound_head(data)
+
+    def _bound_head(self, data: bytes) -> None:
+        """Measure the unfinished line of the head still in flight after ``data``;
+        refuse it (414, 431) past the bounds of the class docstring.
+
+        llhttp hands an unfinished request-target to ``on_url``, checked there,
+        but httptools keeps an unfinished field line to itself until it is
+        complete, so it is measured here from the wire: llhttp refuses a bare
+        LF and obs-fold, so the bytes after the last LF are the unfinished line.
+        """
+        lf = data.rfind(b"\n")
+        if self._current is not self._in_flight:  # the head began inside data
+            self._in_flight = self._current
+            if self._field_count or not self._body_seen:
+                line = len(data) - lf - 1  # what follows the last LF is the head's
+            else:
+                line = 0  # it may begin after a body's last byte, at an offset we don't know
+            self._body_seen = False
+            if self._field_count:
+                request_line: bool | None = False
+            else:  # an LF in data may end the request line or precede the head
+                request_line = True if lf < 0 else None
+        else:
+            line = self._line + len(data) if lf < 0 else len(data) - lf - 1
+            request_line = self._request_line if lf < 0 else False
+        if request_line:
+            if line > self._max_request_line:
+                self._fail(HttpError(414, "request line longer than limit_request_line"))
+        elif line > (
+            self._max_field_line
+            if request_line is False
+            else max(self._max_field_line, self._max_request_line)  # one or the other
+        ):
+            self._fail(HttpError(431, "header field larger than limit_request_field_size"))
+        self._line, self._request_line = line, request_line
 
     def _refusal(self, reason: str) -> HttpError:
         """The status for an llhttp parse error: 505 for a version we don't speak
@@ -197,7 +265,10 @@ class RequestParser:
             if lowered in _FRAMING_FIELDS:
                 if lowered == "host":
                     hosts += 1
-                framing.setdefault(lowered, value)
+                if lowered not in framing:
+                    framing[lowered] = value
+                elif lowered == "transfer-encoding":  # a list: its lines combine, RFC 9110 §5.3
+                    framing[lowered] += "," + value
         if hosts != 1 and (hosts or version == "1.1"):
             raise HttpError(400, "HTTP/1.1 needs exactly one Host header")  # RFC 9112 §3.2
         if len(framing) > (hosts > 0):  # fields other than Host that frame the message
@@ -213,8 +284,8 @@ class RequestParser:
         if transfer_encoding is not None:
             if version == "1.0":
                 raise HttpError(400, "Transfer-Encoding in an HTTP/1.0 request")  # RFC 9112 §6.1
-            if transfer_encoding.strip().lower() != "chunked":
-                raise HttpError(501, f"transfer coding not implemented: {transfer_encoding}")
+            if transfer_encoding.lower() != "chunked":
+                _refuse_transfer_coding(transfer_encoding)
             request.chunked = True
         content_length = framing.get("content-length")
         if content_length is not None:
@@ -253,10 +324,25 @@ class RequestParser:
         if request.body_received > self._max_body:
             raise HttpError(413, "request body larger than limit_request_body")
         request.body += body
+        self._body_seen = True
 
     def on_message_complete(self) -> None:
         assert self._current is not None
         self._current.complete = True
+
+
+def _refuse_transfer_coding(transfer_encoding: str) -> NoReturn:
+    """Raise the HttpError for a Transfer-Encoding other than "chunked".
+
+    400 when chunked is not the final coding, as the body's length is then
+    unknown (RFC 9112 §6.3); 501 for codings before a final chunked, which we
+    don't implement (RFC 9112 §6.1, RFC 9110 §15.6.2). Empty list elements are
+    skipped (RFC 9110 §5.6.1).
+    """
+    codings = [c for c in (c.strip(" \t").lower() for c in transfer_encoding.split(",")) if c]
+    if not codings or codings[-1] != "chunked":
+        raise HttpError(400, f"chunked is not the final transfer coding: {transfer_encoding}")
+    raise HttpError(501, f"transfer coding not implemented: {transfer_encoding}")
 
 
 # -- responses ----------------------------------------------------------------

@@ -19,9 +19,15 @@ CASES = {
     # RFC 9112 §6.1: Transfer-Encoding and Content-Length together
     "te-and-cl": (400, HEAD + b"Content-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n"),
     "cl-and-te": (400, HEAD + b"Transfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n0\r\n\r\n"),
-    # RFC 9112 §6.3: a final coding other than chunked cannot be framed
-    "te-gzip": (501, HEAD + b"Transfer-Encoding: gzip\r\n\r\n"),
+    # RFC 9112 §6.3: a final coding other than chunked cannot be framed: 400
+    "te-gzip": (400, HEAD + b"Transfer-Encoding: gzip\r\n\r\n"),
+    "te-identity": (400, HEAD + b"Transfer-Encoding: identity\r\n\r\n"),
     "te-chunked-then-gzip": (400, HEAD + b"Transfer-Encoding: chunked, gzip\r\n\r\n"),
+    "te-chunked-line-then-gzip-line": (
+        400,
+        HEAD + b"Transfer-Encoding: chunked\r\nTransfer-Encoding: gzip\r\n\r\n",
+    ),
+    # RFC 9112 §6.1: a coding we don't implement before a final chunked: 501
     "te-gzip-then-chunked": (501, HEAD + b"Transfer-Encoding: gzip, chunked\r\n\r\n"),
     "te-in-http-1.0": (
         400,
@@ -168,6 +174,25 @@ def test_body_over_limit_while_the_client_keeps_sending(connect):
         pass
     client.sock.settimeout(10)
     assert client.response("POST").status == 413
+
+
+def test_a_field_in_flight_is_refused_before_it_ends(connect):
+    """1 MiB of one unfinished field (no CRLF): 431 while it streams, not a 408 after
+    --client-header-timeout, so the server never buffers the whole of it."""
+    client = connect()
+    client.send(b"GET /echo HTTP/1.1\r\nHost: h\r\nX-Big: ")
+    client.sock.settimeout(0.5)
+    sent = 0
+    try:
+        while sent < 1 << 20:
+            sent += client.sock.send(b"a" * 65536)
+    except (TimeoutError, BrokenPipeError, ConnectionResetError):
+        pass
+    client.sock.settimeout(10)
+    response = client.response()
+    assert response.status == 431, response.raw
+    assert response.header("Connection") == "close"
+    assert client.closed()
 
 
 def test_slow_request_head_gets_408_then_close(connect):
