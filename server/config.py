@@ -383,7 +383,9 @@ class Config:
         for f in fields(self):
             if f.name != "source":
                 origin = self.source.get(f.name, "default")
-                parts.append(f"{f.name}={getattr(self, f.name)!r}({origin})")
+                value = getattr(self, f.name)
+                shown = oct(value) if f.name == "chmod_socket" else repr(value)
+                parts.append(f"{f.name}={shown}({origin})")
         return "config: " + " ".join(parts)
 
 

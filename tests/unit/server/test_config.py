@@ -19,6 +19,7 @@ def test_defaults():
     assert cfg.keep_alive == 75.0  # longer than nginx's upstream keepalive_timeout (60 s)
     assert cfg.access_log_style == "json"
     assert "workers=2(default)" in cfg.describe()
+    assert "chmod_socket=0o660(default)" in cfg.describe()  # a mode reads in octal
 
 
 def test_precedence_flag_env_file_default(tmp_path):
