@@ -21,7 +21,7 @@ import os
 import runpy
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields
-from typing import Any
+from typing import Any, NoReturn
 
 from . import SERVER_SOFTWARE, __version__
 
@@ -69,10 +69,22 @@ def _bind(value: Any) -> list[str]:
 
 
 def _octal_mode(value: Any) -> int:
+    """A file mode from octal digits: "660", "0660" or "0o660" → 0o660.
+
+    A Python int (from a ``-c`` file) is the mode itself when it is one (0 to 0o777 = 511, so
+    ``0o660`` works) and otherwise is read as octal digits (``660`` → 0o660, as uWSGI writes
+    it): every mode whose owner may read and write (6xx, 7xx) reads the same both ways.
+    Raises ValueError for anything else (``999``, ``680``, ``True``).
+    """
+    problem = f"must be an octal file mode like 660 or 0o660, got {value!r}"
+    if isinstance(value, bool):
+        raise ValueError(problem)
+    if isinstance(value, int) and 0 <= value <= 0o777:
+        return value
     try:
-        mode = value if isinstance(value, int) else int(str(value), 8)
+        mode = int(str(value), 8)  # an int here is octal digits written in decimal: 660
     except ValueError:
-        raise ValueError(f"must be an octal file mode like 660, got {value!r}") from None
+        raise ValueError(problem) from None
     if not 0 <= mode <= 0o777:
         raise ValueError(f"must be between 000 and 777, got {value!r}")
     return mode
@@ -371,12 +383,21 @@ class Config:
         for f in fields(self):
             if f.name != "source":
                 origin = self.source.get(f.name, "default")
-                parts.append(f"{f.name}={getattr(self, f.name)!r}({origin})")
+                value = getattr(self, f.name)
+                shown = oct(value) if f.name == "chmod_socket" else repr(value)
+                parts.append(f"{f.name}={shown}({origin})")
         return "config: " + " ".join(parts)
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse that raises ConfigError (one line, exit 2) instead of printing its usage."""
+
+    def error(self, message: str) -> NoReturn:
+        raise ConfigError(message)
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="python -m server",
         description="wsgistack's pre-fork HTTP/1.1 WSGI server (PEP 3333). Every setting NAME "
         "can also be set by the environment variable SERVER_NAME (e.g. SERVER_WORKERS) or in "
@@ -423,7 +444,8 @@ def load(
 ) -> tuple[Config, bool]:
     """Build the effective Config from flags, environment, config file and defaults.
 
-    Returns (config, check_only). Raises ConfigError naming the bad setting.
+    Returns (config, check_only). Raises ConfigError naming the bad setting, or with
+    argparse's one-line message for an unknown flag or a flag missing its value.
     """
     environ = os.environ if environ is None else environ
     args = vars(_parser().parse_args(argv))

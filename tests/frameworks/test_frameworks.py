@@ -5,6 +5,15 @@ responses (wsgi.file_wrapper), errors."""
 from __future__ import annotations
 
 import hashlib
+import importlib
+import io
+from pathlib import Path
+from wsgiref.util import setup_testing_defaults
+from wsgiref.validate import validator
+
+import pytest
+
+APPS_DIR = Path(__file__).resolve().parent / "apps"
 
 
 def test_get(framework):
@@ -87,3 +96,41 @@ def test_keep_alive_across_frameworks_requests(framework):
     for _ in range(5):
         assert client.get("/hello").status_code == 200
     assert client.head("/hello").content == b""
+
+
+def _post(app, **extra) -> str:
+    """POST b"abc" to /echo of ``app`` in this process; returns the status line."""
+    environ = {
+        "REQUEST_METHOD": "POST",
+        "SCRIPT_NAME": "",
+        "PATH_INFO": "/echo",
+        "CONTENT_TYPE": "application/x-bin",
+        "CONTENT_LENGTH": "3",
+        "QUERY_STRING": "",
+    }
+    setup_testing_defaults(environ)
+    environ.update({"wsgi.input": io.BytesIO(b"abc"), **extra})
+    seen = []
+    result = app(environ, lambda status, headers, exc_info=None: seen.append(status))
+    try:
+        b"".join(result)
+    finally:
+        result.close()
+    return seen[0]
+
+
+def test_werkzeug_reads_wsgi_input_without_a_size(monkeypatch, data_file):
+    """The deviation flask_app lets through (apps/validated.py): when the server
+    sets wsgi.input_terminated, Werkzeug calls wsgi.input.read() with no size,
+    which PEP 3333 does not have, and wsgiref.validate raises. When this test
+    fails, Werkzeug reads by size: drop sized_reads."""
+    monkeypatch.setenv("COMPAT_DATA", str(data_file))
+    monkeypatch.syspath_prepend(str(APPS_DIR))
+    flask_app = importlib.import_module("flask_app")
+    monkeypatch.setitem(flask_app.app.config, "PROPAGATE_EXCEPTIONS", True)
+    with pytest.raises(AssertionError) as error:
+        _post(validator(flask_app.app), **{"wsgi.input_terminated": True})
+    assert error.traceback[-2].name == "read"  # wsgiref.validate's InputWrapper.read
+    # Without the flag Werkzeug reads CONTENT_LENGTH bytes by size; sized_reads serves read().
+    assert _post(validator(flask_app.app)) == "200 OK"
+    assert _post(flask_app.application, **{"wsgi.input_terminated": True}) == "200 OK"

@@ -4,11 +4,98 @@ so they run last (marker `disruptive`)."""
 
 from __future__ import annotations
 
+import io
+import tarfile
 import time
 
+import docker
 import pytest
 
 pytestmark = [pytest.mark.integration, pytest.mark.disruptive]
+
+SUPERVISORCTL = ["supervisorctl", "-c", "/etc/supervisor/supervisord.conf"]
+# An app whose import fails after startsecs (3 s), when supervisord has counted the start good.
+SLOW_BROKEN = b'import time\n\ntime.sleep(6)\nraise RuntimeError("slow_broken fails on purpose")\n'
+
+
+def _app_container(stack, environment: dict[str, str]):
+    """A created (not started) container of the stack's app image, alone: no network."""
+    return docker.from_env().containers.create(
+        stack.container("app").image.id,
+        environment=environment,
+        tmpfs={"/run/metrics": "uid=10001,gid=10001", "/tmp": "uid=10001,gid=10001,mode=0700"},
+        network_disabled=True,
+    )
+
+
+def _tar(name: str, data: bytes) -> bytes:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as tar:
+        info = tarfile.TarInfo(name)
+        info.size, info.mode = len(data), 0o644
+        tar.addfile(info, io.BytesIO(data))
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("engine", "app_module"),
+    [
+        ("wsgistack", "missing:app"),
+        ("wsgistack", "slow_broken:app"),
+        ("gunicorn", "missing:app"),
+        ("gunicorn", "slow_broken:app"),
+    ],
+)
+def test_an_app_that_fails_to_import_ends_the_container_after_one_start(stack, engine, app_module):
+    """The server exits 3 (gunicorn: 3, or 1 when two workers fail at once) and
+    supervisord does not start it again, whether the import fails fast (within
+    startsecs: FATAL) or slowly (EXITED); the listener ends the container."""
+    container = _app_container(stack, {"WSGI_SERVER": engine, "APP_MODULE": app_module})
+    try:
+        container.put_archive("/srv", _tar("slow_broken.py", SLOW_BROKEN))
+        container.start()
+        status = container.wait(timeout=120)["StatusCode"]
+        logs = container.logs().decode(errors="replace")
+    finally:
+        container.remove(force=True)
+    assert status == 137, logs  # the listener's SIGKILL of supervisord, not a clean 0
+    how = "exited with status" if app_module.startswith("slow") else "could not be started"
+    assert f"fatal_listener: server {how}" in logs, logs
+    if engine == "wsgistack":
+        assert logs.count("config: app=") == 1, logs  # one start
+        assert logs.count("Traceback (most recent call last)") == 1, logs
+        assert logs.count("cannot load") + logs.count("failed to load the application") == 1
+        if app_module.startswith("slow"):
+            assert "fatal_listener: server exited with status 3" in logs, logs
+    else:
+        assert logs.count("Starting gunicorn") == 1, logs  # one start (a traceback per worker)
+        assert "Worker failed to boot" in logs, logs
+
+
+def test_supervisorctl_stop_does_not_end_the_container(stack):
+    container = _app_container(stack, {})
+    try:
+        container.start()
+
+        def server_state() -> str:
+            result = container.exec_run([*SUPERVISORCTL, "status", "server"])
+            return result.output.decode()
+
+        deadline = time.monotonic() + 60
+        while "RUNNING" not in server_state() and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert "RUNNING" in server_state()
+        assert container.exec_run([*SUPERVISORCTL, "stop", "server"]).exit_code == 0
+        assert "STOPPED" in server_state()
+        # Still up: supervisord answers, starts the server again, and stops cleanly.
+        assert container.exec_run([*SUPERVISORCTL, "start", "server"]).exit_code == 0
+        assert "RUNNING" in server_state()
+        container.stop(timeout=30)
+        container.reload()
+        assert container.attrs["State"]["ExitCode"] == 0
+        assert "fatal_listener" not in container.logs().decode(errors="replace")
+    finally:
+        container.remove(force=True)
 
 
 def test_exporter_failing_for_good_ends_the_container(stack):

@@ -1,4 +1,5 @@
-"""A small single-file Django project for the compatibility tests (``django_app:application``)."""
+"""A small single-file Django project for the compatibility tests, served as
+``django_app:application``."""
 
 from __future__ import annotations
 
@@ -28,6 +29,7 @@ from django.http import (  # noqa: E402
 )
 from django.urls import path, reverse  # noqa: E402
 from django.views.decorators.http import require_GET, require_POST  # noqa: E402
+from validated import validated  # noqa: E402
 
 DATA = os.environ["COMPAT_DATA"]  # a file the tests write
 
@@ -75,4 +77,4 @@ urlpatterns = [
     path("error", error),
 ]
 
-application = get_wsgi_application()
+application = validated(get_wsgi_application())

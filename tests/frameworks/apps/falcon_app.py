@@ -1,4 +1,4 @@
-"""A small Falcon app for the compatibility tests (``falcon_app:app``)."""
+"""A small Falcon app for the compatibility tests, served as ``falcon_app:application``."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import hashlib
 import os
 
 import falcon
+from validated import validated
 
 DATA = os.environ["COMPAT_DATA"]  # a file the tests write
 
@@ -56,3 +57,5 @@ app.add_route("/stream", Stream())
 app.add_route("/file", File())
 app.add_route("/url", Url())
 app.add_route("/error", Error())
+
+application = validated(app)

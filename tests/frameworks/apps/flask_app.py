@@ -1,4 +1,4 @@
-"""A small Flask app for the compatibility tests (``flask_app:app``)."""
+"""A small Flask app for the compatibility tests, served as ``flask_app:application``."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import hashlib
 import os
 
 from flask import Flask, Response, jsonify, request, send_file, url_for
+from validated import sized_reads, validated
 
 app = Flask(__name__)
 DATA = os.environ["COMPAT_DATA"]  # a file the tests write
@@ -45,3 +46,7 @@ def url():
 @app.get("/error")
 def error():
     raise RuntimeError("flask view fails on purpose")
+
+
+# Werkzeug reads wsgi.input with read() and no size (see validated.py).
+application = validated(sized_reads(app))

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 
 from server.config import Config, ConfigError, load
@@ -15,6 +19,7 @@ def test_defaults():
     assert cfg.keep_alive == 75.0  # longer than nginx's upstream keepalive_timeout (60 s)
     assert cfg.access_log_style == "json"
     assert "workers=2(default)" in cfg.describe()
+    assert "chmod_socket=0o660(default)" in cfg.describe()  # a mode reads in octal
 
 
 def test_precedence_flag_env_file_default(tmp_path):
@@ -68,6 +73,7 @@ def test_repeated_bind_and_switches():
         (["-b", "h:99999"], {}, "--bind (flag): must be HOST:PORT or unix:PATH"),
         (["-b", "unix:"], {}, "--bind (flag): unix: needs a path"),
         (["--chmod-socket", "999"], {}, "--chmod-socket (flag): must be an octal file mode"),
+        (["--chmod-socket", "1000"], {}, "--chmod-socket (flag): must be between 000 and 777"),
         (["--script-name", "app"], {}, "--script-name (flag): must start with '/'"),
         (["--forwarded-allow-ips", "10.0.0.300"], {}, "--forwarded-allow-ips (flag): must be"),
         (["--log-level", "verbose"], {}, "--log-level (flag): must be debug, info,"),
@@ -119,3 +125,78 @@ def test_values_are_normalised():
     assert cfg.forwarded_allow_ips == ["10.0.0.0/8", "127.0.0.1", "*"]
     assert cfg.access_log_style == "combined"
     assert cfg.reuse_port is True
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["-w"], "argument -w/--workers: expected one argument"),
+        (["--no-such-flag", "a:b"], "unrecognized arguments: --no-such-flag"),
+        (["a:b", "c:d"], "unrecognized arguments: c:d"),
+    ],
+)
+def test_argparse_errors_are_one_line(argv, message):
+    with pytest.raises(ConfigError) as error:
+        load(argv, environ={})
+    assert str(error.value) == message
+
+
+def test_command_line_error_is_one_line_and_status_2():
+    root = Path(__file__).resolve().parents[3]
+    result = subprocess.run(
+        [sys.executable, "-m", "server", "-w"], cwd=root, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 2
+    assert result.stderr == "error: argument -w/--workers: expected one argument\n"
+    assert result.stdout == ""
+    help_text = subprocess.run(
+        [sys.executable, "-m", "server", "--help"],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert help_text.returncode == 0
+    assert help_text.stdout.startswith("usage: python -m server")
+    assert "--chmod-socket MODE" in help_text.stdout and "--check-config" in help_text.stdout
+
+
+@pytest.mark.parametrize(
+    ("written", "mode"),
+    [
+        ("660", 0o660),  # octal digits, as uWSGI and the README write it
+        ("0o660", 0o660),  # a Python octal literal
+        ("600", 0o600),
+        ("0o600", 0o600),
+        ("777", 0o777),
+        ("0o777", 0o777),
+        ("0o400", 0o400),  # below 0o1000: only a literal (or a string) says it
+        ("0", 0),
+        ("'660'", 0o660),  # strings are octal digits, as on the command line
+        ("'0o640'", 0o640),
+    ],
+)
+def test_chmod_socket_in_a_config_file(tmp_path, written, mode):
+    config = tmp_path / "conf.py"
+    config.write_text(f"chmod_socket = {written}\n")
+    cfg, _ = load(["-c", str(config), "a:b"], environ={})
+    assert cfg.chmod_socket == mode
+
+
+@pytest.mark.parametrize(
+    ("written", "message"),
+    [
+        ("999", "must be an octal file mode like 660 or 0o660, got 999"),
+        ("680", "must be an octal file mode like 660 or 0o660, got 680"),
+        ("1000", "must be between 000 and 777, got 1000"),
+        ("-1", "must be between 000 and 777, got -1"),
+        ("True", "must be an octal file mode like 660 or 0o660, got True"),
+        ("'rw-rw----'", "must be an octal file mode like 660 or 0o660, got 'rw-rw----'"),
+    ],
+)
+def test_bad_chmod_socket_in_a_config_file(tmp_path, written, message):
+    config = tmp_path / "conf.py"
+    config.write_text(f"chmod_socket = {written}\n")
+    with pytest.raises(ConfigError) as error:
+        load(["-c", str(config), "a:b"], environ={})
+    assert str(error.value) == f"--chmod-socket (file {config}): {message}"
