@@ -69,20 +69,27 @@ def _bind(value: Any) -> list[str]:
 
 
 def _octal_mode(value: Any) -> int:
-    """A file mode from octal digits: "660", "0660" or "0o660" → 0o660.
+    """A file mode: a string of octal digits ("660", "0660", "0o660" → 0o660), as on the
+    command line and in the environment, or a Python int (from a ``-c`` file), which is
+    the mode itself, as for ``os.chmod``: ``chmod_socket = 0o660``.
 
-    A Python int (from a ``-c`` file) is the mode itself when it is one (0 to 0o777 = 511, so
-    ``0o660`` works) and otherwise is read as octal digits (``660`` → 0o660, as uWSGI writes
-    it): every mode whose owner may read and write (6xx, 7xx) reads the same both ways.
-    Raises ValueError for anything else (``999``, ``680``, ``True``).
+    Raises ValueError for anything else: an int above 0o777 (``660`` would be 0o1224,
+    so it is refused, naming the two ways to write it), ``"999"``, ``True``.
     """
     problem = f"must be an octal file mode like 660 or 0o660, got {value!r}"
     if isinstance(value, bool):
         raise ValueError(problem)
-    if isinstance(value, int) and 0 <= value <= 0o777:
-        return value
+    if isinstance(value, int):
+        if 0 <= value <= 0o777:
+            return value
+        if value < 0:
+            raise ValueError(f"must be between 0 and 0o777, got {value!r}")
+        raise ValueError(
+            f"an int is the mode itself: write 0o{value} (a Python octal literal) or "
+            f"'{value}', got {value!r}"
+        )
     try:
-        mode = int(str(value), 8)  # an int here is octal digits written in decimal: 660
+        mode = int(str(value), 8)
     except ValueError:
         raise ValueError(problem) from None
     if not 0 <= mode <= 0o777:

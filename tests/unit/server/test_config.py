@@ -164,13 +164,11 @@ def test_command_line_error_is_one_line_and_status_2():
 @pytest.mark.parametrize(
     ("written", "mode"),
     [
-        ("660", 0o660),  # octal digits, as uWSGI and the README write it
-        ("0o660", 0o660),  # a Python octal literal
-        ("600", 0o600),
+        ("0o660", 0o660),  # a Python octal literal: the mode itself, as for os.chmod
         ("0o600", 0o600),
-        ("777", 0o777),
         ("0o777", 0o777),
-        ("0o400", 0o400),  # below 0o1000: only a literal (or a string) says it
+        ("0o400", 0o400),
+        ("420", 0o644),  # an int is the mode itself, whatever base it is written in
         ("0", 0),
         ("'660'", 0o660),  # strings are octal digits, as on the command line
         ("'0o640'", 0o640),
@@ -183,13 +181,17 @@ def test_chmod_socket_in_a_config_file(tmp_path, written, mode):
     assert cfg.chmod_socket == mode
 
 
+LITERAL = "(a Python octal literal)"
+
+
 @pytest.mark.parametrize(
     ("written", "message"),
     [
-        ("999", "must be an octal file mode like 660 or 0o660, got 999"),
-        ("680", "must be an octal file mode like 660 or 0o660, got 680"),
-        ("1000", "must be between 000 and 777, got 1000"),
-        ("-1", "must be between 000 and 777, got -1"),
+        ("660", f"an int is the mode itself: write 0o660 {LITERAL} or '660', got 660"),
+        ("1000", f"an int is the mode itself: write 0o1000 {LITERAL} or '1000', got 1000"),
+        ("'999'", "must be an octal file mode like 660 or 0o660, got '999'"),
+        ("'1000'", "must be between 000 and 777, got '1000'"),
+        ("-1", "must be between 0 and 0o777, got -1"),
         ("True", "must be an octal file mode like 660 or 0o660, got True"),
         ("'rw-rw----'", "must be an octal file mode like 660 or 0o660, got 'rw-rw----'"),
     ],
