@@ -152,17 +152,24 @@ def test_sighup_reloads_fresh_code_with_no_failed_request(spawn, tmp_path):
     old = children(server.proc.pid)
     assert get(server)["version"] == "1"
     module.write_text(HOT_APP.format(version="2"))
-    with Load(server) as load:
-        load.wait(100)
-        server.proc.send_signal(signal.SIGHUP)
-        assert wait_for(lambda: get(server)["version"] == "2", 20)
-        assert wait_for(lambda: not (children(server.proc.pid) & old), 20)
-        load.wait(100)
+    load = reload_under_load(server, old, "2", requests=100)
     print(f"reload under load: {load.ok} requests, {len(load.failures)} failed")
     assert load.failures == []
     assert {get(server)["version"] for _ in range(10)} == {"2"}
     assert len(children(server.proc.pid)) == 2
     assert server.stop() == 0
+
+
+def reload_under_load(server: Server, old: set[int], version: str, requests: int) -> Load:
+    """SIGHUP with ``requests`` answered before and after it, until the workers in
+    ``old`` are gone and the app answers ``version``; the finished Load."""
+    with Load(server) as load:
+        load.wait(requests)
+        server.proc.send_signal(signal.SIGHUP)
+        assert wait_for(lambda: get(server)["version"] == version, 20)
+        assert wait_for(lambda: not (children(server.proc.pid) & old), 20)
+        load.wait(requests)
+    return load
 
 
 BROKEN_APP = "raise RuntimeError('the new code cannot start')\n"
@@ -193,13 +200,7 @@ def test_sighup_to_code_that_fails_to_import_keeps_the_old_workers_serving(spawn
     assert log.count("spawned worker") == 3  # 2 at start, 1 for the reload: no respawn loop
 
     module.write_text(HOT_APP.format(version="2"))  # fixed: the next HUP reloads
-    with Load(server) as load:
-        load.wait(50)
-        server.proc.send_signal(signal.SIGHUP)
-        assert wait_for(lambda: get(server)["version"] == "2", 20)
-        assert wait_for(lambda: not (children(server.proc.pid) & old), 20)
-        load.wait(50)
-    assert load.failures == []
+    assert reload_under_load(server, old, "2", requests=50).failures == []
     assert {get(server)["version"] for _ in range(10)} == {"2"}
     assert len(children(server.proc.pid)) == 2
     assert server.stop() == 0
