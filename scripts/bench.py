@@ -711,6 +711,12 @@ def cpu_seconds(pids: Sequence[int]) -> float:
     return ticks / os.sysconf("SC_CLK_TCK")
 
 
+def _children_cpu_seconds() -> float:
+    """User + system CPU seconds of this process's reaped children so far."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def rss_kib(pid: int) -> int | None:
     """The resident set size of ``pid`` in KiB, or None if it is gone."""
     try:
@@ -1015,12 +1021,6 @@ class Session:
         if out.returncode != 0:
             raise BenchError(f"wrk failed ({out.returncode}): {out.stderr.strip()[:300]}")
         return out.stdout
-
-
-def _children_cpu_seconds() -> float:
-    """User + system CPU seconds of this process's reaped children so far."""
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
 
 
 def phases(

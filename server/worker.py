@@ -35,7 +35,7 @@ WORKER_BOOT_ERROR = 3  # exit status: the app failed to import; the master must 
 WORKER_MAX_REQUESTS = 4  # exit status: served --max-requests, retired gracefully
 WORKER_MAX_MEMORY = 5  # exit status: RSS above --max-worker-memory, retired gracefully
 _ACCEPT, _WAKEUP = object(), object()
-_LOOP_TICK = 1.0  # seconds between heartbeats and idle sweeps (at most; see _sweep_every)
+_LOOP_TICK = 1.0  # seconds between heartbeats and idle sweeps (at most; see Worker.sweep_every)
 # While stopping, an idle keep-alive connection is closed once idle this long
 # (seconds). Requests that arrive before are answered with Connection: close,
 # so a busy client (nginx's upstream pool) is never cut mid-request.
