@@ -1,5 +1,6 @@
-# The app image: our WSGI server + the WSGI app + the metrics exporter,
-# run by supervisord under tini as the unprivileged user `app` (uid 10001).
+# The app image: the wsgistack server (installed from its wheel, built from
+# server/ here) + the WSGI app + the metrics exporter, run by supervisord under
+# tini as the unprivileged user `app` (uid 10001). /srv holds only the app.
 # Debian bookworm's Python 3.11.
 # Packages come from the Debian release the base image is; exact versions are
 # not pinned because Debian's security updates replace them in the archive
@@ -19,29 +20,34 @@ RUN apt-get update \
  && apt-get install -y --no-install-recommends python3-venv \
  && rm -rf /var/lib/apt/lists/*
 COPY requirements/ /tmp/requirements/
+COPY server/ /tmp/server/
 # requirements/wheels/ holds wheels downloaded on the host (scripts/wheels.sh)
 # when pip inside a build can't reach PyPI; empty, pip installs from PyPI.
+# The server's wheel is built (its build backend from the same place), then
+# installed like any wheel; `pip check` fails the build on a conflict.
 RUN python3 -m venv /opt/venv \
  && if ls /tmp/requirements/wheels/*.whl >/dev/null 2>&1; then \
         set -- --no-index --find-links /tmp/requirements/wheels; fi \
  && /opt/venv/bin/pip install --no-cache-dir "$@" \
-        -r /tmp/requirements/app.txt -c /tmp/requirements/constraints.txt
+        -r /tmp/requirements/app.txt -c /tmp/requirements/constraints.txt \
+ && /opt/venv/bin/pip wheel --no-cache-dir --no-deps "$@" --wheel-dir /tmp/dist /tmp/server \
+ && /opt/venv/bin/pip install --no-cache-dir --no-deps /tmp/dist/wsgistack-*.whl \
+ && /opt/venv/bin/pip check
 
 FROM base
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \
     PROMETHEUS_MULTIPROC_DIR=/run/metrics \
-    APP_MODULE=app.wsgi:application
+    APP_MODULE=wsgistack_demo.wsgi:application
 # /run/metrics is a tmpfs in every deployment. Docker gives a tmpfs mounted
 # without options (all Swarm can ask for) this folder's mode, owned by root:
 # 1777 keeps it writable for the app user there too.
 RUN useradd --system --uid 10001 --user-group --home-dir /srv --shell /usr/sbin/nologin app \
  && install -d -o app -g app -m 1777 /run/metrics
 COPY --from=build /opt/venv /opt/venv
-COPY deploy/app/ /etc/supervisor/
-COPY server/ /srv/server/
-COPY app/ /srv/app/
+COPY app/container/ /etc/supervisor/
+COPY app/wsgistack_demo/ /srv/wsgistack_demo/
 WORKDIR /srv
 USER 10001:10001
 EXPOSE 8000 9100

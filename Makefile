@@ -13,9 +13,12 @@ help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 # -- set-up (each step skips what is already there) ------------------------------
-$(VENV)/.installed: requirements/dev.txt requirements/app.txt requirements/constraints.txt
+# The server (server/, the wsgistack distribution) is installed editable in
+# both venvs: tests and the benchmark run the working tree's code.
+$(VENV)/.installed: requirements/dev.txt requirements/app.txt requirements/constraints.txt server/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet -r requirements/dev.txt
+	$(PY) -m pip install --quiet --no-deps -e ./server
 	touch $@
 
 .PHONY: venv
@@ -75,8 +78,8 @@ workers-down: ## one worker fewer in the running app (SIGTTOU)
 
 # -- load testing (python -m loadtest; README: Load testing) --------------------
 .PHONY: load
-load: venv prepare ## load-test through nginx: SCENARIO=mixed [ENGINE=custom|gunicorn|both] [RATE=100|max] [DURATION=60s] [ROUNDS=4] [CONNECTIONS=16]
-	$(PY) -m loadtest $(SCENARIO) --engine $(or $(ENGINE),custom) \
+load: venv prepare ## load-test through nginx: SCENARIO=mixed [ENGINE=wsgistack|gunicorn|both] [RATE=100|max] [DURATION=60s] [ROUNDS=4] [CONNECTIONS=16]
+	$(PY) -m loadtest $(SCENARIO) --engine $(or $(ENGINE),wsgistack) \
 	  $(if $(RATE),--rate $(RATE)) $(if $(DURATION),--duration $(DURATION)) \
 	  $(if $(ROUNDS),--rounds $(ROUNDS)) $(if $(CONNECTIONS),--connections $(CONNECTIONS))
 
@@ -85,11 +88,11 @@ SWARM_STACK ?= wsgistack-swarm
 
 .PHONY: deploy-swarm
 deploy-swarm: prepare venv ## deploy or update the stack on this swarm manager (docker stack deploy; SWARM_STACK)
-	$(PY) scripts/swarm.py deploy $(SWARM_STACK)
+	$(PY) deploy/swarm/swarm.py deploy $(SWARM_STACK)
 
 .PHONY: undeploy-swarm
 undeploy-swarm: venv ## remove the swarm stack (Prometheus' volume stays; VOLUMES=1 removes it)
-	$(PY) scripts/swarm.py undeploy $(if $(VOLUMES),--volumes) $(SWARM_STACK)
+	$(PY) deploy/swarm/swarm.py undeploy $(if $(VOLUMES),--volumes) $(SWARM_STACK)
 
 # -- checks ----------------------------------------------------------------------
 .PHONY: lint
@@ -121,13 +124,14 @@ test: venv bootstrap lint ## everything: lint, unit, conformance and compose int
 
 # -- benchmark (never part of `make test`) --------------------------------------------
 BENCH_VENV := .venv-bench
-$(BENCH_VENV)/.installed: requirements/bench.txt requirements/app.txt requirements/constraints.txt
+$(BENCH_VENV)/.installed: requirements/bench.txt requirements/app.txt requirements/constraints.txt server/pyproject.toml
 	$(PYTHON) -m venv $(BENCH_VENV)
 	$(BENCH_VENV)/bin/pip install --quiet -r requirements/bench.txt
+	$(BENCH_VENV)/bin/pip install --quiet --no-deps -e ./server
 	touch $@
 
 .PHONY: bench
-bench: $(BENCH_VENV)/.installed ## ours vs gunicorn, waitress, granian behind nginx (BENCH_* settings; README "Benchmark")
+bench: $(BENCH_VENV)/.installed ## wsgistack vs gunicorn, waitress, granian behind nginx (BENCH_* settings; README "Benchmark")
 	$(BENCH_VENV)/bin/python scripts/bench.py --install-missing
 
 .PHONY: clean

@@ -19,9 +19,9 @@ from loadtest import analysis
 from loadtest.generators import PERCENTILES, Responses
 from loadtest.runner import Round
 
-LABELS = {"custom": "custom (wsgistack)", "gunicorn": "gunicorn"}
-COLORS = {"custom": "tab:blue", "gunicorn": "tab:orange"}
-# Compared per round, custom / gunicorn: (key, what, True if higher is better).
+LABELS = {"wsgistack": "wsgistack", "gunicorn": "gunicorn"}
+COLORS = {"wsgistack": "tab:blue", "gunicorn": "tab:orange"}
+# Compared per round, wsgistack / gunicorn: (key, what, True if higher is better).
 COMPARED = (
     ("throughput_rps", "throughput", True),
     ("latency_p50_seconds", "latency p50", False),

@@ -23,7 +23,7 @@ import requests
 ROOT = Path(__file__).resolve().parent.parent
 FILES = ["-f", "docker-compose.yml", "-f", "loadtest/compose.yaml"]
 SERVICES = ("app", "proxy", "nginx-exporter", "prometheus")
-ENGINES = {"custom": "wsgistack", "gunicorn": "gunicorn"}  # ENGINE= name -> WSGI_SERVER value
+ENGINES = {"wsgistack": "wsgistack", "gunicorn": "gunicorn"}  # ENGINE= name -> WSGI_SERVER value
 UP_TIMEOUT = 900  # seconds: a cold build of every image on a 2-core machine
 SWITCH_TIMEOUT = 120  # seconds for the app to come back healthy on the other engine
 READY_TIMEOUT = 30  # seconds for nginx to answer through to the app after a switch

@@ -1,14 +1,14 @@
 #!/usr/bin/env python3
 """``make bench``: our WSGI server against gunicorn, waitress and granian, side by side.
 
-Every engine serves the demo app (``app.wsgi:application``) on loopback behind
+Every engine serves the demo app (``wsgistack_demo.wsgi:application``) on loopback behind
 the same host nginx (Debian ``nginx-light``, a minimal config written to a temp
 folder: upstream keep-alive, ``proxy_http_version 1.1``, empty ``Connection`` —
 the proxy settings of ``nginx/templates/https.conf.template`` in plain HTTP, so
 TLS costs nothing here), with the same worker and thread counts, and ``wrk``
 drives nginx. Engines:
 
-    ours              python -m server -w W --threads T
+    wsgistack         python -m wsgistack -w W --threads T
     gunicorn-sync     gunicorn -k sync -w W             (no threads)
     gunicorn-gthread  gunicorn -k gthread -w W --threads T
     waitress          W waitress processes, --threads T each (waitress has no
@@ -84,7 +84,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-APP = "app.wsgi:application"
+APP = "wsgistack_demo.wsgi:application"
 HOST = "127.0.0.1"
 UPLOAD_BYTES = 1024 * 1024
 STREAM_BYTES = 64 * 1024
@@ -184,7 +184,7 @@ class Engine:
 ENGINES: dict[str, Engine] = {
     e.name: e
     for e in (
-        Engine("ours", "ours (python -m server)", "server", True),
+        Engine("wsgistack", "wsgistack", "wsgistack", True),
         Engine("gunicorn-sync", "gunicorn sync", "gunicorn", False),
         Engine("gunicorn-gthread", "gunicorn gthread", "gunicorn", True),
         Engine("waitress", "waitress", "waitress", True, process_per_port=True),
@@ -209,9 +209,9 @@ def engine_commands(
     ``nginx`` and ``directory`` (where static_nginx_config() is written) serve
     nginx-static."""
     bind = f"{HOST}:{ports[0]}"
-    if engine.name == "ours":
+    if engine.name == "wsgistack":
         return [
-            [python, "-m", "server", "-b", bind, "-w", str(workers), "--threads", str(threads),
+            [python, "-m", "wsgistack", "-b", bind, "-w", str(workers), "--threads", str(threads),
              "--keep-alive", "75", "--graceful-timeout", "5", "--log-level", "warning", APP]
         ]  # fmt: skip
     if engine.name in ("gunicorn-sync", "gunicorn-gthread"):
@@ -540,14 +540,14 @@ def check_targets(
         return paired_ratio(runs, scenario, engine, base)
 
     found: list[tuple[str, bool | None, str]] = []
-    vs_sync = ratio("hello", "ours", BASELINE)
+    vs_sync = ratio("hello", "wsgistack", BASELINE)
     detail = _ratio(vs_sync)
     ceiling = ratio("hello", "nginx-static", BASELINE)
     if ceiling is not None:
         detail += f"; with an upstream that costs nothing (nginx-static) {_ratio(ceiling)}"
     detail += _cpu_budget(by, cpus)
     found.append(("hello ≥ 8× gunicorn sync", None if vs_sync is None else vs_sync >= 8, detail))
-    vs_granian = ratio("hello", "ours", "granian")
+    vs_granian = ratio("hello", "wsgistack", "granian")
     found.append(
         (
             "hello ≥ granian",
@@ -555,7 +555,7 @@ def check_targets(
             _ratio(vs_granian),
         )
     )
-    ours, gthread = by.get(("sleep", "ours")), by.get(("sleep", THREADED_BASELINE))
+    ours, gthread = by.get(("sleep", "wsgistack")), by.get(("sleep", THREADED_BASELINE))
     met, detail = None, "—"
     if ours and gthread and ours.p99_ms is not None and gthread.p99_ms is not None:
         vs = ours.vs_gthread
@@ -565,7 +565,7 @@ def check_targets(
     checked = []  # (ours, gunicorn) peak RSS per worker in each scenario, MiB
     for (scenario, engine), row in by.items():
         base = by.get((scenario, THREADED_BASELINE if SCENARIOS[scenario].threaded else BASELINE))
-        if engine == "ours" and base and row.peak_rss_worker_mib and base.peak_rss_worker_mib:
+        if engine == "wsgistack" and base and row.peak_rss_worker_mib and base.peak_rss_worker_mib:
             checked.append((scenario, row.peak_rss_worker_mib, base.peak_rss_worker_mib))
     met = all(a <= b for _, a, b in checked) if checked else None
     detail = ", ".join(f"{n} {a:.1f} vs {b:.1f} MiB" for n, a, b in checked) or "—"
@@ -575,7 +575,9 @@ def check_targets(
 
 def _cpu_budget(by: Mapping[tuple[str, str], Row], cpus: int | None) -> str:
     """What 8× gunicorn sync asks of the CPUs per hello request, from the rows."""
-    sync, static, ours = (by.get(("hello", name)) for name in (BASELINE, "nginx-static", "ours"))
+    sync, static, ours = (
+        by.get(("hello", name)) for name in (BASELINE, "nginx-static", "wsgistack")
+    )
     if not (cpus and sync and sync.rps and static and ours):
         return ""
     front = (static.nginx_cpu_us, static.client_cpu_us)
@@ -621,7 +623,7 @@ def render_markdown(meta: dict, runs: Sequence[Run]) -> str:
         f"{RSS_SAMPLE_INTERVAL} s); errors are non-2xx/3xx answers plus socket errors, "
         "summed. A ratio is the median over the rounds of the engine's req/s over "
         "gunicorn's in the same round (measured seconds apart) — compare those, not the "
-        "absolute numbers, which depend on this machine and its neighbours. `ours` "
+        "absolute numbers, which depend on this machine and its neighbours. `wsgistack` "
         "records its Prometheus metrics (multiprocess mode, as shipped); the other engines "
         "record none. CPU µs/request is the CPU time (user + system, from /proc) the "
         "engine's processes, nginx's processes and wrk used during the run, divided by "
@@ -856,7 +858,7 @@ def check_setup(engines: Sequence[Engine]) -> Tools:
             "(or run `scripts/bench.py --install-missing` as root)"
         )
     modules = sorted({e.module for e in engines if e.module} | {"httptools", "prometheus_client"})
-    absent = [m for m in modules if m != "server" and importlib.util.find_spec(m) is None]
+    absent = [m for m in modules if importlib.util.find_spec(m) is None]
     if absent:
         problems.append(
             f"Python packages missing in {sys.executable}: {', '.join(absent)} — run "
@@ -874,9 +876,7 @@ def check_setup(engines: Sequence[Engine]) -> Tools:
 def versions(tools: Tools, engines: Sequence[Engine]) -> dict[str, str]:
     found = {"python": sys.version.split()[0]}
     for engine in engines:
-        if engine.module == "server":
-            found["ours"] = _server_version()
-        elif engine.module:
+        if engine.module:
             with contextlib.suppress(importlib.metadata.PackageNotFoundError):
                 found[engine.module] = importlib.metadata.version(engine.module)
     out = subprocess.run([tools.nginx, "-v"], capture_output=True, text=True, timeout=10)
@@ -894,11 +894,6 @@ def cpu_model() -> str:
             if line.startswith("model name"):
                 return line.partition(":")[2].strip()
     return "?"
-
-
-def _server_version() -> str:
-    match = re.search(r'__version__ = "([^"]+)"', (REPO / "server/__init__.py").read_text())
-    return match.group(1) if match else "?"
 
 
 class Session:
@@ -1151,6 +1146,9 @@ def run(
     return bool(meta.get("interrupted"))
 
 
+_RENAMED = {"ours": "wsgistack"}  # names of wsgistack 0.1, refused
+
+
 def names_from_env(environ: Mapping[str, str], key: str, known: Mapping[str, object]) -> list:
     """The comma-separated names in ``environ[key]`` (all of ``known`` when unset), in
     ``known``'s order; raises BenchError naming an unknown one."""
@@ -1158,6 +1156,10 @@ def names_from_env(environ: Mapping[str, str], key: str, known: Mapping[str, obj
     if not raw:
         return list(known.values())
     names = {n.strip() for n in raw.split(",") if n.strip()}
+    renamed = sorted(names & _RENAMED.keys())
+    if renamed:
+        old = renamed[0]
+        raise BenchError(f"{key}: {old!r} is now called {_RENAMED[old]!r}")
     unknown = sorted(names - set(known))
     if unknown or not names:
         raise BenchError(

@@ -1,4 +1,4 @@
-"""The conformance suite's harness: real ``python -m server`` processes on
+"""The conformance suite's harness: real ``python -m wsgistack`` processes on
 free loopback ports, and a raw-socket client whose responses are parsed by h11
 (a strict, independent HTTP/1.1 implementation, so our framing is checked too).
 The conftest fixtures, the test modules and tests/frameworks import it.
@@ -51,12 +51,15 @@ class Server:
             **(env or {}),
         }
         for name in list(full_env):
-            if name.startswith("SERVER_") or name in ("WEB_CONCURRENCY", "APP_MODULE"):
+            if name.startswith(("SERVER_", "WSGISTACK_")) or name in (
+                "WEB_CONCURRENCY",
+                "APP_MODULE",
+            ):
                 if not env or name not in env:
                     del full_env[name]
         with open(self.log_path, "wb") as log:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "server", app, *self.args],
+                [sys.executable, "-m", "wsgistack", app, *self.args],
                 cwd=ROOT,
                 env=full_env,
                 stdout=log,

@@ -473,11 +473,11 @@ def test_without_preload_each_worker_imports_the_app(spawn):
 
 
 def run_server(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
-    clean = {k: v for k, v in os.environ.items() if not k.startswith("SERVER_")}
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("SERVER_", "WSGISTACK_"))}
     clean.pop("WEB_CONCURRENCY", None)
     clean["PYTHONPATH"] = f"{Path(__file__).parent}{os.pathsep}{ROOT}"
     return subprocess.run(
-        [sys.executable, "-m", "server", *args],
+        [sys.executable, "-m", "wsgistack", *args],
         cwd=ROOT,
         env={**clean, **(env or {})},
         capture_output=True,
@@ -507,7 +507,11 @@ def test_check_config_fails_for_an_app_that_cannot_import():
     [
         (["--workers", "zero"], {}, "error: --workers (flag): must be an integer, got 'zero'"),
         (["--threads", "0"], {}, "error: --threads (flag): must be >= 1, got 0"),
-        ([], {"SERVER_TIMEOUT": "-1"}, "error: --timeout (env SERVER_TIMEOUT): must be >= 0 "),
+        (
+            [],
+            {"WSGISTACK_TIMEOUT": "-1"},
+            "error: --timeout (env WSGISTACK_TIMEOUT): must be >= 0 ",
+        ),
         ([], {"WEB_CONCURRENCY": "many"}, "error: --workers (env WEB_CONCURRENCY): must be an"),
         (["-b", "nowhere"], {}, "error: --bind (flag): must be HOST:PORT or unix:PATH"),
         (["--log-level", "loud"], {}, "error: --log-level (flag): must be debug, info,"),
@@ -540,12 +544,12 @@ def test_precedence_flags_env_file_defaults_printed_at_startup(tmp_path):
         str(config),
         "--keep-alive",
         "9",
-        env={"WEB_CONCURRENCY": "3", "SERVER_THREADS": "4"},
+        env={"WEB_CONCURRENCY": "3", "WSGISTACK_THREADS": "4"},
     )
     assert result.returncode == 0, result.stderr
     line = next(x for x in result.stderr.splitlines() if "config:" in x)
     assert "keep_alive=9.0(flag)" in line  # flag over env and file
-    assert "threads=4(env SERVER_THREADS)" in line  # env over file
+    assert "threads=4(env WSGISTACK_THREADS)" in line  # env over file
     assert "workers=3(env WEB_CONCURRENCY)" in line
     assert f"timeout=7.0(file {config})" in line  # file over default
     assert "backlog=2048(default)" in line

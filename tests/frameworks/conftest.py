@@ -1,5 +1,5 @@
 """Fixtures of the framework compatibility tests: each app served end-to-end
-by a real ``python -m server`` (the conformance suite's Server harness), inside
+by a real ``python -m wsgistack`` (the conformance suite's Server harness), inside
 ``wsgiref.validate.validator`` (``apps/validated.py``). When the server stops,
 its log must hold no validator complaint and no traceback but the views' own
 deliberate errors (the harness's ``check_log``)."""

@@ -24,7 +24,7 @@ from loadtest.stack import Stack as LoadStack
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(420)]
 
 ROOT = Path(__file__).resolve().parents[2]
-CUSTOM, GUNICORN = "custom (wsgistack)", "gunicorn"
+WSGISTACK, GUNICORN = "wsgistack", "gunicorn"
 LOAD_LIMITS = {"RATE_LIMIT": "100000r/s", "RATE_LIMIT_BURST": "100000", "CONN_LIMIT": "65535"}
 
 
@@ -81,7 +81,7 @@ def check_report(folder: Path, summary: dict, engines: list[str]) -> None:
                 server,
             )
             assert (Path(one["folder"]) / "run.sh").is_file()
-    labels = {"custom": CUSTOM, "gunicorn": GUNICORN}
+    labels = {"wsgistack": WSGISTACK, "gunicorn": GUNICORN}
     series = {name: plot["series"] for name, plot in summary["plots"].items()}
     assert set(series["throughput.png"]) == {labels[e] for e in engines}
     assert set(series["latency.png"]) == {
@@ -103,8 +103,8 @@ def test_the_closed_loop_runs_the_weighted_mix_with_wrk_at_the_load_test_s_limit
     folder, summary, output = load(
         stack, tmp_path, "mixed", "--rate", "max", "--duration", "2s", "--connections", "4"
     )
-    check_report(folder, summary, ["custom"])  # no errors: no 429 from one client at full speed
-    client = summary["engines"]["custom"]["client"]
+    check_report(folder, summary, ["wsgistack"])  # no errors: no 429 from one client at full speed
+    client = summary["engines"]["wsgistack"]["client"]
     assert summary["settings"]["generator"] == "wrk"
     assert sum(r["requests"] for r in client["by_request"].values()) == client["requests"]
     assert (
@@ -120,8 +120,8 @@ def test_the_closed_loop_runs_the_weighted_mix_with_wrk_at_the_load_test_s_limit
 @pytest.mark.parametrize("scenario", ["hello", "json-echo", "cpu", "io", "upload", "stream"])
 def test_each_scenario_runs_and_both_sides_count_the_same(stack, load_limits, tmp_path, scenario):
     folder, summary, _ = load(stack, tmp_path, scenario, "--rate", "5", "--duration", "2s")
-    check_report(folder, summary, ["custom"])
-    client = summary["engines"]["custom"]["client"]
+    check_report(folder, summary, ["wsgistack"])
+    client = summary["engines"]["wsgistack"]["client"]
     assert client["requests"] == client["offered"] == 10  # 5/s for 2 s, every one answered
     assert summary["settings"]["generator"] == "h2load (nghttp2)"
 
@@ -136,18 +136,18 @@ def test_both_engines_in_interleaved_rounds_and_the_stack_left_as_found(
         stack, tmp_path, "mixed", "--engine", "both", "--rounds", "2", "--rate", "10",
         "--duration", "4s",
     )  # fmt: skip
-    check_report(folder, summary, ["custom", "gunicorn"])
+    check_report(folder, summary, ["wsgistack", "gunicorn"])
     order = [
         (engine, r["round"])
-        for engine in ("custom", "gunicorn")
+        for engine in ("wsgistack", "gunicorn")
         for r in summary["engines"][engine]["rounds"]
     ]
-    assert sorted(order) == [("custom", 1), ("custom", 2), ("gunicorn", 1), ("gunicorn", 2)]
-    ratios = summary["comparison"]["custom/gunicorn"]
+    assert sorted(order) == [("wsgistack", 1), ("wsgistack", 2), ("gunicorn", 1), ("gunicorn", 2)]
+    ratios = summary["comparison"]["wsgistack/gunicorn"]
     for key in ("throughput_rps", "latency_p50_seconds", "latency_p99_seconds"):
         assert ratios[key]["rounds"] == 2 and len(ratios[key]["per_round"]) == 2
         assert ratios[key]["min"] <= ratios[key]["median"] <= ratios[key]["max"]
-    assert summary["engines"]["custom"]["server"]["worker_restarts"] == 0
+    assert summary["engines"]["wsgistack"]["server"]["worker_restarts"] == 0
     assert summary["engines"]["gunicorn"]["server"]["worker_restarts"] is None  # not exported
     assert "## Verdict" in (folder / "report.md").read_text()
     app = stack.container("app")

@@ -30,7 +30,7 @@ def _run(stack, service: str, entrypoint: str, *command: str, mount: str) -> str
             image,
             list(command),
             entrypoint=entrypoint,
-            volumes={str(MONITORING): {"bind": mount, "mode": "ro"}},
+            volumes={str(MONITORING / service): {"bind": mount, "mode": "ro"}},
             remove=True,
         )
     except docker.errors.ContainerError as exc:
@@ -64,8 +64,10 @@ def test_promtool_unit_tests_of_the_alerts_pass(stack):
 
 
 def test_every_alert_has_a_firing_and_a_quiet_unit_test():
-    alerts = re.findall(r"^\s+- alert: (\w+)$", (MONITORING / "rules/alerts.yml").read_text(), re.M)
-    tests = (MONITORING / "tests/alerts_test.yml").read_text()
+    alerts = re.findall(
+        r"^\s+- alert: (\w+)$", (MONITORING / "prometheus/rules/alerts.yml").read_text(), re.M
+    )
+    tests = (MONITORING / "prometheus/tests/alerts_test.yml").read_text()
     assert len(alerts) == 6
     for alert in alerts:
         cases = re.findall(rf"alertname: {alert}\n\s+exp_alerts:(.*)", tests)

@@ -39,7 +39,7 @@ def _seconds(value: str) -> float:
 def _server_config(stack) -> dict:
     """The WSGI server's effective configuration in the running app container."""
     code = (
-        "import dataclasses, json; from server import config; "
+        "import dataclasses, json; from wsgistack import config; "
         "print(json.dumps(dataclasses.asdict(config.load([])[0])))"
     )
     return json.loads(stack.app_exec("python", "-c", code))

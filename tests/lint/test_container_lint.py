@@ -15,7 +15,7 @@ ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 DOCKERFILES = sorted(
     str(path.relative_to(ROOT))
-    for path in [ROOT / "Dockerfile", *ROOT.glob("*/Dockerfile*")]
+    for path in [ROOT / "Dockerfile", *ROOT.glob("*/Dockerfile"), *ROOT.glob("*/*/Dockerfile")]
     if path.is_file()
 )
 
@@ -24,9 +24,9 @@ def test_every_dockerfile_is_linted():
     assert set(DOCKERFILES) >= {
         "Dockerfile",
         "nginx/Dockerfile",
-        "monitoring/Dockerfile.mtail",
-        "monitoring/Dockerfile.nginx-exporter",
-        "monitoring/Dockerfile.prometheus",
+        "monitoring/mtail/Dockerfile",
+        "monitoring/nginx-exporter/Dockerfile",
+        "monitoring/prometheus/Dockerfile",
     }
 
 

@@ -1,6 +1,6 @@
 """The stack on a single-node Docker Swarm, deployed once per test session.
 
-`scripts/swarm.py deploy` (what `make deploy-swarm` runs) deploys it as the
+`deploy/swarm/swarm.py deploy` (what `make deploy-swarm` runs) deploys it as the
 stack `wsgistack-swarm-test` (or IT_SWARM_STACK) with the settings of
 .env.example, the proxy on ports 28080/28443 and Prometheus on 29090 (or
 IT_SWARM_HTTP_PORT / IT_SWARM_HTTPS_PORT / IT_SWARM_PROMETHEUS_PORT), and
@@ -50,7 +50,9 @@ UNLIMITED = {"RATE_LIMIT": "100000r/s", "RATE_LIMIT_BURST": "100000", "CONN_LIMI
 # What upstreams.sh logs when it writes nginx's upstream: `upstreams: NAME -> A:P B:P ...`.
 UPSTREAM_LINE = re.compile(r"^(\S+) upstreams: \S+ -> (.*)$")
 
-_spec = importlib.util.spec_from_file_location("wsgistack_swarm", ROOT / "scripts" / "swarm.py")
+_spec = importlib.util.spec_from_file_location(
+    "wsgistack_swarm", ROOT / "deploy" / "swarm" / "swarm.py"
+)
 swarm = importlib.util.module_from_spec(_spec)
 sys.modules["wsgistack_swarm"] = swarm
 _spec.loader.exec_module(swarm)
@@ -368,7 +370,7 @@ def swarm_stack(request) -> SwarmStack:
     }
     subprocess.run(["bash", "scripts/wheels.sh"], cwd=ROOT, check=True, timeout=600)
     subprocess.run(["bash", "scripts/gen-cert.sh"], cwd=ROOT, check=True, timeout=60)
-    command = [sys.executable, "scripts/swarm.py"]
+    command = [sys.executable, "deploy/swarm/swarm.py"]
     started = time.monotonic()
     try:
         deployed = subprocess.run(

@@ -1,4 +1,5 @@
-"""Unit tests of the demo app (app.wsgi), each call checked by wsgiref.validate (PEP 3333)."""
+"""Unit tests of the demo app (wsgistack_demo.wsgi), each call checked by
+wsgiref.validate (PEP 3333)."""
 
 from __future__ import annotations
 
@@ -12,8 +13,7 @@ from wsgiref.util import setup_testing_defaults
 from wsgiref.validate import validator
 
 import pytest
-
-from app.wsgi import GREETING, READ_SIZE, ROUTE_ENVIRON_KEY, application
+from wsgistack_demo.wsgi import GREETING, READ_SIZE, ROUTE_ENVIRON_KEY, application
 
 APP = validator(application)
 
@@ -99,7 +99,7 @@ def test_probes(path, payload):
 
 def test_readyz_is_503_while_the_dependency_is_down(tmp_path, monkeypatch):
     down = tmp_path / "dependency-down"
-    monkeypatch.setattr("app.wsgi.DEPENDENCY_DOWN_FILE", str(down))
+    monkeypatch.setattr("wsgistack_demo.wsgi.DEPENDENCY_DOWN_FILE", str(down))
     assert call_json("/readyz")[::2] == ("200 OK", {"status": "ready"})
     down.touch()
     status, _, payload = call_json("/readyz")

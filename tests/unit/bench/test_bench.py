@@ -186,13 +186,13 @@ def test_summarize_medians_peak_and_ratios():
         run("gunicorn-sync", "hello", 1000, 1, p50=5.0, p99=9.0),
         run("gunicorn-sync", "hello", 1200, 2, p50=4.0, p99=8.0),
         run("gunicorn-sync", "hello", 900, 3, p50=6.0, p99=30.0),
-        run("ours", "hello", 3000, 1, p50=1.0, p99=3.0, rss=20480, errors=1),
-        run("ours", "hello", 2500, 2, p50=2.0, p99=4.0, rss=30720),
-        run("ours", "hello", 9000, 3, p50=1.5, p99=2.0, rss=None, errors=2),
+        run("wsgistack", "hello", 3000, 1, p50=1.0, p99=3.0, rss=20480, errors=1),
+        run("wsgistack", "hello", 2500, 2, p50=2.0, p99=4.0, rss=30720),
+        run("wsgistack", "hello", 9000, 3, p50=1.5, p99=2.0, rss=None, errors=2),
     ]
     rows = {row.engine: row for row in bench.summarize(runs)}
-    assert list(rows) == ["ours", "gunicorn-sync"]  # ENGINES order, not run order
-    sync, ours = rows["gunicorn-sync"], rows["ours"]
+    assert list(rows) == ["wsgistack", "gunicorn-sync"]  # ENGINES order, not run order
+    sync, ours = rows["gunicorn-sync"], rows["wsgistack"]
     assert (sync.rps, sync.p50_ms, sync.p99_ms, sync.rounds) == (1000, 5.0, 9.0, 3)
     assert sync.threads is None  # the sync worker has no threads
     assert (ours.rps, ours.p50_ms, ours.p99_ms) == (3000, 1.5, 3.0)
@@ -208,34 +208,34 @@ def test_summarize_ratios_stay_within_a_scenario():
     runs = [
         run("gunicorn-sync", "sleep", 100, threads=8),
         run("gunicorn-gthread", "sleep", 800, threads=8),
-        run("ours", "sleep", 1000, threads=8),
+        run("wsgistack", "sleep", 1000, threads=8),
         run("gunicorn-sync", "hello", 4000),
-        run("ours", "hello", 2000),
+        run("wsgistack", "hello", 2000),
     ]
     rows = {(row.scenario, row.engine): row for row in bench.summarize(runs)}
     assert [key[0] for key in rows] == ["hello", "hello", "sleep", "sleep", "sleep"]
-    assert rows["sleep", "ours"].vs_sync == pytest.approx(10.0)
-    assert rows["sleep", "ours"].vs_gthread == pytest.approx(1.25)
+    assert rows["sleep", "wsgistack"].vs_sync == pytest.approx(10.0)
+    assert rows["sleep", "wsgistack"].vs_gthread == pytest.approx(1.25)
     assert rows["sleep", "gunicorn-sync"].vs_gthread == pytest.approx(0.125)
-    assert rows["hello", "ours"].vs_sync == pytest.approx(0.5)
-    assert rows["hello", "ours"].vs_gthread is None
+    assert rows["hello", "wsgistack"].vs_sync == pytest.approx(0.5)
+    assert rows["hello", "wsgistack"].vs_gthread is None
 
 
 def test_ratios_pair_runs_of_the_same_round():
     runs = [
         run("gunicorn-sync", "hello", 1000, 1),
         run("gunicorn-sync", "hello", 500, 2),  # a disturbed round hits both engines
-        run("ours", "hello", 4000, 1),
-        run("ours", "hello", 2000, 2),
-        run("ours", "hello", 9999, 3),  # no gunicorn run in round 3: not paired
+        run("wsgistack", "hello", 4000, 1),
+        run("wsgistack", "hello", 2000, 2),
+        run("wsgistack", "hello", 9999, 3),  # no gunicorn run in round 3: not paired
     ]
-    assert bench.paired_ratio(runs, "hello", "ours", "gunicorn-sync") == pytest.approx(4.0)
-    assert bench.paired_ratio(runs, "hello", "ours", "granian") is None
-    assert bench.paired_ratio(runs, "64k", "ours", "gunicorn-sync") is None
+    assert bench.paired_ratio(runs, "hello", "wsgistack", "gunicorn-sync") == pytest.approx(4.0)
+    assert bench.paired_ratio(runs, "hello", "wsgistack", "granian") is None
+    assert bench.paired_ratio(runs, "64k", "wsgistack", "gunicorn-sync") is None
 
 
 def test_summarize_zero_baseline_gives_no_ratio():
-    rows = bench.summarize([run("gunicorn-sync", "hello", 0.0), run("ours", "hello", 10.0)])
+    rows = bench.summarize([run("gunicorn-sync", "hello", 0.0), run("wsgistack", "hello", 10.0)])
     assert all(row.vs_sync is None for row in rows)
 
 
@@ -244,7 +244,7 @@ def test_render_table():
         [
             run("gunicorn-sync", "hello", 4626.4, p50=6.3, p99=13.62, rss=22323),
             run(
-                "ours",
+                "wsgistack",
                 "hello",
                 14740.8,
                 p50=1.854,
@@ -261,8 +261,7 @@ def test_render_table():
     assert lines[0].count("|") == lines[1].count("|") == 12
     # 1.9 s of engine CPU over 44,222 requests: 43 µs each; nginx 27 µs; wrk unknown
     assert lines[2] == (
-        "| hello | ours (python -m server) | 2×1 | 14,741 | 1.85 | 9.03 | 20.4 | 43 + 27 + — "
-        "| 4 | 3.19× | — |"
+        "| hello | wsgistack | 2×1 | 14,741 | 1.85 | 9.03 | 20.4 | 43 + 27 + — | 4 | 3.19× | — |"
     )
     assert lines[3] == (
         "| hello | gunicorn sync | 2×— | 4,626 | 6.30 | 13.62 | 21.8 | — | 0 | 1.00× | — |"
@@ -282,7 +281,7 @@ def test_render_markdown_says_what_ran():
         "failures": ["round 2 waitress: boom"],
         "interrupted": True,
     }
-    runs = [run("ours", "hello", 10.0)]
+    runs = [run("wsgistack", "hello", 10.0)]
     text = bench.render_markdown(meta, runs)
     assert bench.render_table(bench.summarize(runs)) in text
     assert "interrupted" in text
@@ -325,24 +324,24 @@ def test_phases_group_scenarios_by_thread_count():
 
 
 def test_schedule_runs_each_scenario_back_to_back_rotating_the_engines():
-    engines = [bench.ENGINES[n] for n in ("ours", "gunicorn-sync", "waitress", "nginx-static")]
+    engines = [bench.ENGINES[n] for n in ("wsgistack", "gunicorn-sync", "waitress", "nginx-static")]
     scenarios = [bench.SCENARIOS["hello"], bench.SCENARIOS["hello-direct"]]
     order = [(r, s.name, e.name) for r, s, e in bench.schedule(2, engines, scenarios)]
     assert order == [
-        (1, "hello", "ours"), (1, "hello", "gunicorn-sync"), (1, "hello", "waitress"),
+        (1, "hello", "wsgistack"), (1, "hello", "gunicorn-sync"), (1, "hello", "waitress"),
         (1, "hello", "nginx-static"),
-        (1, "hello-direct", "ours"), (1, "hello-direct", "gunicorn-sync"),
+        (1, "hello-direct", "wsgistack"), (1, "hello-direct", "gunicorn-sync"),
         (1, "hello-direct", "nginx-static"),  # waitress: no direct run
         (2, "hello", "gunicorn-sync"), (2, "hello", "waitress"), (2, "hello", "nginx-static"),
-        (2, "hello", "ours"),
+        (2, "hello", "wsgistack"),
         (2, "hello-direct", "gunicorn-sync"), (2, "hello-direct", "nginx-static"),
-        (2, "hello-direct", "ours"),
+        (2, "hello-direct", "wsgistack"),
     ]  # fmt: skip
 
 
 def test_engine_runs():
     engines, scenarios = bench.ENGINES, bench.SCENARIOS
-    assert engines["ours"].runs(scenarios["hello-direct"])
+    assert engines["wsgistack"].runs(scenarios["hello-direct"])
     assert not engines["waitress"].runs(scenarios["hello-direct"])
     assert engines["waitress"].runs(scenarios["sleep"])
     assert engines["nginx-static"].runs(scenarios["hello"])
@@ -380,10 +379,10 @@ def test_engine_commands_same_workers_and_threads(threads):
     for name, argvs in commands.items():
         for argv in argvs:
             assert argv[:2] == ["/py", "-m"]
-            assert argv[-1] == "app.wsgi:application"
+            assert argv[-1] == "wsgistack_demo.wsgi:application"
             assert all("0.0.0.0" not in arg for arg in argv), name  # loopback only
-    assert _flag(commands["ours"][0], "-w") == "2"
-    assert _flag(commands["ours"][0], "--threads") == str(threads)
+    assert _flag(commands["wsgistack"][0], "-w") == "2"
+    assert _flag(commands["wsgistack"][0], "--threads") == str(threads)
     assert _flag(commands["gunicorn-sync"][0], "-k") == "sync"
     assert _flag(commands["gunicorn-sync"][0], "--threads") is None  # would switch to gthread
     assert _flag(commands["gunicorn-gthread"][0], "-k") == "gthread"
@@ -394,7 +393,7 @@ def test_engine_commands_same_workers_and_threads(threads):
     waitress = commands["waitress"]
     assert [_flag(argv, "--listen") for argv in waitress] == ["127.0.0.1:40001", "127.0.0.1:40002"]
     assert {_flag(argv, "--threads") for argv in waitress} == {str(threads)}
-    for name in ("ours", "gunicorn-sync", "gunicorn-gthread"):
+    for name in ("wsgistack", "gunicorn-sync", "gunicorn-gthread"):
         assert _flag(commands[name][0], "-b") == "127.0.0.1:40001"
 
 
@@ -436,10 +435,12 @@ def test_upload_script_posts_one_mebibyte():
 def test_names_from_env():
     engines = bench.ENGINES
     assert bench.names_from_env({}, "BENCH_ENGINES", engines) == list(engines.values())
-    chosen = bench.names_from_env({"BENCH_ENGINES": "granian, ours"}, "BENCH_ENGINES", engines)
-    assert chosen == [engines["ours"], engines["granian"]]  # the table's order
+    chosen = bench.names_from_env({"BENCH_ENGINES": "granian, wsgistack"}, "BENCH_ENGINES", engines)
+    assert chosen == [engines["wsgistack"], engines["granian"]]  # the table's order
     with pytest.raises(bench.BenchError, match="BENCH_ENGINES: unknown nope"):
-        bench.names_from_env({"BENCH_ENGINES": "ours,nope"}, "BENCH_ENGINES", engines)
+        bench.names_from_env({"BENCH_ENGINES": "wsgistack,nope"}, "BENCH_ENGINES", engines)
+    with pytest.raises(bench.BenchError, match="BENCH_ENGINES: 'ours' is now called 'wsgistack'"):
+        bench.names_from_env({"BENCH_ENGINES": "ours"}, "BENCH_ENGINES", engines)
     with pytest.raises(bench.BenchError, match="unknown"):
         bench.names_from_env({"BENCH_SCENARIOS": " , "}, "BENCH_SCENARIOS", bench.SCENARIOS)
 
@@ -450,11 +451,11 @@ def test_names_from_env():
 def test_check_targets_met_and_missed():
     runs = [
         run("gunicorn-sync", "hello", 1000, rss=22000),
-        run("ours", "hello", 5000, rss=21000),
+        run("wsgistack", "hello", 5000, rss=21000),
         run("granian", "hello", 4000),
         run("nginx-static", "hello", 6000, rss=None),
         run("gunicorn-gthread", "sleep", 700, p99=50.0, rss=23000, threads=8),
-        run("ours", "sleep", 750, p99=60.0, rss=24000, threads=8),
+        run("wsgistack", "sleep", 750, p99=60.0, rss=24000, threads=8),
     ]
     targets = {name: (met, detail) for name, met, detail in bench.check_targets(runs)}
     assert targets["hello ≥ 8× gunicorn sync"] == (
@@ -473,7 +474,7 @@ def test_check_targets_met_and_missed():
 def test_check_targets_hello_gives_the_cpu_budget_of_8x():
     runs = [
         run("gunicorn-sync", "hello", 5000, cpu=(3.0, 1.0, 0.5)),
-        run("ours", "hello", 25000, cpu=(3.3, 1.5, 0.9)),  # 75,000 requests: 44 µs engine
+        run("wsgistack", "hello", 25000, cpu=(3.3, 1.5, 0.9)),  # 75,000 requests: 44 µs engine
         run("nginx-static", "hello", 40000, cpu=(1.2, 2.4, 1.2)),  # 120,000: 20 + 10 µs in front
     ]
     [(name, met, detail), *_] = bench.check_targets(runs, cpus=2)
@@ -499,7 +500,7 @@ def test_cpu_seconds_counts_what_a_process_used():
 
 
 def test_check_targets_not_measured():
-    targets = bench.check_targets([run("ours", "hello", 10.0)])
+    targets = bench.check_targets([run("wsgistack", "hello", 10.0)])
     assert [met for _, met, _ in targets] == [None, None, None, None]
 
 
@@ -512,7 +513,7 @@ def test_render_markdown_lists_the_targets():
         "cpus": 2,
         "platform": "Linux",
     }
-    runs = [run("gunicorn-sync", "hello", 100.0), run("ours", "hello", 900.0)]
+    runs = [run("gunicorn-sync", "hello", 100.0), run("wsgistack", "hello", 900.0)]
     text = bench.render_markdown(meta, runs)
     assert "- hello ≥ 8× gunicorn sync: **met** (9.00×)" in text
     assert "- hello ≥ granian: **not measured** (—)" in text

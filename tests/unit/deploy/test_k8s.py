@@ -26,7 +26,7 @@ KUBERNETES_VERSION = "1.30"  # the oldest release the manifests are checked agai
 KUBECTL = Path(sys.executable).parent / "kubectl"
 # Custom resources: kubernetes-validate has no schema for them; checked below.
 CUSTOM_KINDS = {("monitoring.coreos.com/v1", "ServiceMonitor")}
-GRACEFUL_TIMEOUT = 20  # seconds: SERVER_GRACEFUL_TIMEOUT, as in docker-compose.yml
+GRACEFUL_TIMEOUT = 20  # seconds: WSGISTACK_GRACEFUL_TIMEOUT, as in docker-compose.yml
 # Settings that differ from compose on purpose (README, "What changes between
 # compose, Swarm and Kubernetes"), by container.
 K8S_SETTINGS = {"proxy": {"HTTPS_PORT": "443"}}
@@ -132,7 +132,7 @@ def test_app_probes_drain_and_grace_period(objects):
     drain = container["lifecycle"]["preStop"]["exec"]["command"]
     assert drain[0] == "sleep"
     env = {item["name"]: item.get("value") for item in container["env"]}
-    assert int(env["SERVER_GRACEFUL_TIMEOUT"]) == GRACEFUL_TIMEOUT
+    assert int(env["WSGISTACK_GRACEFUL_TIMEOUT"]) == GRACEFUL_TIMEOUT
     assert pod["terminationGracePeriodSeconds"] > int(drain[1]) + GRACEFUL_TIMEOUT
     # Writable only where the server writes: metrics files and supervisord's socket.
     mounts = {mount["mountPath"] for mount in container["volumeMounts"]}
@@ -254,7 +254,7 @@ def test_baked_in_reads_the_dockerfile():
 def test_config_maps_replace_only_the_images_own_files(objects):
     """One source: every file a ConfigMap mounts into a container is a file the
     container's image bakes in at that path (nginx/Dockerfile,
-    monitoring/Dockerfile.prometheus), with the same content; a mounted folder
+    monitoring/prometheus/Dockerfile), with the same content; a mounted folder
     holds every file the image has there (it hides the image's folder)."""
     config_maps = {o["metadata"]["name"]: o["data"] for o in objects if o["kind"] == "ConfigMap"}
     mounted_any = False
@@ -320,9 +320,9 @@ def test_nginx_shares_its_metrics_log_with_mtail():
 
 
 def test_every_prometheus_target_is_a_service():
-    """What monitoring/prometheus.yml scrapes by name exists in the production
+    """What monitoring/prometheus/prometheus.yml scrapes by name exists in the production
     overlay: a Service with that port (static targets) or that name (DNS)."""
-    config = yaml.safe_load((ROOT / "monitoring" / "prometheus.yml").read_text())
+    config = yaml.safe_load((ROOT / "monitoring" / "prometheus" / "prometheus.yml").read_text())
     services = {
         o["metadata"]["name"]: {p["port"] for p in o["spec"]["ports"]}
         for o in render("production")

@@ -1,4 +1,4 @@
-"""Unit tests of scripts/swarm.py's pure parts: the Compose model → stack file
+"""Unit tests of deploy/swarm/swarm.py's pure parts: the Compose model → stack file
 adaptation and the TLS secret version. Nothing here talks to Docker."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-SCRIPT = Path(__file__).resolve().parents[3] / "scripts" / "swarm.py"
+SCRIPT = Path(__file__).resolve().parents[3] / "deploy" / "swarm" / "swarm.py"
 _spec = importlib.util.spec_from_file_location("wsgistack_swarm_unit", SCRIPT)
 swarm = importlib.util.module_from_spec(_spec)
 sys.modules["wsgistack_swarm_unit"] = swarm

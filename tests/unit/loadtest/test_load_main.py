@@ -31,4 +31,11 @@ def test_bad_engine_is_refused_by_argparse(capsys):
     with pytest.raises(SystemExit) as exit_info:
         main(["hello", "--engine", "waitress"])
     assert exit_info.value.code == 2
-    assert "custom" in capsys.readouterr().err
+    assert "wsgistack" in capsys.readouterr().err
+
+
+def test_old_engine_name_is_refused_naming_the_new_one(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["hello", "--engine", "custom"])
+    assert exit_info.value.code == 2
+    assert "'custom' is now called 'wsgistack' (ENGINE=wsgistack)" in capsys.readouterr().err

@@ -45,7 +45,7 @@ def both_engines() -> tuple[dict, list[Round]]:
     results = [
         made_up_round(engine, index, latency, cpu)
         for index in (1, 2)
-        for engine, latency, cpu in (("custom", 10, 1.0), ("gunicorn", 20, 2.0))
+        for engine, latency, cpu in (("wsgistack", 10, 1.0), ("gunicorn", 20, 2.0))
     ]
     settings = {
         "scenario": "mixed",
@@ -57,7 +57,7 @@ def both_engines() -> tuple[dict, list[Round]]:
         "round_seconds": 10,
         "rounds": 2,
         "connections": 6,
-        "engines": ["custom", "gunicorn"],
+        "engines": ["wsgistack", "gunicorn"],
         "target": generators.TARGET,
         "proxy_limits": {
             "RATE_LIMIT": "100000r/s",
@@ -71,7 +71,7 @@ def both_engines() -> tuple[dict, list[Round]]:
 
 
 def test_client_summary_of_a_round():
-    client = made_up_round("custom", 1, 10, 1.0).client
+    client = made_up_round("wsgistack", 1, 10, 1.0).client
     assert client["requests"] == client["offered"] == 100
     assert client["errors_total"] == 0
     assert client["latency_seconds"]["p50"] == pytest.approx(0.010)
@@ -80,7 +80,7 @@ def test_client_summary_of_a_round():
 
 
 def test_the_server_side_of_a_round_is_prometheus_count_beside_the_client_s():
-    server = made_up_round("custom", 1, 10, 1.0).server
+    server = made_up_round("wsgistack", 1, 10, 1.0).server
     assert server["requests"] == server["client_requests"] == 100
     assert server["count_tolerance"] == 0  # open loop, every request answered
     assert server["request_rate_rps"] == pytest.approx(100 / 9.91)
@@ -96,7 +96,7 @@ def closed_round(statuses: list[int], errors: dict[str, int]) -> Round:
     responses = Responses(end, np.array(statuses), np.full(n, 0.001), np.zeros(n, dtype=int))
     wrk = {"duration_us": 1_000_000, "errors": {"connect": 0, **errors}}
     totals = {"exit_codes": {"wrk": 0}, "messages": {}, "wrk": wrk}
-    result = Round("custom", 1, Path("raw"), plan, T0 - 1, T0 + 2, False, responses, totals)
+    result = Round("wsgistack", 1, Path("raw"), plan, T0 - 1, T0 + 2, False, responses, totals)
     result.client = runner.client_summary(result, MIXED)
     return result
 
@@ -124,31 +124,31 @@ def test_429s_are_their_own_error_kind_and_the_server_never_counts_them(tmp_path
     assert result.server["client_requests"] == result.server["requests"] == 43  # nginx's 429s
     result.containers, result.series = {}, runner.round_series(result)
     settings, _ = both_engines()
-    settings |= {"mode": "closed", "engines": ["custom"], "rounds": 1}
+    settings |= {"mode": "closed", "engines": ["wsgistack"], "rounds": 1}
     report.write(tmp_path, settings, [result])
     text = (tmp_path / "report.md").read_text()
     assert "| errors (client) | 10 (http_429 7, http_4xx 3) |" in text
-    assert "**nginx refused 7 requests with 429** (custom, round 1)" in text
+    assert "**nginx refused 7 requests with 429** (wsgistack, round 1)" in text
     assert "Count mismatch" not in text
     assert "per-client limits for the run: 100000r/s (burst 100000), 65535 requests" in text
 
 
 def test_rounds_alternate_which_engine_goes_first():
-    assert runner.schedule(["custom", "gunicorn"], 3) == [
-        ("custom", 1),
+    assert runner.schedule(["wsgistack", "gunicorn"], 3) == [
+        ("wsgistack", 1),
         ("gunicorn", 1),
         ("gunicorn", 2),
-        ("custom", 2),
-        ("custom", 3),
+        ("wsgistack", 2),
+        ("wsgistack", 3),
         ("gunicorn", 3),
     ]
     assert runner.schedule(["gunicorn"], 2) == [("gunicorn", 1), ("gunicorn", 2)]
-    assert runner._first(["custom", "gunicorn"], "gunicorn") == ["gunicorn", "custom"]
+    assert runner._first(["wsgistack", "gunicorn"], "gunicorn") == ["gunicorn", "wsgistack"]
 
 
 def test_the_comparison_is_per_round_ratios_with_their_spread():
     settings, results = both_engines()
-    compared = report.comparison(results, "custom", "gunicorn")
+    compared = report.comparison(results, "wsgistack", "gunicorn")
     p50 = compared["latency_p50_seconds"]
     assert p50["per_round"] == pytest.approx([0.5, 0.5])
     assert (p50["median"], p50["min"], p50["max"], p50["rounds"]) == pytest.approx(
@@ -156,26 +156,26 @@ def test_the_comparison_is_per_round_ratios_with_their_spread():
     )
     assert compared["app_cpu_seconds_per_request"]["median"] == pytest.approx(0.5)
     text = report.verdict(settings, compared)
-    assert "latency p50: custom (wsgistack) is 0.50x gunicorn" in text
-    assert "**custom (wsgistack)** is better in every round" in text
+    assert "latency p50: wsgistack is 0.50x gunicorn" in text
+    assert "**wsgistack** is better in every round" in text
 
 
 def test_figures_hold_both_engines_on_the_same_axes():
     settings, results = both_engines()
     figures = report.figures(settings, results)
     assert report.plotted_series(figures["throughput.png"]) == {  # 2 rounds of 9 whole seconds
-        "custom (wsgistack)": 18,
+        "wsgistack": 18,
         "gunicorn": 18,
     }
     assert set(report.plotted_series(figures["latency.png"])) == {
-        "custom (wsgistack) p50",
-        "custom (wsgistack) p99",
+        "wsgistack p50",
+        "wsgistack p99",
         "gunicorn p50",
         "gunicorn p99",
     }
     axis = figures["throughput.png"].axes[0]
-    custom = next(line for line in axis.get_lines() if line.get_label() == "custom (wsgistack)")
-    assert np.nansum(custom.get_ydata()) == 180  # every response in those seconds, once
+    ours = next(line for line in axis.get_lines() if line.get_label() == "wsgistack")
+    assert np.nansum(ours.get_ydata()) == 180  # every response in those seconds, once
     latency = figures["latency.png"].axes[0]
     gunicorn_p50 = next(line for line in latency.get_lines() if line.get_label() == "gunicorn p50")
     assert np.allclose(gunicorn_p50.get_ydata(), 20.0)  # ms
@@ -189,10 +189,10 @@ def test_write_makes_the_report_files(tmp_path):
             assert (image.format, image.size) == ("PNG", (1000, 450))
         assert summary["plots"][name]["series"]
     saved = json.loads((tmp_path / "summary.json").read_text())
-    assert saved["engines"]["custom"]["client"]["requests"] == 200
+    assert saved["engines"]["wsgistack"]["client"]["requests"] == 200
     assert saved["engines"]["gunicorn"]["server"]["requests"] == 200
-    assert saved["engines"]["custom"]["containers"]["app"]["cpu_seconds"] == 2.0
-    assert saved["comparison"]["custom/gunicorn"]["throughput_rps"]["rounds"] == 2
+    assert saved["engines"]["wsgistack"]["containers"]["app"]["cpu_seconds"] == 2.0
+    assert saved["comparison"]["wsgistack/gunicorn"]["throughput_rps"]["rounds"] == 2
     table = (tmp_path / "report.md").read_text()
     assert "| latency p50, ms | 10 | 20 | 0.50 [0.50-0.50] |" in table
     assert "| requests counted by the server (Prometheus) | 200 | 200 |  |" in table
@@ -202,12 +202,12 @@ def test_write_makes_the_report_files(tmp_path):
 
 def test_a_single_engine_report_has_no_comparison(tmp_path):
     settings, results = both_engines()
-    settings["engines"] = ["custom"]
-    summary = report.write(tmp_path, settings, [r for r in results if r.engine == "custom"])
+    settings["engines"] = ["wsgistack"]
+    summary = report.write(tmp_path, settings, [r for r in results if r.engine == "wsgistack"])
     assert "comparison" not in summary
     assert "Verdict" not in (tmp_path / "report.md").read_text()
     assert report.plotted_series(report.figures(settings, results)["throughput.png"]) == {
-        "custom (wsgistack)": 18
+        "wsgistack": 18
     }
 
 
@@ -215,7 +215,7 @@ def test_a_count_mismatch_is_flagged(tmp_path):
     settings, results = both_engines()
     results[0].server["requests"] = 90
     report.write(tmp_path, settings, results)
-    assert "**Count mismatch** (custom, round 1)" in (tmp_path / "report.md").read_text()
+    assert "**Count mismatch** (wsgistack, round 1)" in (tmp_path / "report.md").read_text()
 
 
 def test_latency_summary_and_series():
@@ -253,4 +253,4 @@ def test_a_generator_behind_its_schedule_and_a_failed_generator_are_flagged(tmp_
     report.write(tmp_path, settings, results)
     text = (tmp_path / "report.md").read_text()
     assert "**The generator fell behind the rate** (gunicorn, round 1)" in text
-    assert "**hello failed** (custom, round 2): getaddrinfo() failed" in text
+    assert "**hello failed** (wsgistack, round 2): getaddrinfo() failed" in text

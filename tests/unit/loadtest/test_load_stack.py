@@ -10,7 +10,7 @@ from loadtest.stack import Sample, Sampler
 
 
 def test_engine_names_map_to_wsgi_server_values():
-    assert stack.ENGINES == {"custom": "wsgistack", "gunicorn": "gunicorn"}
+    assert stack.ENGINES == {"wsgistack": "wsgistack", "gunicorn": "gunicorn"}
 
 
 class LoggedContainer:

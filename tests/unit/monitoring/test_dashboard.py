@@ -15,7 +15,11 @@ DASHBOARD = json.loads((GRAFANA / "dashboards" / "wsgistack.json").read_text())
 PANELS = [p for p in DASHBOARD["panels"] if p["type"] != "row"]
 QUERIES = [t["expr"] for p in PANELS for t in p["targets"]]
 RECORDED = set(
-    re.findall(r"^\s+- record: (\S+)$", (ROOT / "monitoring/rules/recording.yml").read_text(), re.M)
+    re.findall(
+        r"^\s+- record: (\S+)$",
+        (ROOT / "monitoring/prometheus/rules/recording.yml").read_text(),
+        re.M,
+    )
 )
 
 

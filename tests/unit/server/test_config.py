@@ -7,8 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
-
-from server.config import Config, ConfigError, load
+from wsgistack.config import Config, ConfigError, load
 
 
 def test_defaults():
@@ -25,7 +24,7 @@ def test_defaults():
 def test_precedence_flag_env_file_default(tmp_path):
     config = tmp_path / "conf.py"
     config.write_text("workers = 5\nthreads = 2\nbacklog = 64\nbind = ['0.0.0.0:9000']\n")
-    env = {"WEB_CONCURRENCY": "3", "SERVER_THREADS": "4", "SERVER_BACKLOG": ""}
+    env = {"WEB_CONCURRENCY": "3", "WSGISTACK_THREADS": "4", "WSGISTACK_BACKLOG": ""}
     cfg, _ = load(["-c", str(config), "--threads", "8", "app:application"], environ=env)
     assert cfg.threads == 8 and cfg.source["threads"] == "flag"
     assert cfg.workers == 3 and cfg.source["workers"] == "env WEB_CONCURRENCY"
@@ -35,7 +34,7 @@ def test_precedence_flag_env_file_default(tmp_path):
 
 
 def test_server_workers_env_beats_web_concurrency():
-    cfg, _ = load(["a:b"], environ={"WEB_CONCURRENCY": "3", "SERVER_WORKERS": "6"})
+    cfg, _ = load(["a:b"], environ={"WEB_CONCURRENCY": "3", "WSGISTACK_WORKERS": "6"})
     assert cfg.workers == 6
 
 
@@ -68,7 +67,11 @@ def test_repeated_bind_and_switches():
     [
         (["--workers", "0"], {}, "--workers (flag): must be >= 1, got 0"),
         (["--timeout", "soon"], {}, "--timeout (flag): must be a number of seconds, got 'soon'"),
-        ([], {"SERVER_KEEP_ALIVE": "-5"}, "--keep-alive (env SERVER_KEEP_ALIVE): must be >= 0"),
+        (
+            [],
+            {"WSGISTACK_KEEP_ALIVE": "-5"},
+            "--keep-alive (env WSGISTACK_KEEP_ALIVE): must be >= 0",
+        ),
         (["-b", "localhost"], {}, "--bind (flag): must be HOST:PORT or unix:PATH, got 'localhost'"),
         (["-b", "h:99999"], {}, "--bind (flag): must be HOST:PORT or unix:PATH"),
         (["-b", "unix:"], {}, "--bind (flag): unix: needs a path"),
@@ -78,7 +81,11 @@ def test_repeated_bind_and_switches():
         (["--forwarded-allow-ips", "10.0.0.300"], {}, "--forwarded-allow-ips (flag): must be"),
         (["--log-level", "verbose"], {}, "--log-level (flag): must be debug, info,"),
         (["--access-log-style", "xml"], {}, "--access-log-style (flag): must be json or combined"),
-        ([], {"SERVER_PRELOAD": "maybe"}, "--preload (env SERVER_PRELOAD): must be true or false"),
+        (
+            [],
+            {"WSGISTACK_PRELOAD": "maybe"},
+            "--preload (env WSGISTACK_PRELOAD): must be true or false",
+        ),
     ],
 )
 def test_bad_values_name_the_setting(argv, env, message):
@@ -118,7 +125,7 @@ def test_values_are_normalised():
             "COMBINED",
             "a:b",
         ],
-        environ={"SERVER_REUSE_PORT": "yes"},
+        environ={"WSGISTACK_REUSE_PORT": "yes"},
     )
     assert cfg.script_name == "/mount"
     assert cfg.chmod_socket == 0o600
@@ -144,20 +151,24 @@ def test_argparse_errors_are_one_line(argv, message):
 def test_command_line_error_is_one_line_and_status_2():
     root = Path(__file__).resolve().parents[3]
     result = subprocess.run(
-        [sys.executable, "-m", "server", "-w"], cwd=root, capture_output=True, text=True, timeout=60
+        [sys.executable, "-m", "wsgistack", "-w"],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert result.returncode == 2
     assert result.stderr == "error: argument -w/--workers: expected one argument\n"
     assert result.stdout == ""
     help_text = subprocess.run(
-        [sys.executable, "-m", "server", "--help"],
+        [sys.executable, "-m", "wsgistack", "--help"],
         cwd=root,
         capture_output=True,
         text=True,
         timeout=60,
     )
     assert help_text.returncode == 0
-    assert help_text.stdout.startswith("usage: python -m server")
+    assert help_text.stdout.startswith("usage: wsgistack")
     assert "--chmod-socket MODE" in help_text.stdout and "--check-config" in help_text.stdout
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import time
 
-from server.heartbeat import HeartbeatTable
+from wsgistack.heartbeat import HeartbeatTable
 
 
 def test_slot_starts_silent_and_beats():

@@ -11,8 +11,7 @@ import time
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
-from server import logs
+from wsgistack import logs
 
 FIELDS = {
     "remote_addr": "203.0.113.7",

@@ -8,8 +8,8 @@ import sys
 from pathlib import Path
 
 import pytest
-
-from server import metrics, multiprocess
+from wsgistack.metrics import files as multiprocess
+from wsgistack.metrics import instruments as metrics
 
 
 @pytest.fixture
@@ -89,7 +89,7 @@ def test_wipe_dir_drops_gauges_and_keeps_totals(tmp_path, monkeypatch):
 # Runs in a fresh interpreter: instruments must be created after install_identities().
 _VALUES_SCRIPT = """
 import os, sys, threading
-from server import multiprocess
+from wsgistack.metrics import files as multiprocess
 multiprocess.set_identity("master")
 multiprocess.install_identities()
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram

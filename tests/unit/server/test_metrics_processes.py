@@ -1,6 +1,6 @@
 """The server's metrics with real processes: a server and its exporter over one
 multiprocess directory, as in the app container (server.metrics,
-server.multiprocess, server.exporter).
+wsgistack.metrics.files, wsgistack.metrics.exporter).
 
 Every loop is bounded in count and time; nothing asserts how fast this noisy
 machine is, except one generous sanity bound printed beside its measurement.
@@ -26,7 +26,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 ROOT = Path(__file__).resolve().parents[3]
-APP = "app.wsgi:application"
+APP = "wsgistack_demo.wsgi:application"
 
 
 def _free_port() -> int:
@@ -46,21 +46,27 @@ def _wait_for(predicate, timeout: float = 10.0):
 
 
 class Server:
-    """``python -m server`` and ``python -m server.exporter`` over ``directory``."""
+    """``python -m wsgistack`` and ``wsgistack-exporter`` over ``directory``."""
 
     def __init__(self, directory: Path, *flags: str) -> None:
         self.directory = directory
         self.port, self.metrics_port = _free_port(), _free_port()
         env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(directory)}
         self.server = subprocess.Popen(
-            [sys.executable, "-m", "server", "-b", f"127.0.0.1:{self.port}"]
+            [sys.executable, "-m", "wsgistack", "-b", f"127.0.0.1:{self.port}"]
             + ["--log-level", "warning", *flags, APP],
-            cwd=ROOT,
+            cwd=ROOT / "app",
             env=env,
         )
         self.exporter = subprocess.Popen(
-            [sys.executable, "-m", "server.exporter", "-b", f"127.0.0.1:{self.metrics_port}"],
-            cwd=ROOT,
+            [
+                sys.executable,
+                "-m",
+                "wsgistack.metrics.exporter",
+                "-b",
+                f"127.0.0.1:{self.metrics_port}",
+            ],
+            cwd=ROOT / "app",
             env=env,
             stderr=subprocess.DEVNULL,
         )
@@ -242,9 +248,9 @@ def test_routes_label_requests_and_unknown_paths_fold_into_one_value(start):
 def test_an_app_that_cannot_be_imported_is_counted(tmp_path, flags):
     env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(tmp_path)}
     result = subprocess.run(
-        [sys.executable, "-m", "server", "-w", "1", "-b", f"127.0.0.1:{_free_port()}", *flags]
+        [sys.executable, "-m", "wsgistack", "-w", "1", "-b", f"127.0.0.1:{_free_port()}", *flags]
         + ["no_such_module:app"],
-        cwd=ROOT,
+        cwd=ROOT / "app",
         env=env,
         capture_output=True,
         timeout=60,
@@ -262,8 +268,8 @@ def test_check_config_leaves_the_metrics_directory_alone(tmp_path):
     (tmp_path / "gauge_livesum_worker0.db").write_bytes(b"")
     env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(tmp_path)}
     result = subprocess.run(
-        [sys.executable, "-m", "server", "--check-config", APP],
-        cwd=ROOT,
+        [sys.executable, "-m", "wsgistack", "--check-config", APP],
+        cwd=ROOT / "app",
         env=env,
         capture_output=True,
         timeout=60,

@@ -5,11 +5,8 @@ from __future__ import annotations
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
-from server.protocol import (
-    HttpError,
-    Limits,
-    RequestParser,
+from wsgistack.http.parser import HttpError, Limits, RequestParser
+from wsgistack.http.response import (
     bodiless,
     error_response,
     http_date,

@@ -12,10 +12,9 @@ import threading
 
 import h11
 import pytest
-
-from server.connection import Connection
-from server.protocol import Limits
-from server.wsgi import FileWrapper, WSGIHandler
+from wsgistack.http.connection import Connection
+from wsgistack.http.parser import Limits
+from wsgistack.wsgi import FileWrapper, WSGIHandler
 
 
 class Harness:
@@ -25,7 +24,9 @@ class Harness:
         self.client, server_end = socket.socketpair()
         self.client.settimeout(5)
         server_end.settimeout(5)
-        self.conn = Connection(server_end, ("127.0.0.1", 5000), ("127.0.0.1", 8000), Limits())
+        self.conn = Connection(
+            server_end, ("127.0.0.1", 5000), ("127.0.0.1", 8000), Limits(0, 0, 0, 0)
+        )
         self.observed = []
         self.handler = WSGIHandler(
             app,

@@ -1,1 +1,0 @@
-"""The demo WSGI application served by the stack (see app.wsgi)."""

@@ -1,0 +1,1 @@
+"""The demo WSGI application served by the stack (see wsgistack_demo.wsgi)."""
