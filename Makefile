@@ -33,6 +33,7 @@ bootstrap: ## make Docker, compose v2 and the base image available (installs the
 
 .PHONY: prepare
 prepare: bootstrap .env ## bootstrap, .env, TLS certificate and wheelhouse
+	python3 scripts/check-env.py .env
 	bash scripts/gen-cert.sh
 	bash scripts/wheels.sh
 

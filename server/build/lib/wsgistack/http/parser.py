@@ -1,0 +1,343 @@
+"""HTTP/1.1 message framing (RFC 9112) on top of the httptools (llhttp) parser.
+
+No I/O here: ``RequestParser.feed(bytes)`` turns received bytes into
+``Request`` objects, in order, with their bodies; the caller owns the socket.
+llhttp already rejects the request-smuggling vectors of RFC 9112 §6.1, §6.3 and
+§11.2 (Transfer-Encoding with Content-Length, duplicate or malformed
+Content-Length, bare CR or LF, obs-fold, whitespace before the colon, invalid
+token and field-value characters, bad chunk sizes); this module adds what
+llhttp leaves to the server: the configured limits (414, 431, 413), also on a
+head still in flight, Host rules (RFC 9112 §3.2), the HTTP version (505),
+HTTP/1.0 with Transfer-Encoding (RFC 9112 §6.1), a final coding other than
+chunked (400, RFC 9112 §6.3; llhttp only sees it after our callback) and codings
+we don't implement before a final chunked (501, RFC 9112 §6.1).
+
+Responses are written by ``wsgistack.http.response``.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections import deque
+from dataclasses import dataclass, field
+from typing import NoReturn
+
+import httptools
+
+
+class HttpError(Exception):
+    """A request the server refuses: answer ``status`` and close the connection."""
+
+    def __init__(self, status: int, detail: str) -> None:
+        super().__init__(f"{status} {detail}")
+        self.status = status
+        self.detail = detail
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Request limits in bytes or counts; 0 means unlimited (gunicorn's semantics).
+
+    The server's defaults are its settings' (``--limit-request-*``, in
+    ``wsgistack.config``).
+    """
+
+    request_line: int
+    fields: int
+    field_size: int
+    body: int
+
+
+@dataclass(slots=True)
+class Request:
+    """One parsed request: the head, and the body as far as it has arrived.
+
+    ``headers`` keeps the order and case of the wire as latin-1 ``str`` pairs
+    (values stripped of surrounding whitespace, RFC 9110 §5.5).
+    """
+
+    method: str = ""
+    target: bytes = b""
+    path: bytes = b""
+    query: bytes = b""
+    http_version: str = "1.1"
+    headers: list[tuple[str, str]] = field(default_factory=list)
+    trailers: list[tuple[str, str]] = field(default_factory=list)
+    content_length: int | None = None
+    chunked: bool = False
+    keep_alive: bool = True
+    expect_continue: bool = False
+    body: bytearray = field(default_factory=bytearray)
+    body_received: int = 0  # bytes of body parsed so far (bytes 'body' has handed out included)
+    complete: bool = False  # the whole message, body included, has been parsed
+
+    def header(self, name: str) -> str | None:
+        """The first value of header ``name`` (case-insensitive), or None."""
+        lowered = name.lower()
+        for key, value in self.headers:
+            if key.lower() == lowered:
+                return value
+        return None
+
+
+# The fields that frame or route the message, found in one pass over the head.
+_FRAMING_FIELDS = frozenset(("host", "transfer-encoding", "content-length", "connection", "expect"))
+
+
+# The most bytes a request line may take beyond its request-target: a method (llhttp's
+# longest is 13 bytes), the two SPs, "HTTP/1.1" and CRLF. A field line may take 4 beyond
+# its name and value: ":", one SP and CRLF.
+_REQUEST_LINE_OVERHEAD = 64
+_FIELD_LINE_OVERHEAD = 4
+
+
+def _connection_tokens(value: str | None) -> set[str]:
+    return {token.strip().lower() for token in value.split(",")} if value else set()
+
+
+class RequestParser:
+    """Feed bytes in, get ``Request`` objects out (pipelining-safe).
+
+    ``requests`` holds, in arrival order, every request whose head is complete
+    and that the caller has not yet popped; the last one may still be receiving
+    its body. After a framing error ``error`` is set, parsing stops, and the
+    caller answers the requests before it and then ``error.status``. After an
+    Upgrade request ``stopped`` is set: nothing after it is parsed, and that
+    request has ``keep_alive`` False.
+
+    A head still in flight is held to the limits too, so its memory stays
+    bounded: at the end of each ``feed()`` that leaves a head unfinished, its
+    unfinished line (the bytes after the last LF) may hold at most
+    ``limits.request_line + 64`` bytes while it is the request line (else 414)
+    and ``limits.field_size + 4`` bytes while it is a field line (else 431),
+    the larger of the two while it is not known which: the longest lines the
+    limits allow with one SP after the colon; whitespace counts while a line is
+    in flight. As llhttp reports a field when the next one begins, and the count
+    is checked then, a head in flight holds at most ``limits.request_line + 64 +
+    (limits.fields + 1) * (limits.field_size + 4)`` bytes of lines.
+    When a head begins in the same read as the end of a body, its bytes
+    in that read are not counted (llhttp reports no offset), so a bound can be
+    passed by at most that one read's length.
+    """
+
+    def __init__(self, limits: Limits) -> None:
+        self.limits = limits
+        self.requests: deque[Request] = deque()
+        self.error: HttpError | None = None
+        self.stopped = False
+        self._current: Request | None = None
+        self._head_complete = True  # no head in flight
+        self._url = bytearray()
+        self._field_count = 0
+        self._fields: list[tuple[str, str]] = []  # the current section: headers, then trailers
+        # The limits with 0 (unlimited) as a bound never reached: one comparison per callback.
+        self._max_url = limits.request_line or sys.maxsize
+        self._max_fields = limits.fields or sys.maxsize
+        self._max_field_size = limits.field_size or sys.maxsize
+        self._max_body = limits.body or sys.maxsize
+        # The bounds on the unfinished line of a head in flight (see the class docstring).
+        self._max_request_line = self._max_url + _REQUEST_LINE_OVERHEAD
+        self._max_field_line = self._max_field_size + _FIELD_LINE_OVERHEAD
+        self._in_flight: Request | None = None  # the head in flight at the last feed()'s end
+        self._line = 0  # bytes of its unfinished line then
+        self._body_seen = False  # body bytes came since: a head may begin after the last one
+        self._request_line: bool | None = True  # that line is the request line (None: unknown)
+        self._parser = httptools.HttpRequestParser(self)
+
+    @property
+    def head_pending(self) -> bool:
+        """True while a request head has started arriving but is not complete."""
+        return self._current is not None and not self._head_complete
+
+    # -- input ---------------------------------------------------------------
+    def feed(self, data: bytes) -> None:
+        """Parse ``data``; sets ``error`` instead of raising on bad input."""
+        if self.error is not None or self.stopped:
+            return
+        try:
+            self._parser.feed_data(data)
+        except httptools.HttpParserUpgrade:
+            # llhttp stops at an Upgrade or CONNECT head. We speak only
+            # HTTP/1.1: answer the request (ignoring Upgrade, RFC 9110 §7.8)
+            # and close, since bytes after the head were not parsed.
+            current = self._current
+            if current is not None:
+                current.complete, current.keep_alive = True, False
+                self.stopped = True
+        except HttpError as exc:  # raised by our callbacks
+            self._fail(exc)
+        except httptools.HttpParserCallbackError as exc:
+            cause = exc.__context__ if isinstance(exc.__context__, HttpError) else None
+            self._fail(cause or HttpError(400, str(exc)))
+        except httptools.HttpParserError as exc:
+            self._fail(self._refusal(str(exc)))
+        else:
+            if not self._head_complete:
+                self._bound_head(data)
+
+    def _bound_head(self, data: bytes) -> None:
+        """Measure the unfinished line of the head still in flight after ``data``;
+        refuse it (414, 431) past the bounds of the class docstring.
+
+        llhttp hands an unfinished request-target to ``on_url``, checked there,
+        but httptools keeps an unfinished field line to itself until it is
+        complete, so it is measured here from the wire: llhttp refuses a bare
+        LF and obs-fold, so the bytes after the last LF are the unfinished line.
+        """
+        lf = data.rfind(b"\n")
+        if self._current is not self._in_flight:  # the head began inside data
+            self._in_flight = self._current
+            if self._field_count or not self._body_seen:
+                line = len(data) - lf - 1  # what follows the last LF is the head's
+            else:
+                line = 0  # it may begin after a body's last byte, at an offset we don't know
+            self._body_seen = False
+            if self._field_count:
+                request_line: bool | None = False
+            else:  # an LF in data may end the request line or precede the head
+                request_line = True if lf < 0 else None
+        else:
+            line = self._line + len(data) if lf < 0 else len(data) - lf - 1
+            request_line = self._request_line if lf < 0 else False
+        if request_line:
+            if line > self._max_request_line:
+                self._fail(HttpError(414, "request line longer than limit_request_line"))
+        elif line > (
+            self._max_field_line
+            if request_line is False
+            else max(self._max_field_line, self._max_request_line)  # one or the other
+        ):
+            self._fail(HttpError(431, "header field larger than limit_request_field_size"))
+        self._line, self._request_line = line, request_line
+
+    def _refusal(self, reason: str) -> HttpError:
+        """The status for an llhttp parse error: 505 for a version we don't speak
+        (RFC 9110 §15.6.6; the HTTP/2 connection preface "PRI * HTTP/2.0" too), else 400."""
+        if reason == "Invalid HTTP version" or self._parser.get_method() == b"PRI":
+            return HttpError(505, "only HTTP/1.0 and HTTP/1.1 are supported")
+        return HttpError(400, reason)
+
+    def _fail(self, error: HttpError) -> None:
+        if self.error is None:
+            self.error = error
+        # A request whose body broke keeps its place: its reader sees the error.
+
+    # -- httptools callbacks (names fixed by httptools) -----------------------
+    def on_message_begin(self) -> None:
+        self._current = request = Request()
+        self._fields = request.headers
+        self._head_complete = False
+        self._url.clear()
+        self._field_count = 0
+
+    def on_url(self, url: bytes) -> None:
+        self._url += url
+        if len(self._url) > self._max_url:
+            raise HttpError(414, "request-target longer than limit_request_line")
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._field_count += 1
+        if self._field_count > self._max_fields:
+            raise HttpError(431, "more header fields than limit_request_fields")
+        if len(name) + len(value) > self._max_field_size:
+            raise HttpError(431, "header field larger than limit_request_field_size")
+        self._fields.append((name.decode("latin-1"), value.decode("latin-1").strip(" \t")))
+
+    def on_headers_complete(self) -> None:
+        request = self._current
+        assert request is not None
+        self._head_complete = True
+        self._fields = request.trailers  # what follows a chunked body, RFC 9112 §7.1.2
+        version = request.http_version = self._parser.get_http_version()
+        if version != "1.1" and version != "1.0":
+            raise HttpError(505, f"HTTP/{version} is not supported")
+        method = request.method = self._parser.get_method().decode("ascii")
+        if method == "CONNECT":
+            raise HttpError(501, "CONNECT is not supported")  # we are no proxy
+        self._parse_target(request, bytes(self._url))
+
+        hosts = 0
+        framing: dict[str, str] = {}  # lower-case name -> first value, as Request.header()
+        for key, value in request.headers:
+            lowered = key.lower()
+            if lowered in _FRAMING_FIELDS:
+                if lowered == "host":
+                    hosts += 1
+                if lowered not in framing:
+                    framing[lowered] = value
+                elif lowered == "transfer-encoding":  # a list: its lines combine, RFC 9110 §5.3
+                    framing[lowered] += "," + value
+        if hosts != 1 and (hosts or version == "1.1"):
+            raise HttpError(400, "HTTP/1.1 needs exactly one Host header")  # RFC 9112 §3.2
+        if len(framing) > (hosts > 0):  # fields other than Host that frame the message
+            self._framing(request, framing)
+        else:
+            request.keep_alive = version == "1.1"  # RFC 9112 §9.3
+        self.requests.append(request)
+
+    def _framing(self, request: Request, framing: dict[str, str]) -> None:
+        """Body framing, persistence and expectation from the request's framing fields."""
+        version = request.http_version
+        transfer_encoding = framing.get("transfer-encoding")
+        if transfer_encoding is not None:
+            if version == "1.0":
+                raise HttpError(400, "Transfer-Encoding in an HTTP/1.0 request")  # RFC 9112 §6.1
+            if transfer_encoding.lower() != "chunked":
+                _refuse_transfer_coding(transfer_encoding)
+            request.chunked = True
+        content_length = framing.get("content-length")
+        if content_length is not None:
+            request.content_length = int(content_length)  # llhttp checked it is digits
+            if request.content_length > self._max_body:
+                raise HttpError(413, "Content-Length larger than limit_request_body")
+
+        connection = _connection_tokens(framing.get("connection"))
+        if version == "1.1":
+            request.keep_alive = "close" not in connection  # RFC 9112 §9.3
+        else:
+            request.keep_alive = "keep-alive" in connection
+        expect = framing.get("expect")
+        request.expect_continue = (
+            expect is not None and expect.lower() == "100-continue" and version == "1.1"
+        )
+
+    def _parse_target(self, request: Request, target: bytes) -> None:
+        request.target = target
+        if target == b"*":
+            if request.method != "OPTIONS":
+                raise HttpError(400, "asterisk-form is only for OPTIONS")
+            request.path = b"*"
+            return
+        try:
+            url = httptools.parse_url(target)
+        except httptools.HttpParserInvalidURLError:
+            raise HttpError(400, "invalid request-target") from None
+        request.path = url.path or b"/"
+        request.query = url.query or b""
+
+    def on_body(self, body: bytes) -> None:
+        request = self._current
+        assert request is not None
+        request.body_received += len(body)
+        if request.body_received > self._max_body:
+            raise HttpError(413, "request body larger than limit_request_body")
+        request.body += body
+        self._body_seen = True
+
+    def on_message_complete(self) -> None:
+        assert self._current is not None
+        self._current.complete = True
+
+
+def _refuse_transfer_coding(transfer_encoding: str) -> NoReturn:
+    """Raise the HttpError for a Transfer-Encoding other than "chunked".
+
+    400 when chunked is not the final coding, as the body's length is then
+    unknown (RFC 9112 §6.3); 501 for codings before a final chunked, which we
+    don't implement (RFC 9112 §6.1, RFC 9110 §15.6.2). Empty list elements are
+    skipped (RFC 9110 §5.6.1).
+    """
+    codings = [c for c in (c.strip(" \t").lower() for c in transfer_encoding.split(",")) if c]
+    if not codings or codings[-1] != "chunked":
+        raise HttpError(400, f"chunked is not the final transfer coding: {transfer_encoding}")
+    raise HttpError(501, f"transfer coding not implemented: {transfer_encoding}")
