@@ -38,7 +38,7 @@ def problems(text: str) -> list[str]:
             continue
         name, value = match.group(1), match.group(2).strip().strip("'\"")
         if name.startswith("SERVER_") and name[len("SERVER_") :] in SERVER_SETTINGS:
-            found.append(f"{name} is no longer read: rename it WSGISTACK_{name[len('SERVER_'):]}")
+            found.append(f"{name} is no longer read: rename it WSGISTACK_{name[len('SERVER_') :]}")
         new = RENAMED_VALUES.get((name, value))
         if new:
             found.append(f"{name}={value} is no longer valid: use {name}={new}")
