@@ -142,7 +142,7 @@ def test_both_engines_in_interleaved_rounds_and_the_stack_left_as_found(
         for engine in ("wsgistack", "gunicorn")
         for r in summary["engines"][engine]["rounds"]
     ]
-    assert sorted(order) == [("wsgistack", 1), ("wsgistack", 2), ("gunicorn", 1), ("gunicorn", 2)]
+    assert sorted(order) == [("gunicorn", 1), ("gunicorn", 2), ("wsgistack", 1), ("wsgistack", 2)]
     ratios = summary["comparison"]["wsgistack/gunicorn"]
     for key in ("throughput_rps", "latency_p50_seconds", "latency_p99_seconds"):
         assert ratios[key]["rounds"] == 2 and len(ratios[key]["per_round"]) == 2
