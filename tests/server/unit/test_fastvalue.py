@@ -9,7 +9,6 @@ import logging
 from prometheus_client import values
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import CollectorRegistry
-
 from wsgistack.metrics._fastvalue import fast_value_class
 
 
