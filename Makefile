@@ -97,9 +97,10 @@ undeploy-swarm: venv ## remove the swarm stack (Prometheus' volume stays; VOLUME
 
 # -- checks ----------------------------------------------------------------------
 .PHONY: lint
-lint: venv ## ruff lint and format check
-	$(VENV)/bin/ruff check .
-	$(VENV)/bin/ruff format --check .
+lint: venv ## ruff lint and format check, mypy on the server package (pyproject.toml)
+	$(VENV)/bin/ruff check --quiet .
+	$(VENV)/bin/ruff format --check --quiet .
+	$(VENV)/bin/mypy
 
 .PHONY: test-unit
 test-unit: venv ## unit, conformance, signal and framework-compatibility tests (no Docker needed)
@@ -138,4 +139,4 @@ bench: $(BENCH_VENV)/.installed ## wsgistack vs gunicorn, waitress, granian behi
 .PHONY: clean
 clean: ## remove the stack with its volumes, the venv and caches
 	-$(COMPOSE) down -v --remove-orphans
-	rm -rf $(VENV) $(BENCH_VENV) .pytest_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) $(BENCH_VENV) .pytest_cache .ruff_cache .mypy_cache .hypothesis

@@ -6,11 +6,17 @@ from __future__ import annotations
 import sys
 
 from . import config
+from ._types import WSGIApp
 from .metrics import files as metric_files
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Exit status: 0 after a clean stop, 2 for bad configuration, 3 if the app fails to boot."""
+    """Run the server with command-line flags ``argv`` (default ``sys.argv[1:]``).
+
+    Returns the exit status: 0 after a clean stop (or ``--check-config`` passing),
+    1 when the app cannot be loaded for ``--check-config`` or an address cannot
+    be bound, 2 for bad configuration, 3 if the app fails to boot.
+    """
     argv = sys.argv[1:] if argv is None else argv
     try:
         cfg, check_only = config.load(argv)
@@ -37,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
         instruments as metrics,  # creates the instruments: after the wipe and the naming
     )
 
-    app = None
+    app: WSGIApp | None = None
     if cfg.preload:
         try:
             app = load_app(cfg.app)

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 
 from . import config as config_module
 from . import logs
+from ._types import WSGIApp
 from .config import Config
 from .heartbeat import HeartbeatTable
 from .metrics import files as metric_files
@@ -43,6 +44,11 @@ KILL_GRACE = 2.0  # seconds between SIGABRT and SIGKILL for a timed-out worker
 
 @dataclass
 class WorkerInfo:
+    """What the master knows of one worker: its heartbeat ``slot``, its
+    ``generation`` (bumped by each SIGHUP), when it was spawned and when it was
+    sent SIGABRT (time.monotonic() seconds; 0.0: never), and whether it is
+    leaving (``retiring``) or was sent SIGKILL (``killed``)."""
+
     slot: int
     generation: int
     spawned_at: float
@@ -52,10 +58,15 @@ class WorkerInfo:
 
 
 class Arbiter:
-    """Runs the master loop; ``run()`` returns the process exit status."""
+    """Runs the master loop; ``run()`` returns the process exit status.
+
+    ``reload_config`` builds the configuration again on SIGHUP (ConfigError
+    keeps the current one); ``app`` is the application imported in the master
+    (``--preload``), None for workers that import it themselves.
+    """
 
     def __init__(
-        self, cfg: Config, reload_config: Callable[[], Config], app: Callable | None = None
+        self, cfg: Config, reload_config: Callable[[], Config], app: WSGIApp | None = None
     ) -> None:
         self.cfg = cfg
         self.reload_config = reload_config
@@ -75,6 +86,12 @@ class Arbiter:
 
     # -- setup ---------------------------------------------------------------
     def run(self) -> int:
+        """Bind, spawn the workers and manage them until stopped.
+
+        Returns the exit status: 0 after a stop by signal, 3 (WORKER_BOOT_ERROR)
+        when the app cannot be imported and nothing serves. Raises OSError when
+        an address cannot be bound.
+        """
         cfg = self.cfg
         self.listeners = [
             bind(address, cfg.backlog, reuse_port=cfg.reuse_port, chmod_socket=cfg.chmod_socket)

@@ -165,7 +165,12 @@ def _access_log_style(value: Any) -> str:
 
 @dataclass(frozen=True)
 class Setting:
-    """How one setting is spelled on the command line and parsed."""
+    """How one setting is spelled on the command line and parsed.
+
+    ``parse`` turns a value from any source (a str from a flag or the
+    environment, any Python value from a config file) into the setting's type,
+    raising ValueError with a message naming what it wanted.
+    """
 
     name: str
     flags: tuple[str, ...]
@@ -423,7 +428,13 @@ def default(name: str) -> Any:
 
 @dataclass(frozen=True)
 class Config:
-    """The effective configuration every part of the server receives."""
+    """The effective configuration every part of the server receives.
+
+    Times are in seconds, sizes in bytes (``max_worker_memory`` in MiB); each
+    setting's meaning, and what 0 does, is its help in ``SETTINGS``. ``source``
+    maps a setting's name to where its value came from ("flag", "env NAME",
+    "file PATH"; unset: the default).
+    """
 
     app: str = default("app")
     bind: list[str] = field(default_factory=lambda: default("bind"))

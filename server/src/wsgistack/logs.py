@@ -27,7 +27,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable
-from typing import TextIO
+from typing import Any, TextIO
 
 error_log = logging.getLogger("wsgistack.error")
 
@@ -48,9 +48,11 @@ class AccessLog:
         self._stream = stream if path is None else self._open()
 
     def _open(self) -> TextIO:
-        return open(self._path, "a", encoding="utf-8")  # noqa: SIM115 (closed by reopen)
+        assert self._path is not None  # only a file is opened
+        return open(self._path, "a", encoding="utf-8")  # closed by reopen()
 
     def write(self, line: str) -> None:
+        """Append ``line`` (a str without its newline) and flush; never raises OSError."""
         with self._lock:
             try:
                 stream = self._stream
@@ -77,7 +79,7 @@ class AccessLog:
 _access: AccessLog | None = None  # None: no access log
 
 
-def _handler(target: str, default_stream) -> logging.Handler:
+def _handler(target: str, default_stream: TextIO) -> logging.Handler:
     if target == "-":
         return logging.StreamHandler(default_stream)
     return logging.FileHandler(target)
@@ -128,8 +130,13 @@ def access_enabled() -> bool:
     return _access is not None
 
 
-def access(fields: dict) -> None:
-    """Write one access log line for ``fields`` in the configured style."""
+# An access log line's fields: name -> str, int or float as JSON has them. Any, as a
+# value read from the environ may be whatever the application put there.
+AccessFields = dict[str, Any]
+
+
+def access(fields: AccessFields) -> None:
+    """Write one access log line for ``fields`` (name -> value) in the configured style."""
     if _access is not None:
         now = time.time()
         _access.write(combined(fields, now) if _style == "combined" else as_json(fields, now))
@@ -152,12 +159,13 @@ os.register_at_fork(after_in_child=_after_fork_in_child)
 
 def _per_second(layout: str, convert: Callable[[float], time.struct_time]) -> Callable[[int], str]:
     """``time.strftime(layout, convert(second))``, formatted once per second."""
-    cache = [-1, ""]
+    cache: list[Any] = [-1, ""]  # [the second, its stamp]
 
     def stamp(second: int) -> str:
         if cache[0] != second:
             cache[:] = second, time.strftime(layout, convert(second))
-        return cache[1]
+        text: str = cache[1]
+        return text
 
     return stamp
 
@@ -206,7 +214,7 @@ def access_request(
         except TypeError:  # not a str
             pass
     if line is None:
-        fields = {
+        fields: AccessFields = {
             "remote_addr": remote_addr,
             "method": method,
             "uri": uri,
@@ -223,7 +231,7 @@ def access_request(
     _access.write(line)
 
 
-def as_json(fields: dict, now: float) -> str:
+def as_json(fields: AccessFields, now: float) -> str:
     """The json style: ``fields`` plus time (RFC 3339, UTC, milliseconds) and pid."""
     stamp = f"{_utc_stamp(int(now))}.{int(now % 1 * 1000):03d}Z"
     return _JSON.encode({"time": stamp, "pid": _pid, **fields})
@@ -236,7 +244,7 @@ def _quoted(value: str) -> str:
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-def combined(fields: dict, now: float) -> str:
+def combined(fields: AccessFields, now: float) -> str:
     """The combined style (Apache's and nginx's "combined" log format), local time."""
     stamp = _local_stamp(int(now))
     if fields.get("method"):

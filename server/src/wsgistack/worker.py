@@ -22,9 +22,10 @@ import socket
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from . import logs
+from ._types import Environ, WSGIApp
 from .config import Config
 from .heartbeat import Heartbeat
 from .http.connection import RECV_SIZE, ClientDisconnected, Connection
@@ -32,6 +33,9 @@ from .http.parser import HttpError, Limits, Request
 from .http.response import Response, error_response
 from .metrics import instruments as metrics
 from .wsgi import WSGIHandler, load_app
+
+if TYPE_CHECKING:
+    from prometheus_client import Histogram
 
 WORKER_BOOT_ERROR = 3  # exit status: the app failed to import; the master must not respawn
 WORKER_MAX_REQUESTS = 4  # exit status: served --max-requests, retired gracefully
@@ -78,7 +82,7 @@ class Worker:
         cfg: Config,
         listeners: list[socket.socket],
         heartbeat: Heartbeat,
-        app: Callable | None,
+        app: WSGIApp | None,
     ) -> None:
         self.cfg = cfg
         self.listeners = listeners
@@ -112,7 +116,8 @@ class Worker:
         # --threads > 1: connections for the handler threads; None: inline mode
         self.work: queue.SimpleQueue[Connection | None] | None = None
         self.handler_threads: list[threading.Thread] = []
-        self._duration_children: dict[tuple[str, int, str], object] = {}
+        # (method, status, route) -> the duration histogram's child for those labels
+        self._duration_children: dict[tuple[str, int, str], Histogram] = {}
 
     # -- lifecycle -----------------------------------------------------------
     def run(self) -> None:
@@ -155,7 +160,7 @@ class Worker:
 
     def _timed_out(self, *_: object) -> None:
         """SIGABRT from the master after --timeout: log what was running, exit."""
-        for request, _ in list(self.in_flight.values()):
+        for request, _started in list(self.in_flight.values()):
             target = request.target.decode("latin-1")
             logs.error_log.error(
                 "worker %d timed out serving %s %s", os.getpid(), request.method, target
@@ -188,7 +193,8 @@ class Worker:
             for key, _ in self.selector.select(tick):
                 if key.data is _ACCEPT:
                     if self._free_handlers():  # an earlier event may have taken the last
-                        self._accept(key.fileobj)
+                        # a listener: registered with _ACCEPT (a cast would cost a call)
+                        self._accept(key.fileobj)  # type: ignore[arg-type]
                 elif key.data is _WAKEUP:
                     self._drain_wakeups(wake_r)
                 else:
@@ -507,7 +513,7 @@ class Worker:
 
     # -- per-request bookkeeping -------------------------------------------------
     def _observe(
-        self, request: Request, response: Response, environ: dict, duration: float
+        self, request: Request, response: Response, environ: Environ, duration: float
     ) -> None:
         status = response.status_code
         route = metrics.route_label(environ)
