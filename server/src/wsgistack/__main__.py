@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import sys
 
-from . import config
+from . import config, reloader
 from ._types import WSGIApp
 from .metrics import files as metric_files
 
@@ -22,6 +22,9 @@ def main(argv: list[str] | None = None) -> int:
         cfg, check_only = config.load(argv)
     except config.ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if cfg.reload and not reloader.available():
+        print(f"error: {reloader.INSTALL_HINT}", file=sys.stderr)
         return 2
     from . import logs
     from .wsgi import load_app

@@ -14,3 +14,7 @@ Headers: TypeAlias = list[tuple[str, str]]
 StartResponse: TypeAlias = Callable[..., Callable[[bytes], object]]
 # PEP 3333: application(environ, start_response) -> iterable of bytes
 WSGIApp: TypeAlias = Callable[[Environ, StartResponse], Iterable[bytes]]
+
+# The environ key where an application names the route template that matched
+# (``/users/<int:id>``): the metrics' bounded ``http_route`` label.
+ROUTE_ENVIRON_KEY = "wsgistack.http_route"

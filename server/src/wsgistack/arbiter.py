@@ -32,8 +32,10 @@ from . import logs
 from ._types import WSGIApp
 from .config import Config
 from .heartbeat import HeartbeatTable
+from .hooks import run_hook
 from .metrics import files as metric_files
 from .metrics import instruments as metrics
+from .reloader import watch_for_changes
 from .sockets import bind
 from .worker import WORKER_BOOT_ERROR, WORKER_MAX_MEMORY, WORKER_MAX_REQUESTS, Worker
 
@@ -93,11 +95,15 @@ class Arbiter:
         an address cannot be bound.
         """
         cfg = self.cfg
+        run_hook(cfg, "on_starting", self)
         self.listeners = [
             bind(address, cfg.backlog, reuse_port=cfg.reuse_port, chmod_socket=cfg.chmod_socket)
             for address in cfg.bind
         ]
         log.info("master %d listening on %s", os.getpid(), ", ".join(self.cfg.bind))
+        run_hook(cfg, "when_ready", self)
+        if cfg.reload:
+            watch_for_changes(cfg.reload_extra_files)
         self._wake_r, self._wake_w = os.pipe()
         for fd in (self._wake_r, self._wake_w):
             os.set_blocking(fd, False)
@@ -116,6 +122,7 @@ class Arbiter:
         try:
             return self._loop()
         finally:
+            run_hook(self.cfg, "on_exit", self)
             for listener in self.listeners:
                 listener.close()
             for address in cfg.bind:
@@ -219,7 +226,9 @@ class Arbiter:
                 signal.set_wakeup_fd(-1)
                 os.close(self._wake_r)
                 os.close(self._wake_w)
-                Worker(self.cfg, self.listeners, heartbeat, self.app).run()
+                worker = Worker(self.cfg, self.listeners, heartbeat, self.app, server=self)
+                run_hook(self.cfg, "post_fork", self, worker)
+                worker.run()
             except BaseException:
                 log.exception("worker failed")
             finally:

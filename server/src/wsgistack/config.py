@@ -20,6 +20,8 @@ A bad value raises ``ConfigError`` whose message is one line naming the setting;
 from __future__ import annotations
 
 import argparse
+import ast
+import inspect
 import ipaddress
 import os
 import runpy
@@ -30,7 +32,23 @@ from typing import Any, NoReturn
 from . import SERVER_SOFTWARE, __version__
 
 ENV_PREFIX = "WSGISTACK_"
+# Server hooks set in a -c config file, with gunicorn's names and arguments:
+# (name, number of arguments, their names, when it runs). ``server`` is the
+# Arbiter, ``worker`` the Worker, ``req`` the parsed Request, ``resp`` the Response.
+HOOKS = (
+    ("on_starting", 1, "server", "in the master, before it binds"),
+    ("when_ready", 1, "server", "in the master, once it listens"),
+    ("post_fork", 2, "server, worker", "in a new worker, right after fork"),
+    ("post_worker_init", 1, "worker", "in a worker, once it has imported the app"),
+    ("worker_exit", 2, "server, worker", "in a worker, as it exits"),
+    ("on_exit", 1, "server", "in the master, as it exits"),
+    ("pre_request", 2, "worker, req", "in a worker, before the app runs a request"),
+    ("post_request", 4, "worker, req, environ, resp", "after a request's response"),
+)
 _OLD_ENV_PREFIX = "SERVER_"  # wsgistack 0.1's, refused
+
+
+Hook = Callable[..., object] | None
 
 
 class ConfigError(Exception):
@@ -131,11 +149,88 @@ def _log_level(value: Any) -> str:
     return level
 
 
+@dataclass(frozen=True)
+class AppSpec:
+    """``APP_MODULE`` parsed: the module, the attribute path in it, and the
+    literal arguments when the attribute is an application factory to call.
+
+    ``myapp:app`` → ("myapp", ("app",), None); ``myapp:create_app()`` and
+    ``myapp:create_app("prod", debug=False)`` → a call with those arguments,
+    as gunicorn reads them (literals only: the spec is configuration, not code).
+    """
+
+    module: str
+    attribute: tuple[str, ...]
+    call: tuple[tuple[Any, ...], dict[str, Any]] | None = None
+
+
+def parse_app_spec(value: str) -> AppSpec:
+    """Parse ``MODULE[:NAME]`` or ``MODULE:FACTORY(literal args)``; NAME defaults
+    to ``application``. Raises ValueError naming what is wrong."""
+    module, sep, expression = value.partition(":")
+    if (
+        not module
+        or (sep and not expression)
+        or not all(part.isidentifier() for part in module.split("."))
+    ):
+        raise ValueError(f"must be MODULE:NAME or MODULE:FACTORY(...), got {value!r}")
+    try:
+        tree = ast.parse(expression or "application", mode="eval").body
+    except SyntaxError:
+        raise ValueError(f"{expression!r} is not a name or a call, in {value!r}") from None
+    call = None
+    if isinstance(tree, ast.Call):
+        try:
+            args = tuple(ast.literal_eval(arg) for arg in tree.args)
+            kwargs = {kw.arg: ast.literal_eval(kw.value) for kw in tree.keywords if kw.arg}
+        except ValueError:
+            raise ValueError(f"a factory's arguments must be literals, in {value!r}") from None
+        if any(kw.arg is None for kw in tree.keywords):
+            raise ValueError(f"no **kwargs in a factory call, in {value!r}")
+        call, tree = (args, kwargs), tree.func
+    attribute: list[str] = []
+    while isinstance(tree, ast.Attribute):
+        attribute.insert(0, tree.attr)
+        tree = tree.value
+    if not isinstance(tree, ast.Name):
+        raise ValueError(f"{expression!r} is not a name or a call, in {value!r}")
+    return AppSpec(module, (tree.id, *attribute), call)
+
+
 def _app_module(value: Any) -> str:
-    module, sep, attr = str(value).partition(":")
-    if not module or (sep and not attr):
-        raise ValueError(f"must be MODULE or MODULE:CALLABLE, got {value!r}")
+    parse_app_spec(str(value))
     return str(value)
+
+
+def _url_path(value: Any) -> str:
+    path = str(value)
+    if not path.startswith("/") or any(c in path for c in " ?#\r\n"):
+        raise ValueError(f"must be a URL path starting with '/', got {value!r}")
+    return path
+
+
+def _path_list(value: Any) -> list[str]:
+    items = value.split(",") if isinstance(value, str) else list(value)
+    return [str(item).strip() for item in items if str(item).strip()]
+
+
+def _hook(name: str, arity: int) -> Callable[[Any], Callable[..., object] | None]:
+    """The validator of a server hook: a callable taking ``arity`` arguments, or None."""
+
+    def parse(value: Any) -> Callable[..., object] | None:
+        if value is None:
+            return None
+        if not callable(value):
+            raise ValueError(f"must be a function, got {value!r}")
+        try:
+            inspect.signature(value).bind(*range(arity))
+        except TypeError:
+            raise ValueError(f"must take {arity} argument(s), as gunicorn's {name}") from None
+        except ValueError:  # no signature to inspect (a builtin): trust it
+            pass
+        return value  # type: ignore[no-any-return]
+
+    return parse
 
 
 def _bool(value: Any) -> bool:
@@ -187,6 +282,8 @@ class Setting:
         """The environment variables that set it, highest first (``WSGISTACK_<NAME>``)."""
         if self.name == "app":
             return ("APP_MODULE",)
+        if not self.flags:  # a hook: config file only
+            return ()
         own = ENV_PREFIX + self.name.upper()
         return (own, "WEB_CONCURRENCY") if self.name == "workers" else (own,)
 
@@ -409,10 +506,53 @@ SETTINGS: tuple[Setting, ...] = (
         default=False,
     ),
     Setting(
+        "health_path",
+        ("--health-path",),
+        _url_path,
+        "a path the server answers itself, before the app: 200 'ok' once the worker has "
+        "imported the app (for load balancers and container healthchecks)",
+        "PATH",
+        default=None,
+        shown_default="none",
+    ),
+    Setting(
+        "reload",
+        ("--reload",),
+        _bool,
+        "restart the workers gracefully when a .py file under the current directory "
+        "(or a --reload-extra-file) changes (development; needs watchfiles: "
+        "pip install 'wsgistack[reload]'); WATCHFILES_FORCE_POLLING=1 polls",
+        switch=True,
+        default=False,
+    ),
+    Setting(
+        "reload_extra_files",
+        ("--reload-extra-file",),
+        _path_list,
+        "another file (or folder) whose changes trigger --reload (templates, "
+        "configuration); repeat for several",
+        "FILE",
+        repeatable=True,
+        default=(),
+        shown_default="none",
+    ),
+    *(
+        Setting(
+            name,
+            (),
+            _hook(name, arity),
+            f"server hook (config file only), gunicorn's {name}({signature}): {meaning}",
+            default=None,
+            shown_default="none",
+        )
+        for name, arity, signature, meaning in HOOKS
+    ),
+    Setting(
         "app",
         (),
         _app_module,
-        "the WSGI application, MODULE:CALLABLE",
+        "the WSGI application: MODULE:NAME, or MODULE:FACTORY() / MODULE:FACTORY(args) "
+        "to call an application factory with literal arguments",
         "APP_MODULE",
         default="",
     ),
@@ -461,6 +601,17 @@ class Config:
     max_requests: int = default("max_requests")
     max_requests_jitter: int = default("max_requests_jitter")
     preload: bool = default("preload")
+    health_path: str | None = default("health_path")
+    reload: bool = default("reload")
+    reload_extra_files: list[str] = field(default_factory=lambda: default("reload_extra_files"))
+    on_starting: Hook = default("on_starting")
+    when_ready: Hook = default("when_ready")
+    post_fork: Hook = default("post_fork")
+    post_worker_init: Hook = default("post_worker_init")
+    worker_exit: Hook = default("worker_exit")
+    on_exit: Hook = default("on_exit")
+    pre_request: Hook = default("pre_request")
+    post_request: Hook = default("post_request")
     source: dict[str, str] = field(default_factory=dict, compare=False)
 
     def describe(self) -> str:
@@ -470,7 +621,12 @@ class Config:
             if f.name != "source":
                 origin = self.source.get(f.name, "default")
                 value = getattr(self, f.name)
-                shown = oct(value) if f.name == "chmod_socket" else repr(value)
+                if f.name == "chmod_socket":
+                    shown = oct(value)
+                elif callable(value):  # a hook: its name, not its address
+                    shown = getattr(value, "__qualname__", repr(value))
+                else:
+                    shown = repr(value)
                 parts.append(f"{f.name}={shown}({origin})")
         return "config: " + " ".join(parts)
 
@@ -579,6 +735,11 @@ def load(
         except ValueError as exc:
             raise ConfigError(f"{_flag_name(s)} ({origin}): {exc}") from None
         source[s.name] = origin
+    if values.get("reload") and values.get("preload"):
+        raise ConfigError(
+            "--reload: not with --preload (the master holds the app's code, so new "
+            "workers would start with the old one)"
+        )
     if "app" not in values:
         raise ConfigError(
             "APP_MODULE: missing; give MODULE:CALLABLE, e.g. wsgistack_demo.wsgi:application"

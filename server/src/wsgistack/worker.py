@@ -28,6 +28,7 @@ from . import logs
 from ._types import Environ, WSGIApp
 from .config import Config
 from .heartbeat import Heartbeat
+from .hooks import run_hook
 from .http.connection import RECV_SIZE, ClientDisconnected, Connection
 from .http.parser import HttpError, Limits, Request
 from .http.response import Response, error_response
@@ -83,8 +84,10 @@ class Worker:
         listeners: list[socket.socket],
         heartbeat: Heartbeat,
         app: WSGIApp | None,
+        server: object = None,
     ) -> None:
         self.cfg = cfg
+        self.server = server  # the Arbiter that forked us, for the hooks
         self.listeners = listeners
         self.heartbeat = heartbeat
         self.app = app
@@ -144,7 +147,9 @@ class Worker:
             script_name=self.cfg.script_name,
             observe=self._observe,
             draining=lambda: not self.alive,
+            health_path=self.cfg.health_path,
         )
+        run_hook(self.cfg, "post_worker_init", self)
         self.heartbeat.beat()
         logs.error_log.info("worker %d serving %s", os.getpid(), self.cfg.app)
         try:
@@ -153,6 +158,7 @@ class Worker:
             logs.error_log.exception("worker %d crashed", os.getpid())
             os._exit(1)
         logs.error_log.info("worker %d exiting", os.getpid())
+        run_hook(self.cfg, "worker_exit", self.server, self)
         os._exit(self.exit_status)
 
     def _graceful(self, *_: object) -> None:
@@ -492,6 +498,8 @@ class Worker:
                         self.heartbeat.retire()
                         keep_alive = False
                 request = parser.requests[0]
+                if self.cfg.pre_request is not None:
+                    run_hook(self.cfg, "pre_request", self, request)
                 thread = threading.get_ident()
                 self.in_flight[thread] = (request, started)
                 metrics.ACTIVE_REQUESTS.inc()
@@ -541,6 +549,8 @@ class Worker:
                 environ.get("HTTP_REFERER", ""),
                 environ.get("HTTP_USER_AGENT", ""),
             )
+        if self.cfg.post_request is not None:
+            run_hook(self.cfg, "post_request", self, request, environ, response)
 
     def _observe_refused(self, conn: Connection, status: int) -> None:
         metrics.REQUEST_DURATION.labels(metrics.OTHER, str(status), metrics.OTHER).observe(0.0)

@@ -14,7 +14,8 @@ from collections.abc import Callable, Iterable
 from typing import Any, cast
 from urllib.parse import unquote_to_bytes
 
-from ._types import Environ, WSGIApp
+from ._types import ROUTE_ENVIRON_KEY, Environ, WSGIApp
+from .config import parse_app_spec
 from .http.connection import ClientDisconnected, Connection
 from .http.parser import HttpError, Request
 from .http.response import Response, SendableFile, error_response, reason_phrase
@@ -230,8 +231,11 @@ class WSGIHandler:
         script_name: str = "",
         observe: Callable[[Request, Response, Environ, float], None],
         draining: Callable[[], bool] = lambda: False,
+        health_path: str | None = None,
     ) -> None:
         self.app = app
+        # the raw request path answered before the app (--health-path), or None
+        self.health_path = health_path.encode("latin-1") if health_path else None
         self.draining = draining
         self.script_name = script_name
         self.trusted = _TrustedPeers(forwarded_allow_ips)
@@ -314,10 +318,11 @@ class WSGIHandler:
         started = time.perf_counter()
         response = Response(conn, request, keep_alive and request.keep_alive, self.draining)
         environ = self.environ(conn, request, response)
-        if (
-            request.path == b"*"
-        ):  # OPTIONS * asks about the server, not a resource (RFC 9110 §9.3.7)
-            return self._answer_options(conn, request, response, environ, started)
+        if request.path == b"*":  # OPTIONS * asks about the server (RFC 9110 §9.3.7)
+            return self._answer_itself(conn, request, response, environ, started, b"")
+        if request.path == self.health_path and request.method in ("GET", "HEAD"):
+            environ[ROUTE_ENVIRON_KEY] = environ["SCRIPT_NAME"] + environ["PATH_INFO"]
+            return self._answer_itself(conn, request, response, environ, started, b"ok\n")
         result: Iterable[bytes] = ()  # no close(): nothing to close if the app raised
         try:
             result = self.app(environ, response.start_response)
@@ -358,17 +363,23 @@ class WSGIHandler:
         self.observe(request, response, environ, time.perf_counter() - started)
         return response.keep_alive
 
-    def _answer_options(
+    def _answer_itself(
         self,
         conn: Connection,
         request: Request,
         response: Response,
         environ: Environ,
         started: float,
+        body: bytes,
     ) -> bool:
-        """Answer ``OPTIONS *`` ourselves: it has no path a WSGI app could route."""
-        response.start_response("200 OK", [("Content-Length", "0")])
+        """Answer 200 with ``body`` without the app: ``OPTIONS *`` (it has no path an
+        app could route) and ``--health-path`` (the worker has imported the app)."""
+        response.start_response(
+            "200 OK",
+            [("Content-Type", "text/plain"), ("Cache-Control", "no-store")] if body else [],
+        )
         try:
+            response.write(body, known_length=len(body))
             response.finish()
         except OSError:
             response.keep_alive = False
@@ -404,19 +415,27 @@ class WSGIHandler:
 
 
 def load_app(spec: str) -> WSGIApp:
-    """Import ``MODULE:CALLABLE`` (CALLABLE defaults to ``application``).
+    """Import ``MODULE:NAME`` (NAME defaults to ``application``), or call the
+    application factory of ``MODULE:FACTORY(args)`` with its literal arguments
+    (``config.parse_app_spec``; as gunicorn does).
 
     The current directory is put first on sys.path, like gunicorn. Raises
     ImportError or AttributeError with the original traceback (or whatever the
-    module raises while it is imported), TypeError if the object is not callable.
+    module or the factory raises), ValueError for a malformed spec, TypeError
+    if the object (the factory's result) is not callable.
     """
-    module_name, _, attr = spec.partition(":")
+    parsed = parse_app_spec(spec)
     if os.getcwd() not in sys.path:
         sys.path.insert(0, os.getcwd())
-    module = __import__(module_name, fromlist=["_"])
+    module = __import__(parsed.module, fromlist=["_"])
     app: object = module
-    for part in (attr or "application").split("."):
+    for part in parsed.attribute:
         app = getattr(app, part)
+    if parsed.call is not None:
+        if not callable(app):
+            raise TypeError(f"{spec}: {'.'.join(parsed.attribute)} is not a factory to call")
+        args, kwargs = parsed.call
+        app = app(*args, **kwargs)
     if not callable(app):
         raise TypeError(f"{spec} is not callable")
     return cast(WSGIApp, app)  # trusted to follow PEP 3333 once callable

@@ -101,7 +101,7 @@ def test_missing_app():
 
 
 def test_bad_app_spec():
-    with pytest.raises(ConfigError, match="must be MODULE or MODULE:CALLABLE"):
+    with pytest.raises(ConfigError, match=r"must be MODULE:NAME or MODULE:FACTORY\(...\)"):
         load(["mod:"], environ={})
 
 

@@ -5,17 +5,26 @@ from __future__ import annotations
 
 import sys
 
-from . import config
+from . import config, reloader
+from ._types import WSGIApp
 from .metrics import files as metric_files
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Exit status: 0 after a clean stop, 2 for bad configuration, 3 if the app fails to boot."""
+    """Run the server with command-line flags ``argv`` (default ``sys.argv[1:]``).
+
+    Returns the exit status: 0 after a clean stop (or ``--check-config`` passing),
+    1 when the app cannot be loaded for ``--check-config`` or an address cannot
+    be bound, 2 for bad configuration, 3 if the app fails to boot.
+    """
     argv = sys.argv[1:] if argv is None else argv
     try:
         cfg, check_only = config.load(argv)
     except config.ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if cfg.reload and not reloader.available():
+        print(f"error: {reloader.INSTALL_HINT}", file=sys.stderr)
         return 2
     from . import logs
     from .wsgi import load_app
@@ -37,7 +46,7 @@ def main(argv: list[str] | None = None) -> int:
         instruments as metrics,  # creates the instruments: after the wipe and the naming
     )
 
-    app = None
+    app: WSGIApp | None = None
     if cfg.preload:
         try:
             app = load_app(cfg.app)

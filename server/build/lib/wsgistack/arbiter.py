@@ -29,10 +29,13 @@ from dataclasses import dataclass
 
 from . import config as config_module
 from . import logs
+from ._types import WSGIApp
 from .config import Config
 from .heartbeat import HeartbeatTable
+from .hooks import run_hook
 from .metrics import files as metric_files
 from .metrics import instruments as metrics
+from .reloader import watch_for_changes
 from .sockets import bind
 from .worker import WORKER_BOOT_ERROR, WORKER_MAX_MEMORY, WORKER_MAX_REQUESTS, Worker
 
@@ -43,6 +46,11 @@ KILL_GRACE = 2.0  # seconds between SIGABRT and SIGKILL for a timed-out worker
 
 @dataclass
 class WorkerInfo:
+    """What the master knows of one worker: its heartbeat ``slot``, its
+    ``generation`` (bumped by each SIGHUP), when it was spawned and when it was
+    sent SIGABRT (time.monotonic() seconds; 0.0: never), and whether it is
+    leaving (``retiring``) or was sent SIGKILL (``killed``)."""
+
     slot: int
     generation: int
     spawned_at: float
@@ -52,10 +60,15 @@ class WorkerInfo:
 
 
 class Arbiter:
-    """Runs the master loop; ``run()`` returns the process exit status."""
+    """Runs the master loop; ``run()`` returns the process exit status.
+
+    ``reload_config`` builds the configuration again on SIGHUP (ConfigError
+    keeps the current one); ``app`` is the application imported in the master
+    (``--preload``), None for workers that import it themselves.
+    """
 
     def __init__(
-        self, cfg: Config, reload_config: Callable[[], Config], app: Callable | None = None
+        self, cfg: Config, reload_config: Callable[[], Config], app: WSGIApp | None = None
     ) -> None:
         self.cfg = cfg
         self.reload_config = reload_config
@@ -75,12 +88,22 @@ class Arbiter:
 
     # -- setup ---------------------------------------------------------------
     def run(self) -> int:
+        """Bind, spawn the workers and manage them until stopped.
+
+        Returns the exit status: 0 after a stop by signal, 3 (WORKER_BOOT_ERROR)
+        when the app cannot be imported and nothing serves. Raises OSError when
+        an address cannot be bound.
+        """
         cfg = self.cfg
+        run_hook(cfg, "on_starting", self)
         self.listeners = [
             bind(address, cfg.backlog, reuse_port=cfg.reuse_port, chmod_socket=cfg.chmod_socket)
             for address in cfg.bind
         ]
         log.info("master %d listening on %s", os.getpid(), ", ".join(self.cfg.bind))
+        run_hook(cfg, "when_ready", self)
+        if cfg.reload:
+            watch_for_changes(cfg.reload_extra_files)
         self._wake_r, self._wake_w = os.pipe()
         for fd in (self._wake_r, self._wake_w):
             os.set_blocking(fd, False)
@@ -99,6 +122,7 @@ class Arbiter:
         try:
             return self._loop()
         finally:
+            run_hook(self.cfg, "on_exit", self)
             for listener in self.listeners:
                 listener.close()
             for address in cfg.bind:
@@ -202,7 +226,9 @@ class Arbiter:
                 signal.set_wakeup_fd(-1)
                 os.close(self._wake_r)
                 os.close(self._wake_w)
-                Worker(self.cfg, self.listeners, heartbeat, self.app).run()
+                worker = Worker(self.cfg, self.listeners, heartbeat, self.app, server=self)
+                run_hook(self.cfg, "post_fork", self, worker)
+                worker.run()
             except BaseException:
                 log.exception("worker failed")
             finally:

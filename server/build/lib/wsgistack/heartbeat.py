@@ -30,16 +30,18 @@ class HeartbeatTable:
         return Heartbeat(self._map, index * _SLOT.size)
 
     def last_beat(self, index: int) -> float:
-        """Monotonic time of the slot's last beat, 0.0 if none yet."""
-        return _SLOT.unpack_from(self._map, index * _SLOT.size)[0]
+        """Monotonic time (seconds) of the slot's last beat, 0.0 if none yet."""
+        last: float = _SLOT.unpack_from(self._map, index * _SLOT.size)[0]
+        return last
 
     def retiring(self, index: int) -> bool:
         """True once the worker in the slot has decided to exit (e.g. max-requests)."""
-        return _SLOT.unpack_from(self._map, index * _SLOT.size)[1] > 0.0
+        since: float = _SLOT.unpack_from(self._map, index * _SLOT.size)[1]
+        return since > 0.0
 
 
 class Heartbeat:
-    """One worker's slot."""
+    """One worker's slot in the shared table: ``offset`` is its byte offset in ``shared``."""
 
     __slots__ = ("_map", "_offset")
 

@@ -48,7 +48,7 @@ class AccessLog:
         self._stream = stream if path is None else self._open()
 
     def _open(self) -> TextIO:
-        return open(self._path, "a", encoding="utf-8")  # noqa: SIM115 (closed by reopen)
+        return open(self._path, "a", encoding="utf-8")
 
     def write(self, line: str) -> None:
         with self._lock:

@@ -19,7 +19,7 @@ def bind(
     if address.startswith("unix:"):
         path = address[len("unix:") :]
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        target: object = path
+        target: str | tuple[str, int] = path
     else:
         host, _, port = address.rpartition(":")
         host = host.strip("[]")

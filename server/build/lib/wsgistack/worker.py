@@ -22,16 +22,21 @@ import socket
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from . import logs
+from ._types import Environ, WSGIApp
 from .config import Config
 from .heartbeat import Heartbeat
+from .hooks import run_hook
 from .http.connection import RECV_SIZE, ClientDisconnected, Connection
 from .http.parser import HttpError, Limits, Request
 from .http.response import Response, error_response
 from .metrics import instruments as metrics
 from .wsgi import WSGIHandler, load_app
+
+if TYPE_CHECKING:
+    from prometheus_client import Histogram
 
 WORKER_BOOT_ERROR = 3  # exit status: the app failed to import; the master must not respawn
 WORKER_MAX_REQUESTS = 4  # exit status: served --max-requests, retired gracefully
@@ -78,9 +83,11 @@ class Worker:
         cfg: Config,
         listeners: list[socket.socket],
         heartbeat: Heartbeat,
-        app: Callable | None,
+        app: WSGIApp | None,
+        server: object = None,
     ) -> None:
         self.cfg = cfg
+        self.server = server  # the Arbiter that forked us, for the hooks
         self.listeners = listeners
         self.heartbeat = heartbeat
         self.app = app
@@ -112,7 +119,8 @@ class Worker:
         # --threads > 1: connections for the handler threads; None: inline mode
         self.work: queue.SimpleQueue[Connection | None] | None = None
         self.handler_threads: list[threading.Thread] = []
-        self._duration_children: dict[tuple[str, int, str], object] = {}
+        # (method, status, route) -> the duration histogram's child for those labels
+        self._duration_children: dict[tuple[str, int, str], Histogram] = {}
 
     # -- lifecycle -----------------------------------------------------------
     def run(self) -> None:
@@ -139,7 +147,9 @@ class Worker:
             script_name=self.cfg.script_name,
             observe=self._observe,
             draining=lambda: not self.alive,
+            health_path=self.cfg.health_path,
         )
+        run_hook(self.cfg, "post_worker_init", self)
         self.heartbeat.beat()
         logs.error_log.info("worker %d serving %s", os.getpid(), self.cfg.app)
         try:
@@ -148,6 +158,7 @@ class Worker:
             logs.error_log.exception("worker %d crashed", os.getpid())
             os._exit(1)
         logs.error_log.info("worker %d exiting", os.getpid())
+        run_hook(self.cfg, "worker_exit", self.server, self)
         os._exit(self.exit_status)
 
     def _graceful(self, *_: object) -> None:
@@ -155,7 +166,7 @@ class Worker:
 
     def _timed_out(self, *_: object) -> None:
         """SIGABRT from the master after --timeout: log what was running, exit."""
-        for request, _ in list(self.in_flight.values()):
+        for request, _started in list(self.in_flight.values()):
             target = request.target.decode("latin-1")
             logs.error_log.error(
                 "worker %d timed out serving %s %s", os.getpid(), request.method, target
@@ -188,7 +199,8 @@ class Worker:
             for key, _ in self.selector.select(tick):
                 if key.data is _ACCEPT:
                     if self._free_handlers():  # an earlier event may have taken the last
-                        self._accept(key.fileobj)
+                        # a listener: registered with _ACCEPT (a cast would cost a call)
+                        self._accept(key.fileobj)  # type: ignore[arg-type]
                 elif key.data is _WAKEUP:
                     self._drain_wakeups(wake_r)
                 else:
@@ -486,6 +498,8 @@ class Worker:
                         self.heartbeat.retire()
                         keep_alive = False
                 request = parser.requests[0]
+                if self.cfg.pre_request is not None:
+                    run_hook(self.cfg, "pre_request", self, request)
                 thread = threading.get_ident()
                 self.in_flight[thread] = (request, started)
                 metrics.ACTIVE_REQUESTS.inc()
@@ -507,7 +521,7 @@ class Worker:
 
     # -- per-request bookkeeping -------------------------------------------------
     def _observe(
-        self, request: Request, response: Response, environ: dict, duration: float
+        self, request: Request, response: Response, environ: Environ, duration: float
     ) -> None:
         status = response.status_code
         route = metrics.route_label(environ)
@@ -535,6 +549,8 @@ class Worker:
                 environ.get("HTTP_REFERER", ""),
                 environ.get("HTTP_USER_AGENT", ""),
             )
+        if self.cfg.post_request is not None:
+            run_hook(self.cfg, "post_request", self, request, environ, response)
 
     def _observe_refused(self, conn: Connection, status: int) -> None:
         metrics.REQUEST_DURATION.labels(metrics.OTHER, str(status), metrics.OTHER).observe(0.0)

@@ -11,12 +11,14 @@ import os
 import sys
 import time
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, cast
 from urllib.parse import unquote_to_bytes
 
+from ._types import ROUTE_ENVIRON_KEY, Environ, WSGIApp
+from .config import parse_app_spec
 from .http.connection import ClientDisconnected, Connection
 from .http.parser import HttpError, Request
-from .http.response import Response, error_response, reason_phrase
+from .http.response import Response, SendableFile, error_response, reason_phrase
 
 log = logging.getLogger("wsgistack.error")
 
@@ -56,6 +58,7 @@ class Input:
         return True
 
     def read(self, size: int | None = -1) -> bytes:
+        """Up to ``size`` bytes of body (all of it for -1 or None); b"" at its end."""
         body = self._request.body
         if size is None or size < 0:
             while self._fill():
@@ -68,6 +71,7 @@ class Input:
         return data
 
     def readline(self, size: int | None = -1) -> bytes:
+        """One line with its b"\\n" (at most ``size`` bytes); b"" at the body's end."""
         body = self._request.body
         limit = None if size is None or size < 0 else size
         start = 0
@@ -90,6 +94,7 @@ class Input:
         return data
 
     def readlines(self, hint: int | None = -1) -> list[bytes]:
+        """The remaining lines; stops after the line that reaches ``hint`` bytes (> 0)."""
         lines, total = [], 0
         while line := self.readline():
             lines.append(line)
@@ -112,22 +117,31 @@ class ErrorStream:
     """``wsgi.errors``: text written here goes to the error log."""
 
     def write(self, text: str) -> int:
+        """Log ``text`` (trailing newlines dropped) at ERROR; returns the length logged."""
         text = text.rstrip("\n")
         if text:
             log.error("%s", text)
         return len(text)
 
     def writelines(self, lines: Iterable[str]) -> None:
+        """``write`` each of ``lines``."""
         for line in lines:
             self.write(line)
 
     def flush(self) -> None:
-        pass
+        """Nothing to do: every write is logged at once."""
 
 
 class FileWrapper:
-    """``wsgi.file_wrapper`` (PEP 3333): the server sends regular files with sendfile(2)."""
+    """``wsgi.file_wrapper`` (PEP 3333: optional platform-specific file handling).
 
+    ``filelike`` has ``read(size)`` (bytes); its ``close()`` is the wrapper's,
+    and with ``fileno()`` and ``tell()`` on a regular file the server sends it
+    with sendfile(2) from the current offset. Else it is iterated in blocks of
+    ``blksize`` bytes.
+    """
+
+    # Any: PEP 3333 asks only for read(); close, fileno and tell are looked up when used.
     def __init__(self, filelike: Any, blksize: int = 8192) -> None:
         self.filelike = filelike
         self.blksize = blksize
@@ -138,13 +152,13 @@ class FileWrapper:
         return self
 
     def __next__(self) -> bytes:
-        data = self.filelike.read(self.blksize)
+        data: bytes = self.filelike.read(self.blksize)
         if data:
             return data
         raise StopIteration
 
-    def sendfile_span(self) -> tuple[Any, int, int] | None:
-        """(file, offset, count) when the file can go through sendfile(2), else None."""
+    def sendfile_span(self) -> tuple[SendableFile, int, int] | None:
+        """(file, offset, count) in bytes when the file can go through sendfile(2), else None."""
         try:
             fd = self.filelike.fileno()
             stat = os.fstat(fd)
@@ -201,28 +215,32 @@ def _environ_key(name: str) -> str:
 class WSGIHandler:
     """Runs requests through one WSGI application (PEP 3333) for one worker.
 
-    ``observe(request, response, duration_s)`` is called after every request
-    (metrics and the access log). ``draining()`` is True once the worker is
-    stopping: responses whose head is not yet sent then say Connection: close.
+    ``observe(request, response, environ, seconds)`` is called after every
+    request (metrics and the access log). ``draining()`` is True once the
+    worker is stopping: responses whose head is not yet sent then say
+    Connection: close.
     """
 
     def __init__(
         self,
-        app: Callable,
+        app: WSGIApp,
         *,
         multithread: bool,
         forwarded_allow_ips: list[str],
         url_scheme: str = "http",
         script_name: str = "",
-        observe: Callable[[Request, Response, dict, float], None],
+        observe: Callable[[Request, Response, Environ, float], None],
         draining: Callable[[], bool] = lambda: False,
+        health_path: str | None = None,
     ) -> None:
         self.app = app
+        # the raw request path answered before the app (--health-path), or None
+        self.health_path = health_path.encode("latin-1") if health_path else None
         self.draining = draining
         self.script_name = script_name
         self.trusted = _TrustedPeers(forwarded_allow_ips)
         self.observe = observe
-        self.base_environ = {
+        self.base_environ: Environ = {
             "wsgi.version": (1, 0),
             "wsgi.errors": ErrorStream(),
             "wsgi.multithread": multithread,
@@ -235,7 +253,7 @@ class WSGIHandler:
             "SERVER_SOFTWARE": "wsgistack",
         }
 
-    def environ(self, conn: Connection, request: Request, response: Response) -> dict:
+    def environ(self, conn: Connection, request: Request, response: Response) -> Environ:
         """The PEP 3333 environ of ``request``; values are latin-1 native strings."""
         raw_path = request.path
         path = (unquote_to_bytes(raw_path) if b"%" in raw_path else raw_path).decode("latin-1")
@@ -300,11 +318,12 @@ class WSGIHandler:
         started = time.perf_counter()
         response = Response(conn, request, keep_alive and request.keep_alive, self.draining)
         environ = self.environ(conn, request, response)
-        if (
-            request.path == b"*"
-        ):  # OPTIONS * asks about the server, not a resource (RFC 9110 §9.3.7)
-            return self._answer_options(conn, request, response, environ, started)
-        result = None
+        if request.path == b"*":  # OPTIONS * asks about the server (RFC 9110 §9.3.7)
+            return self._answer_itself(conn, request, response, environ, started, b"")
+        if request.path == self.health_path and request.method in ("GET", "HEAD"):
+            environ[ROUTE_ENVIRON_KEY] = environ["SCRIPT_NAME"] + environ["PATH_INFO"]
+            return self._answer_itself(conn, request, response, environ, started, b"ok\n")
+        result: Iterable[bytes] = ()  # no close(): nothing to close if the app raised
         try:
             result = self.app(environ, response.start_response)
             if isinstance(result, FileWrapper) and response.send_file(result):
@@ -344,12 +363,23 @@ class WSGIHandler:
         self.observe(request, response, environ, time.perf_counter() - started)
         return response.keep_alive
 
-    def _answer_options(
-        self, conn: Connection, request: Request, response: Response, environ: dict, started: float
+    def _answer_itself(
+        self,
+        conn: Connection,
+        request: Request,
+        response: Response,
+        environ: Environ,
+        started: float,
+        body: bytes,
     ) -> bool:
-        """Answer ``OPTIONS *`` ourselves: it has no path a WSGI app could route."""
-        response.start_response("200 OK", [("Content-Length", "0")])
+        """Answer 200 with ``body`` without the app: ``OPTIONS *`` (it has no path an
+        app could route) and ``--health-path`` (the worker has imported the app)."""
+        response.start_response(
+            "200 OK",
+            [("Content-Type", "text/plain"), ("Cache-Control", "no-store")] if body else [],
+        )
         try:
+            response.write(body, known_length=len(body))
             response.finish()
         except OSError:
             response.keep_alive = False
@@ -384,19 +414,28 @@ class WSGIHandler:
         return request.complete
 
 
-def load_app(spec: str) -> Callable:
-    """Import ``MODULE:CALLABLE`` (CALLABLE defaults to ``application``).
+def load_app(spec: str) -> WSGIApp:
+    """Import ``MODULE:NAME`` (NAME defaults to ``application``), or call the
+    application factory of ``MODULE:FACTORY(args)`` with its literal arguments
+    (``config.parse_app_spec``; as gunicorn does).
 
     The current directory is put first on sys.path, like gunicorn. Raises
-    ImportError or AttributeError with the original traceback.
+    ImportError or AttributeError with the original traceback (or whatever the
+    module or the factory raises), ValueError for a malformed spec, TypeError
+    if the object (the factory's result) is not callable.
     """
-    module_name, _, attr = spec.partition(":")
+    parsed = parse_app_spec(spec)
     if os.getcwd() not in sys.path:
         sys.path.insert(0, os.getcwd())
-    module = __import__(module_name, fromlist=["_"])
-    app = module
-    for part in (attr or "application").split("."):
+    module = __import__(parsed.module, fromlist=["_"])
+    app: object = module
+    for part in parsed.attribute:
         app = getattr(app, part)
+    if parsed.call is not None:
+        if not callable(app):
+            raise TypeError(f"{spec}: {'.'.join(parsed.attribute)} is not a factory to call")
+        args, kwargs = parsed.call
+        app = app(*args, **kwargs)
     if not callable(app):
         raise TypeError(f"{spec} is not callable")
-    return app
+    return cast(WSGIApp, app)  # trusted to follow PEP 3333 once callable

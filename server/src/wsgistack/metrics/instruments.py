@@ -24,7 +24,7 @@ import os
 
 from prometheus_client import Counter, Gauge, Histogram
 
-from .._types import Environ
+from .._types import ROUTE_ENVIRON_KEY, Environ
 from . import files
 
 files.install_identities()  # before the first instrument exists
@@ -67,7 +67,6 @@ APP_IMPORT_FAILURES = Counter(
     "Times the WSGI application could not be imported (a worker's boot, or --preload).",
 )
 
-ROUTE_ENVIRON_KEY = "wsgistack.http_route"
 MAX_ROUTES = 100  # distinct http_route values per process; more fold into OTHER
 _routes: set[str] = set()
 

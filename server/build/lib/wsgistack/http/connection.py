@@ -5,6 +5,7 @@ from __future__ import annotations
 import socket
 import struct
 
+from .._types import Environ
 from .parser import Limits, RequestParser
 
 RECV_SIZE = 64 * 1024  # bytes per recv(2)
@@ -56,7 +57,7 @@ class Connection:
         self.io_timeout = io_timeout
         # The environ entries that are the same for every request on this connection
         # and whether the peer is trusted (WSGIHandler fills it on the first request).
-        self.environ_base: tuple[dict, bool] | None = None
+        self.environ_base: tuple[Environ, bool] | None = None
         if sock.gettimeout() is not None:  # an app's socket.setdefaulttimeout()
             sock.settimeout(None)
         if io_timeout:
@@ -66,6 +67,7 @@ class Connection:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, timeval)
 
     def fileno(self) -> int:
+        """The socket's file descriptor (for selectors)."""
         return self.sock.fileno()
 
     def receive(self, wait: bool = True) -> None:
@@ -81,6 +83,7 @@ class Connection:
         self.parser.feed(data)
 
     def close(self) -> None:
+        """Close the socket; never raises OSError."""
         try:
             self.sock.close()
         except OSError:

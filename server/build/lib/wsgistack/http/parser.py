@@ -26,7 +26,8 @@ import httptools
 
 
 class HttpError(Exception):
-    """A request the server refuses: answer ``status`` and close the connection."""
+    """A request the server refuses: answer ``status`` (an HTTP status code)
+    and close the connection; ``detail`` (str) says why, for the log."""
 
     def __init__(self, status: int, detail: str) -> None:
         super().__init__(f"{status} {detail}")
@@ -151,7 +152,7 @@ class RequestParser:
 
     # -- input ---------------------------------------------------------------
     def feed(self, data: bytes) -> None:
-        """Parse ``data``; sets ``error`` instead of raising on bad input."""
+        """Parse ``data`` (bytes as received); sets ``error`` instead of raising on bad input."""
         if self.error is not None or self.stopped:
             return
         try:
@@ -224,6 +225,7 @@ class RequestParser:
 
     # -- httptools callbacks (names fixed by httptools) -----------------------
     def on_message_begin(self) -> None:
+        """httptools: a new message starts; its ``Request`` is made."""
         self._current = request = Request()
         self._fields = request.headers
         self._head_complete = False
@@ -231,11 +233,17 @@ class RequestParser:
         self._field_count = 0
 
     def on_url(self, url: bytes) -> None:
+        """httptools: a piece of the request-target. HttpError 414 past --limit-request-line."""
         self._url += url
         if len(self._url) > self._max_url:
             raise HttpError(414, "request-target longer than limit_request_line")
 
     def on_header(self, name: bytes, value: bytes) -> None:
+        """httptools: one header (or trailer) field, name and value as on the wire.
+
+        HttpError 431 past --limit-request-fields (a count) or
+        --limit-request-field-size (name plus value, in bytes).
+        """
         self._field_count += 1
         if self._field_count > self._max_fields:
             raise HttpError(431, "more header fields than limit_request_fields")
@@ -244,6 +252,12 @@ class RequestParser:
         self._fields.append((name.decode("latin-1"), value.decode("latin-1").strip(" \t")))
 
     def on_headers_complete(self) -> None:
+        """httptools: the head is complete; check it and queue its ``Request``.
+
+        Raises HttpError for what llhttp leaves to us: 505 (version), 501
+        (CONNECT, unimplemented codings), 400 (Host, RFC 9112 §3.2; target;
+        Transfer-Encoding, RFC 9112 §6.1, §6.3), 413 (Content-Length).
+        """
         request = self._current
         assert request is not None
         self._head_complete = True
@@ -316,6 +330,7 @@ class RequestParser:
         request.query = url.query or b""
 
     def on_body(self, body: bytes) -> None:
+        """httptools: body bytes (de-chunked). HttpError 413 past --limit-request-body."""
         request = self._current
         assert request is not None
         request.body_received += len(body)
@@ -325,6 +340,7 @@ class RequestParser:
         self._body_seen = True
 
     def on_message_complete(self) -> None:
+        """httptools: the message ended (body and trailers included)."""
         assert self._current is not None
         self._current.complete = True
 

@@ -16,19 +16,34 @@ import time
 from collections.abc import Callable
 from email.utils import formatdate
 from http import HTTPStatus
-from typing import Any, Protocol
+from typing import Protocol
 
 from .. import SERVER_SOFTWARE
+from .._types import ExcInfo, Headers
 from .connection import Connection
 from .parser import HttpError, Request
 
 log = logging.getLogger("wsgistack.error")
 
 
+class SendableFile(Protocol):
+    """A binary file ``socket.sendfile`` accepts: ``read(size)`` and ``seek(offset)``
+    (its fallback when sendfile(2) cannot be used) and ``fileno()``."""
+
+    def read(self, size: int, /) -> bytes:
+        """Up to ``size`` bytes; b"" at the end of the file."""
+
+    def seek(self, offset: int, /) -> object:
+        """Move to byte ``offset``."""
+
+    def fileno(self) -> int:
+        """The file descriptor."""
+
+
 class SendfileSource(Protocol):
     """What ``Response.send_file`` needs of a file wrapper (PEP 3333: wsgi.file_wrapper)."""
 
-    def sendfile_span(self) -> tuple[Any, int, int] | None:
+    def sendfile_span(self) -> tuple[SendableFile, int, int] | None:
         """(file, offset in bytes, count in bytes) if sendfile(2) can send it, else None."""
 
 
@@ -79,7 +94,7 @@ def _response_name(name: str) -> int:
     return kind
 
 
-def _status_code(status: Any) -> int:
+def _status_code(status: object) -> int:
     """The code of a PEP 3333 status string like "200 OK"; ValueError if it is none."""
     if type(status) is not str or not _STATUS.fullmatch(status):
         raise ValueError(f"bad status {status!r}: want a str like '200 OK'")
@@ -127,7 +142,8 @@ def response_head(status_line: str, fields: str) -> bytes:
 
 
 def error_response(error: HttpError) -> bytes:
-    """A complete ``Connection: close`` response for a refused request."""
+    """A complete ``Connection: close`` response for a refused request, as bytes:
+    ``error.status`` with its reason phrase, and that as a text/plain body."""
     body = f"{error.status} {reason_phrase(error.status)}\n".encode()
     head = response_head(
         f"{error.status} {reason_phrase(error.status)}",
@@ -182,10 +198,19 @@ class Response:
         self.body_bytes = 0
         self.no_body = False
 
-    # PEP 3333: start_response(status, response_headers, exc_info=None)
     def start_response(
-        self, status: str, headers: list[tuple[str, str]], exc_info: Any = None
+        self, status: str, headers: Headers, exc_info: ExcInfo | None = None
     ) -> Callable[[bytes], None]:
+        """PEP 3333: start_response(status, response_headers, exc_info=None) -> write.
+
+        ``status`` is a str like "200 OK"; ``headers`` a list of (name, value) str
+        pairs. Nothing is sent yet: the head goes out with the first body bytes
+        (``write``) or ``finish``. Hop-by-hop fields are refused, Date and Server
+        dropped (the server sets them), Content-Length kept for the framing.
+        Raises ValueError for a bad status or header, RuntimeError when called
+        again without ``exc_info``; with ``exc_info`` once the head is sent, it
+        re-raises that exception.
+        """
         if exc_info:
             try:
                 if self.headers_sent:
@@ -226,7 +251,10 @@ class Response:
         return self.write
 
     def send_continue(self) -> None:
-        """Answer Expect: 100-continue once, before any final response."""
+        """Answer Expect: 100-continue once, before any final response (RFC 9110 §10.1.1).
+
+        Raises OSError from the socket.
+        """
         if not self.continue_sent and not self.headers_sent:
             self.continue_sent = True
             self.conn.sock.sendall(b"HTTP/1.1 100 Continue\r\n\r\n")
@@ -262,7 +290,14 @@ class Response:
         return response_head(self.status, fields)
 
     def write(self, data: bytes, known_length: int | None = None) -> None:
-        """PEP 3333's write() callable, also used for each item of the iterable."""
+        """PEP 3333's write() callable, also used for each item of the iterable.
+
+        Sends the head first if it is not sent yet, then ``data`` framed as the
+        head says (a chunk, RFC 9112 §7.1; or as is). ``known_length`` (bytes)
+        is the whole body's when the caller knows it. Raises TypeError unless
+        ``data`` is bytes, RuntimeError before start_response, OSError from the
+        socket.
+        """
         if type(data) is not bytes:
             raise TypeError(f"the application must send bytes, not {type(data).__name__}")
         out = b"" if self.headers_sent else self._head(known_length)
@@ -279,7 +314,8 @@ class Response:
             self.conn.sock.sendall(out)
 
     def finish(self) -> None:
-        """Send what ends the message: the head if not yet sent, the last chunk."""
+        """Send what ends the message: the head if not yet sent, the last chunk
+        (RFC 9112 §7.1). Raises OSError from the socket."""
         if not self.headers_sent:
             self.write(b"", known_length=0)
         if self.chunked:
@@ -293,7 +329,8 @@ class Response:
             self.keep_alive = False
 
     def send_file(self, wrapper: SendfileSource) -> bool:
-        """Send a regular file with sendfile(2); False if this file can't be."""
+        """Send a regular file with sendfile(2); False if this file can't be
+        (nothing sent then). Raises OSError from the socket."""
         span = wrapper.sendfile_span()
         if span is None or self.headers_sent:
             return False

@@ -37,7 +37,8 @@ def fast_value_class(library: type, generation: Callable[[], object]) -> type:
     lock = threading.Lock()
     state = {"fast": True, "warned": False}
 
-    class MmapedValue(library):  # type: ignore[misc, valid-type]
+    # mypy cannot check a base class only known at run time (a parameter)
+    class MmapedValue(library):  # type: ignore[misc]
         def __init__(self, *args: Any, **kwargs: Any) -> None:
             with lock:
                 super().__init__(*args, **kwargs)

@@ -12,10 +12,13 @@ import argparse
 import os
 import signal
 import sys
+from collections.abc import Iterable
 from socketserver import ThreadingMixIn
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 from prometheus_client import CollectorRegistry, make_wsgi_app, multiprocess
+
+from .._types import Environ, StartResponse, WSGIApp
 
 
 class _Server(ThreadingMixIn, WSGIServer):
@@ -27,11 +30,12 @@ class _QuietHandler(WSGIRequestHandler):
         pass
 
 
-def application(registry: CollectorRegistry):
-    """The exporter's WSGI app over ``registry``."""
-    metrics_app = make_wsgi_app(registry)
+def application(registry: CollectorRegistry) -> WSGIApp:
+    """The exporter's WSGI app (PEP 3333) over ``registry``: ``/metrics`` in the
+    Prometheus text format, ``/healthz`` (200 "ok"), else 404."""
+    metrics_app: WSGIApp = make_wsgi_app(registry)
 
-    def app(environ, start_response):
+    def app(environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "")
         if path == "/metrics":
             return metrics_app(environ, start_response)
@@ -45,6 +49,12 @@ def application(registry: CollectorRegistry):
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Serve the metrics of ``PROMETHEUS_MULTIPROC_DIR`` until SIGTERM.
+
+    ``argv`` defaults to ``sys.argv[1:]``. Returns exit status 2 when the
+    directory is unset or missing; SIGTERM ends the process with status 0
+    (SystemExit). Raises OSError when the address cannot be bound.
+    """
     parser = argparse.ArgumentParser(prog="wsgistack-exporter", description=__doc__)
     parser.add_argument(
         "-b",

@@ -24,6 +24,7 @@ import os
 
 from prometheus_client import Counter, Gauge, Histogram
 
+from .._types import ROUTE_ENVIRON_KEY, Environ
 from . import files
 
 files.install_identities()  # before the first instrument exists
@@ -66,7 +67,6 @@ APP_IMPORT_FAILURES = Counter(
     "Times the WSGI application could not be imported (a worker's boot, or --preload).",
 )
 
-ROUTE_ENVIRON_KEY = "wsgistack.http_route"
 MAX_ROUTES = 100  # distinct http_route values per process; more fold into OTHER
 _routes: set[str] = set()
 
@@ -76,7 +76,7 @@ def method_label(method: str) -> str:
     return method if method in KNOWN_METHODS else OTHER
 
 
-def route_label(environ: dict) -> str:
+def route_label(environ: Environ) -> str:
     """The http_route label: the route template the app set in ``environ``.
 
     ``environ[ROUTE_ENVIRON_KEY]`` if the app set it to a non-empty str and it
