@@ -77,14 +77,14 @@ workers-up: ## one more worker in the running app (SIGTTIN)
 workers-down: ## one worker fewer in the running app (SIGTTOU)
 	$(COMPOSE) exec app supervisorctl -c /etc/supervisor/supervisord.conf signal TTOU server
 
-# -- load testing (python -m loadtest; README: Load testing) --------------------
+# -- load testing (python -m loadtest; docs/load-testing.md) --------------------
 .PHONY: load
 load: venv prepare ## load-test through nginx: SCENARIO=mixed [ENGINE=wsgistack|gunicorn|both] [RATE=100|max] [DURATION=60s] [ROUNDS=4] [CONNECTIONS=16]
 	$(PY) -m loadtest $(SCENARIO) --engine $(or $(ENGINE),wsgistack) \
 	  $(if $(RATE),--rate $(RATE)) $(if $(DURATION),--duration $(DURATION)) \
 	  $(if $(ROUNDS),--rounds $(ROUNDS)) $(if $(CONNECTIONS),--connections $(CONNECTIONS))
 
-# -- Docker Swarm (deploy/swarm/; README "Deploying beyond one machine") ------------
+# -- Docker Swarm (deploy/swarm/; docs/deploying.md) ------------------------------
 SWARM_STACK ?= wsgistack-swarm
 
 .PHONY: deploy-swarm
@@ -95,12 +95,28 @@ deploy-swarm: prepare venv ## deploy or update the stack on this swarm manager (
 undeploy-swarm: venv ## remove the swarm stack (Prometheus' volume stays; VOLUMES=1 removes it)
 	$(PY) deploy/swarm/swarm.py undeploy $(if $(VOLUMES),--volumes) $(SWARM_STACK)
 
+# -- documentation (mkdocs.yml, docs/) -------------------------------------------
+# Material for MkDocs prints an end-of-life banner on every build; it says nothing
+# about this site. The Server reference and Metrics pages are written from the
+# code by the hook docs/scripts/gen_pages.py, so `mkdocs build` alone builds all.
+MKDOCS := NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs
+DOCS_ADDR ?= 127.0.0.1:8001
+
+.PHONY: docs
+docs: venv ## build the documentation site into site/ (strict; it loads nothing from the network)
+	$(MKDOCS) build --strict --site-dir site
+
+.PHONY: docs-serve
+docs-serve: venv ## serve the documentation with live reload on http://127.0.0.1:8001/ (DOCS_ADDR=)
+	$(MKDOCS) serve --dev-addr $(DOCS_ADDR)
+
 # -- checks ----------------------------------------------------------------------
 .PHONY: lint
-lint: venv ## ruff lint and format check, mypy on the server package (pyproject.toml)
+lint: venv ## ruff lint and format check, mypy on the server package, the docs build (--strict)
 	$(VENV)/bin/ruff check --quiet .
 	$(VENV)/bin/ruff format --check --quiet .
 	$(VENV)/bin/mypy
+	$(MKDOCS) build --strict --quiet --site-dir site
 
 .PHONY: test-unit
 test-unit: venv ## unit, conformance, signal and framework-compatibility tests (no Docker needed)
@@ -133,10 +149,10 @@ $(BENCH_VENV)/.installed: requirements/bench.txt requirements/app.txt requiremen
 	touch $@
 
 .PHONY: bench
-bench: $(BENCH_VENV)/.installed ## wsgistack vs gunicorn, waitress, granian behind nginx (BENCH_* settings; README "Benchmark")
+bench: $(BENCH_VENV)/.installed ## wsgistack vs gunicorn, waitress, granian behind nginx (BENCH_* settings; docs/benchmark.md)
 	$(BENCH_VENV)/bin/python scripts/bench.py --install-missing
 
 .PHONY: clean
 clean: ## remove the stack with its volumes, the venv and caches
 	-$(COMPOSE) down -v --remove-orphans
-	rm -rf $(VENV) $(BENCH_VENV) .pytest_cache .ruff_cache .mypy_cache .hypothesis
+	rm -rf $(VENV) $(BENCH_VENV) .pytest_cache .ruff_cache .mypy_cache .hypothesis site

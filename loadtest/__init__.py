@@ -1,1 +1,1 @@
-"""`make load`: scenarios against the stack through nginx, and a report (README: Load testing)."""
+"""`make load`: scenarios against the stack through nginx, and a report (docs/load-testing.md)."""

@@ -273,7 +273,7 @@ def stack() -> Stack:
 @pytest.fixture
 def report(capsys):
     """Print a line to the terminal even when pytest captures output (the
-    measured counts the README quotes)."""
+    measured counts the docs quote)."""
 
     def emit(line: str) -> None:
         with capsys.disabled():

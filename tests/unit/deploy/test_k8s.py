@@ -27,8 +27,8 @@ KUBECTL = Path(sys.executable).parent / "kubectl"
 # Custom resources: kubernetes-validate has no schema for them; checked below.
 CUSTOM_KINDS = {("monitoring.coreos.com/v1", "ServiceMonitor")}
 GRACEFUL_TIMEOUT = 20  # seconds: WSGISTACK_GRACEFUL_TIMEOUT, as in docker-compose.yml
-# Settings that differ from compose on purpose (README, "What changes between
-# compose, Swarm and Kubernetes"), by container.
+# Settings that differ from compose on purpose (docs/deploying.md, "What changes
+# between compose, Swarm and Kubernetes"), by container.
 K8S_SETTINGS = {"proxy": {"HTTPS_PORT": "443"}}
 
 

@@ -1,0 +1,122 @@
+"""The generated pages (docs/scripts/gen_pages.py) say what the code does: the
+Server reference lists exactly the flags `wsgistack --help` documents, with
+their defaults, and the Metrics page exactly the metric families the exporter
+serves."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.multiprocess import MultiProcessCollector
+from wsgistack.config import SETTINGS
+
+from .conftest import ROOT
+
+
+def _help_text() -> str:
+    env = {**os.environ, "COLUMNS": "100"}
+    result = subprocess.run(
+        [sys.executable, "-m", "wsgistack", "--help"],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=True,
+    )
+    return result.stdout
+
+
+def _help_flags(text: str) -> set[str]:
+    """Every option string of --help: the `  -b ADDRESS, --bind ADDRESS` lines."""
+    options = text[text.index("options:") :]
+    flags: set[str] = set()
+    for invocation in re.findall(r"^  (-\S.*?)(?:  |$)", options, re.M):
+        flags |= {part.split()[0] for part in invocation.split(", ")}
+    return flags
+
+
+def _table_rows(page: str) -> list[list[str]]:
+    """The cells of every Markdown table row of the page (header rows included)."""
+    rows = []
+    for line in page.splitlines():
+        if line.startswith("|") and not line.startswith("|---"):
+            cells = re.split(r"(?<!\\)\|", line.strip())[1:-1]
+            rows.append([cell.strip() for cell in cells])
+    return rows
+
+
+def _page_flags(page: str) -> set[str]:
+    return {
+        flag for row in _table_rows(page) for flag in re.findall(r"`(--?[A-Za-z][\w-]*)", row[0])
+    }
+
+
+def test_server_reference_lists_exactly_the_flags_of_help(gen_pages):
+    help_flags = _help_flags(_help_text())
+    assert {"-b", "--bind", "--preload", "-c", "--check-config", "-h"} <= help_flags
+    assert _page_flags(gen_pages.server_reference()) == help_flags
+
+
+def test_server_reference_shows_each_setting_with_its_default(gen_pages):
+    page = gen_pages.server_reference()
+    rows = {}  # config-file name -> (environment variables, default)
+    for row in _table_rows(page):
+        names = re.fullmatch(r"(.*)<br>file: `(\w+)`", row[1])
+        if names:
+            rows[names[2]] = (re.findall(r"`(\w+)`", names[1]), row[2])
+    help_text = " ".join(_help_text().split())
+    for setting in SETTINGS:
+        env, default = rows[setting.name]
+        assert env == list(setting.env), setting.name
+        shown = setting.describe_default()
+        if shown:
+            assert default == f"`{shown}`", setting.name
+            # and it is the default --help states
+            assert f"Default {shown}; env {', '.join(setting.env)}" in help_text, setting.name
+        else:
+            assert "required" in default, setting.name
+    assert len(rows) == len(SETTINGS)
+
+
+# Every instrument, as a worker would use it: each labelled one gets a child.
+_USE_INSTRUMENTS = """
+from prometheus_client.metrics import MetricWrapperBase
+from wsgistack.metrics import instruments
+
+for obj in vars(instruments).values():
+    if isinstance(obj, MetricWrapperBase) and obj._labelnames:
+        obj.labels(*["x"] * len(obj._labelnames))
+"""
+
+
+def _served_families(tmp_path) -> dict[str, str]:
+    """Family name -> type, as the exporter's collector serves a worker's files."""
+    env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(tmp_path)}
+    subprocess.run([sys.executable, "-c", _USE_INSTRUMENTS], env=env, check=True, cwd=ROOT)
+    assert list(tmp_path.glob("*.db")), "the instruments wrote no metrics file"
+    registry = CollectorRegistry()
+    MultiProcessCollector(registry, path=str(tmp_path))
+    text = generate_latest(registry).decode()
+    return dict(re.findall(r"^# TYPE (\S+) (\S+)$", text, re.M))
+
+
+def test_metrics_page_lists_every_metric_the_exporter_serves(gen_pages, tmp_path):
+    served = _served_families(tmp_path)
+    assert "http_server_request_duration_seconds" in served
+    page = {
+        row[0].strip("`"): row[1]
+        for row in _table_rows(gen_pages.metrics_reference())
+        if row[0].startswith("`")
+    }
+    assert page == served
+
+
+def test_generated_pages_say_so_at_the_top(gen_pages):
+    for name, text in gen_pages.pages().items():
+        head = "\n".join(text.splitlines()[:12])
+        assert "Generated from `server/src/wsgistack/" in head, name
+        assert "do not edit" in head, name
+        assert (ROOT / "docs" / name).exists() is False, f"docs/{name} is generated: remove it"
