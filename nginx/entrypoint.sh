@@ -7,7 +7,7 @@
 set -eu
 : "${HTTPS_PORT:=8443}" "${LIMIT_REQUEST_BODY:=16777216}" "${LIMIT_REQUEST_LINE:=4094}"
 : "${LIMIT_REQUEST_FIELD_SIZE:=8190}" "${RATE_LIMIT:=200r/s}" "${RATE_LIMIT_BURST:=400}"
-: "${CONN_LIMIT:=128}"
+: "${CONN_LIMIT:=128}" "${STATIC_URL:=/static/}"
 
 fail() {
     echo "entrypoint: $*" >&2
@@ -23,6 +23,10 @@ done
 [ "$LIMIT_REQUEST_LINE" -gt 0 ] || fail "LIMIT_REQUEST_LINE must be > 0 (nginx has no 'unlimited')"
 [ "$LIMIT_REQUEST_FIELD_SIZE" -gt 0 ] || fail "LIMIT_REQUEST_FIELD_SIZE must be > 0"
 [ "$CONN_LIMIT" -gt 0 ] || fail "CONN_LIMIT must be > 0"
+case $STATIC_URL in
+    /*/) ;;
+    *) fail "STATIC_URL must start and end with /, like /static/, got '$STATIC_URL'" ;;
+esac
 case $RATE_LIMIT in
     [0-9]*r/s | [0-9]*r/m) ;;
     *) fail "RATE_LIMIT must look like 200r/s or 600r/m, got '$RATE_LIMIT'" ;;
@@ -34,13 +38,14 @@ line=$((LIMIT_REQUEST_LINE + 64))
 [ "$line" -le "$buffer" ] || buffer=$line
 LARGE_CLIENT_HEADER_BUFFER_SIZE=$buffer
 export HTTPS_PORT LIMIT_REQUEST_BODY LIMIT_REQUEST_LINE LARGE_CLIENT_HEADER_BUFFER_SIZE \
-    RATE_LIMIT RATE_LIMIT_BURST CONN_LIMIT
+    RATE_LIMIT RATE_LIMIT_BURST CONN_LIMIT STATIC_URL
 
 mkdir -p /tmp/nginx/conf.d
 for template in /etc/nginx/templates/*.template; do
     name=$(basename "$template" .template)
     envsubst '${HTTPS_PORT} ${LIMIT_REQUEST_BODY} ${LIMIT_REQUEST_LINE}
-        ${LARGE_CLIENT_HEADER_BUFFER_SIZE} ${RATE_LIMIT} ${RATE_LIMIT_BURST} ${CONN_LIMIT}' \
+        ${LARGE_CLIENT_HEADER_BUFFER_SIZE} ${RATE_LIMIT} ${RATE_LIMIT_BURST} ${CONN_LIMIT}
+        ${STATIC_URL}' \
         <"$template" >"/tmp/nginx/conf.d/$name"
 done
 if [ ! -r /etc/nginx/certs/fullchain.pem ] || [ ! -r /etc/nginx/certs/privkey.pem ]; then
