@@ -4,19 +4,15 @@ benchmark, starts a process or measures time."""
 
 from __future__ import annotations
 
-import importlib.util
 import os
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
-SCRIPT = Path(__file__).resolve().parents[3] / "scripts" / "bench.py"
-_spec = importlib.util.spec_from_file_location("wsgistack_bench", SCRIPT)
-bench = importlib.util.module_from_spec(_spec)
-sys.modules["wsgistack_bench"] = bench  # dataclasses look their module up
-_spec.loader.exec_module(bench)
+from tests.support import load_script
+
+bench = load_script("scripts/bench.py", "wsgistack_bench")
 
 # A real `wrk -t1 -c32 -d3s --latency` report (wrk 4.1.0), with the two optional lines
 # wrk adds when they are not zero ("  Socket errors: connect %d, read %d, write %d,

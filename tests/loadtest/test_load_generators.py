@@ -1,5 +1,5 @@
 """The generators' commands (h2load open loop, wrk closed loop) and reading their output.
-Nothing here runs a generator: the compose-based smoke runs in tests/integration do."""
+Nothing here runs a generator: the compose-based smoke runs in tests/stack/integration do."""
 
 from __future__ import annotations
 

@@ -8,6 +8,7 @@ import pytest
 
 from loadtest import scenario
 from loadtest.scenario import ScenarioError
+from tests.support import ROOT
 
 SHIPPED = ["cpu", "hello", "io", "json-echo", "mixed", "stream", "upload"]
 
@@ -124,7 +125,7 @@ def test_overrides_are_checked_against_the_bounds():
 
 
 def test_the_readme_s_example_scenario_is_valid(tmp_path):
-    readme = (Path(__file__).resolve().parents[3] / "README.md").read_text()
+    readme = (ROOT / "README.md").read_text()
     section = readme[readme.index("## Load testing") :]
     example = section[
         section.index("```toml\n") + 8 : section.index("```\n", section.index("```toml"))

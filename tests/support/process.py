@@ -1,12 +1,11 @@
-"""The conformance suite's harness: real ``python -m wsgistack`` processes on
-free loopback ports, and a raw-socket client whose responses are parsed by h11
-(a strict, independent HTTP/1.1 implementation, so our framing is checked too).
-The conftest fixtures, the test modules and tests/frameworks import it.
+"""Real ``python -m wsgistack`` processes on free loopback ports, for the
+conformance and framework tests (tests/server): ``Server`` starts one (master
+and workers) with a clean environment, waits until it serves, stops it, and
+checks its error log. Talk to it with ``tests.support.rawhttp.Client``.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import socket
@@ -16,12 +15,13 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import h11
+from tests.support import ROOT
 
-ROOT = Path(__file__).resolve().parents[2]
-HERE = Path(__file__).resolve().parent
 IO_TIMEOUT = 10.0  # seconds any single socket operation of a test may wait
 BOOT_TIMEOUT = 20.0  # seconds for a server to accept connections
+# The server's own settings in the environment: a test sets the ones it means.
+SETTING_PREFIXES = ("SERVER_", "WSGISTACK_")
+SETTINGS = ("WEB_CONCURRENCY", "APP_MODULE")
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -31,10 +31,26 @@ def free_port(host: str = "127.0.0.1") -> int:
         return probe.getsockname()[1]
 
 
+def server_environ(env: dict[str, str] | None = None) -> dict[str, str]:
+    """This process's environment without the server's settings (SETTINGS,
+    SETTING_PREFIXES), with PYTHONPATH=ROOT (the test apps import as
+    ``tests.server....`` from there) and unbuffered output; ``env`` on top."""
+    clean = {
+        name: value
+        for name, value in os.environ.items()
+        if not name.startswith(SETTING_PREFIXES) and name not in SETTINGS
+    }
+    clean["PYTHONPATH"] = str(ROOT)
+    clean["PYTHONUNBUFFERED"] = "1"
+    return {**clean, **(env or {})}
+
+
 @dataclass
 class Server:
-    """One running server process (master and workers)."""
+    """One server process (master and workers) serving ``app`` ("module:callable",
+    importable from ROOT) with the flags ``args``; its output goes to ``log_path``."""
 
+    app: str
     args: list[str]
     log_path: Path
     host: str = "127.0.0.1"
@@ -43,25 +59,13 @@ class Server:
     proc: subprocess.Popen | None = None
     expected: list[str] = field(default_factory=list)
 
-    def start(self, env: dict[str, str] | None = None, app: str = "recorder:application") -> None:
-        full_env = {
-            **os.environ,
-            "PYTHONPATH": f"{HERE}{os.pathsep}{ROOT}",
-            "PYTHONUNBUFFERED": "1",
-            **(env or {}),
-        }
-        for name in list(full_env):
-            if name.startswith(("SERVER_", "WSGISTACK_")) or name in (
-                "WEB_CONCURRENCY",
-                "APP_MODULE",
-            ):
-                if not env or name not in env:
-                    del full_env[name]
+    def start(self, env: dict[str, str] | None = None) -> None:
+        """Start it, in ``server_environ(env)``: the environment ``env`` completes."""
         with open(self.log_path, "wb") as log:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "wsgistack", app, *self.args],
+                [sys.executable, "-m", "wsgistack", self.app, *self.args],
                 cwd=ROOT,
-                env=full_env,
+                env=server_environ(env),
                 stdout=log,
                 stderr=subprocess.STDOUT,
             )
@@ -125,103 +129,3 @@ class Server:
         tracebacks = text.count("Traceback (most recent call last)")
         allowed = sum(text.count(marker) for marker in set(self.expected))
         assert tracebacks <= allowed, text
-
-
-# -- the client --------------------------------------------------------------
-
-
-@dataclass
-class Response:
-    status: int
-    headers: list[tuple[str, str]]
-    body: bytes
-    interim: list[int]
-    raw: bytes = b""
-
-    def header(self, name: str) -> str | None:
-        values = [v for k, v in self.headers if k.lower() == name.lower()]
-        return ",".join(values) if values else None
-
-    def json(self) -> dict:
-        return json.loads(self.body)
-
-
-class Client:
-    """Raw bytes out, h11-parsed responses in, over one connection."""
-
-    def __init__(self, sock: socket.socket) -> None:
-        self.sock = sock
-        self.buffer = b""
-
-    def send(self, data: bytes) -> None:
-        self.sock.sendall(data)
-
-    def response(self, method: str = "GET") -> Response:
-        """Read exactly one response (plus any 1xx before it) to a ``method`` request."""
-        conn = h11.Connection(h11.CLIENT)
-        conn.send(h11.Request(method=method, target="/", headers=[("Host", "x")]))
-        conn.send(h11.EndOfMessage())
-        if self.buffer:
-            conn.receive_data(self.buffer)  # b"" would mean end of stream to h11
-        raw = self.buffer
-        self.buffer = b""
-        status, headers, body, interim = 0, [], bytearray(), []
-        while True:
-            event = conn.next_event()
-            if event is h11.NEED_DATA:
-                data = self.sock.recv(65536)
-                raw += data
-                conn.receive_data(data)
-                continue
-            if isinstance(event, h11.InformationalResponse):
-                interim.append(event.status_code)
-            elif isinstance(event, h11.Response):
-                status = event.status_code
-                headers = [(k.decode(), v.decode("latin-1")) for k, v in event.headers.raw_items()]
-            elif isinstance(event, h11.Data):
-                body += event.data
-            elif isinstance(event, (h11.EndOfMessage, h11.ConnectionClosed)):
-                break
-        self.buffer, _closed = conn.trailing_data
-        used = len(raw) - len(self.buffer)
-        return Response(status, headers, bytes(body), interim, raw[:used])
-
-    def closed(self) -> bool:
-        """True if the server closed the connection (EOF or reset) with nothing more sent."""
-        if self.buffer:
-            return False
-        try:
-            return self.sock.recv(1) == b""
-        except ConnectionResetError:
-            return True
-
-    def close(self) -> None:
-        self.sock.close()
-
-
-def request(
-    method: str = "GET",
-    target: str = "/echo",
-    headers: list[tuple[str, str]] | None = None,
-    body: bytes = b"",
-    version: str = "HTTP/1.1",
-) -> bytes:
-    """A request's bytes; Host and Content-Length are added unless given."""
-    headers = list(headers or [])
-    names = {k.lower() for k, _ in headers}
-    if "host" not in names and version == "HTTP/1.1":
-        headers.insert(0, ("Host", "example.test"))
-    if body and "content-length" not in names and "transfer-encoding" not in names:
-        headers.append(("Content-Length", str(len(body))))
-    head = f"{method} {target} {version}\r\n" + "".join(f"{k}: {v}\r\n" for k, v in headers)
-    return head.encode("latin-1") + b"\r\n" + body
-
-
-def wait_for(predicate, timeout: float = 10.0) -> bool:
-    """Poll ``predicate`` every 20 ms for at most ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.02)
-    return predicate()

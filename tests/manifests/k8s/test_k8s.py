@@ -20,7 +20,8 @@ import kubernetes_validate
 import pytest
 import yaml
 
-ROOT = Path(__file__).resolve().parents[3]
+from tests.support import ROOT
+
 OVERLAYS = sorted(path.name for path in (ROOT / "deploy" / "k8s" / "overlays").iterdir())
 KUBERNETES_VERSION = "1.30"  # the oldest release the manifests are checked against
 KUBECTL = Path(sys.executable).parent / "kubectl"

@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 from docker.utils.build import exclude_paths
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.support import ROOT
+
 BIN = Path(sys.executable).parent
 DOCKERFILES = sorted(
     str(path.relative_to(ROOT))

@@ -1,15 +1,15 @@
 """The Grafana dashboard (monitoring/grafana/): well-formed, wired to the
 provisioned datasource, and every recording rule it reads exists, so a renamed
 rule breaks this test rather than the dashboard. (Its queries also run against
-the live Prometheus in tests/integration/test_monitoring_config.py.)"""
+the live Prometheus in tests/stack/integration/test_monitoring_config.py.)"""
 
 from __future__ import annotations
 
 import json
 import re
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[3]
+from tests.support import ROOT
+
 GRAFANA = ROOT / "monitoring" / "grafana"
 DASHBOARD = json.loads((GRAFANA / "dashboards" / "wsgistack.json").read_text())
 PANELS = [p for p in DASHBOARD["panels"] if p["type"] != "row"]

@@ -3,17 +3,11 @@ adaptation and the TLS secret version. Nothing here talks to Docker."""
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import pytest
 
-SCRIPT = Path(__file__).resolve().parents[3] / "deploy" / "swarm" / "swarm.py"
-_spec = importlib.util.spec_from_file_location("wsgistack_swarm_unit", SCRIPT)
-swarm = importlib.util.module_from_spec(_spec)
-sys.modules["wsgistack_swarm_unit"] = swarm
-_spec.loader.exec_module(swarm)
+from tests.support import load_script
+
+swarm = load_script("deploy/swarm/swarm.py", "wsgistack_swarm_unit")
 
 # What `docker compose config --format json` writes for a proxy like ours (Compose v2.40).
 MODEL = {

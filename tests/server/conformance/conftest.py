@@ -1,4 +1,5 @@
-"""Fixtures of the conformance suite (the harness is in ``harness.py``).
+"""Fixtures of the conformance suite (the harness: tests/support/process.py
+and rawhttp.py).
 
 Every server runs the ``recorder`` app under ``wsgiref.validate``; when a
 server stops, its error log must hold no validator error and no traceback
@@ -10,7 +11,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from harness import Client, Server, free_port
+
+from tests.server.conformance import RECORDER
+from tests.support.process import Server, free_port
+from tests.support.rawhttp import Client
 
 
 @pytest.fixture(scope="session")
@@ -21,7 +25,7 @@ def server_factory(tmp_path_factory) -> Iterator:
     def start(*flags: str, workers: int = 1, host: str = "127.0.0.1", env=None) -> Server:
         folder = tmp_path_factory.mktemp("server")
         flags_list = list(flags)
-        server = Server(flags_list, folder / "server.log", host=host)
+        server = Server(RECORDER, flags_list, folder / "server.log", host=host)
         if "-b" in flags_list:  # the first address is the one the client uses
             address = flags_list[flags_list.index("-b") + 1]
             if address.startswith("unix:"):

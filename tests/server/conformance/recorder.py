@@ -1,7 +1,8 @@
 """The conformance suite's WSGI app: it answers with what it saw, as JSON.
 
-Served by a real ``python -m wsgistack`` (``recorder:application``, with this
-folder on PYTHONPATH), wrapped in ``wsgiref.validate.validator`` with its
+Served by a real ``python -m wsgistack`` (RECORDER in this package's
+``__init__``: ``tests.server.conformance.recorder:application``, imported from
+the repository root), wrapped in ``wsgiref.validate.validator`` with its
 warnings turned into errors: any PEP 3333 violation by the server shows up as
 an ``AssertionError`` or ``WSGIWarning`` in the server's error log, which the
 fixtures check after every server stops.

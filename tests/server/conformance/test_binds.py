@@ -9,7 +9,10 @@ import stat
 import subprocess
 
 import pytest
-from harness import Client, Server, free_port, request
+
+from tests.server.conformance import RECORDER
+from tests.support.process import Server, free_port
+from tests.support.rawhttp import Client, request
 
 
 def has_ipv6_loopback() -> bool:
@@ -113,7 +116,7 @@ def test_reuse_port_lets_two_servers_share_a_port(server_factory):
 
 def test_without_reuse_port_a_taken_port_is_a_clear_error(server_factory, tmp_path):
     taken = server_factory()
-    late = Server([f"-b127.0.0.1:{taken.port}"], tmp_path / "late.log")
+    late = Server(RECORDER, [f"-b127.0.0.1:{taken.port}"], tmp_path / "late.log")
     late.start()
     assert late.proc.wait(30) == 1
     assert f"cannot listen on 127.0.0.1:{taken.port}" in late.log()

@@ -14,7 +14,9 @@ import time
 from pathlib import Path
 
 import pytest
-from harness import request, wait_for
+
+from tests.support import wait_until
+from tests.support.rawhttp import request
 
 
 class Holds:
@@ -29,7 +31,7 @@ class Holds:
         client.send(request(target=f"/hold?dir={self.folder}&name={name}"))
         self.clients.append(client)
         if wait:
-            assert wait_for((self.folder / f"started-{name}").exists), f"hold {name} never ran"
+            assert wait_until((self.folder / f"started-{name}").exists), f"hold {name} never ran"
         return client
 
     def release(self) -> list[int]:
@@ -123,7 +125,7 @@ def test_connections_accepted_before_their_request_are_shared_between_workers(
     for name, client in enumerate(clients):
         client.send(request(target=f"/hold?dir={tmp_path}&name={name}"))
     for name in range(4):
-        assert wait_for((tmp_path / f"started-{name}").exists), f"hold {name} never ran"
+        assert wait_until((tmp_path / f"started-{name}").exists), f"hold {name} never ran"
     (tmp_path / "release").touch()
     pids = [client.response().json()["pid"] for client in clients]
     assert sorted(pids.count(pid) for pid in set(pids)) == [2, 2]
@@ -190,7 +192,7 @@ def test_stopping_worker_closes_its_listeners_so_new_connections_are_refused(
     holds = Holds(connect, target, tmp_path)
     holds.start("in-flight")
     target.proc.send_signal(signal.SIGTERM)
-    assert wait_for(lambda: "stopping (SIGTERM, graceful)" in target.log())
+    assert wait_until(lambda: "stopping (SIGTERM, graceful)" in target.log())
 
     def refused() -> bool:
         try:
@@ -199,7 +201,7 @@ def test_stopping_worker_closes_its_listeners_so_new_connections_are_refused(
             return True
         return False
 
-    assert wait_for(refused)
+    assert wait_until(refused)
     assert not answered_now(holds.clients[0], 0)  # still in flight
     [_] = holds.release()
     assert target.proc.wait(20) == 0

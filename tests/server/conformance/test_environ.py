@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from harness import request
+
+from tests.support.rawhttp import request
 
 
 def echo(connect, raw: bytes, **target) -> dict:

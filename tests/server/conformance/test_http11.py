@@ -9,7 +9,9 @@ import time
 from email.utils import parsedate_to_datetime
 
 import pytest
-from harness import request, wait_for
+
+from tests.support import wait_until
+from tests.support.rawhttp import request
 
 # -- persistence and pipelining ------------------------------------------------
 
@@ -285,9 +287,7 @@ def test_app_error_mid_body_cuts_the_connection(connect, server):
     server.expect_log("the recorder fails on purpose, mid-body")
     client = connect()
     client.send(request(target="/error-late"))
-    raw = b""
-    while data := client.sock.recv(65536):
-        raw += data
+    raw = client.read_all()
     assert raw.startswith(b"HTTP/1.1 200 OK\r\n")
     assert raw.endswith(b"6\r\nfirst\n\r\n")  # no last chunk: the client sees it incomplete
 
@@ -298,8 +298,8 @@ def test_close_is_called_when_the_client_disconnects(connect, tmp_path):
     assert client.sock.recv(4096).startswith(b"HTTP/1.1 200 OK")
     client.close()
     marker = tmp_path / "closed"
-    assert wait_for(marker.exists)
-    assert wait_for(lambda: marker.read_text() != "")
+    assert wait_until(marker.exists)
+    assert wait_until(lambda: marker.read_text() != "")
     assert int(marker.read_text()) < 200  # the server stopped iterating, then closed
 
 

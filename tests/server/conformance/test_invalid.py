@@ -11,7 +11,8 @@ from __future__ import annotations
 import time
 
 import pytest
-from harness import request
+
+from tests.support.rawhttp import request
 
 HEAD = b"POST /echo HTTP/1.1\r\nHost: h\r\n"
 
@@ -109,20 +110,6 @@ CASES = {
 }
 
 
-def read_all(client) -> bytes:
-    """Everything until the server closes (at most the socket timeout)."""
-    raw = b""
-    while True:
-        try:
-            data = client.sock.recv(65536)
-        except ConnectionResetError:
-            break
-        if not data:
-            break
-        raw += data
-    return raw
-
-
 @pytest.mark.parametrize(("status", "payload"), CASES.values(), ids=CASES.keys())
 def test_invalid_request_gets_its_status_and_a_closed_connection(connect, status, payload):
     client = connect()
@@ -147,7 +134,7 @@ def test_smuggled_request_is_never_answered(connect):
         + b"Content-Length: %d\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n" % (5 + len(smuggled))
         + smuggled
     )
-    raw = read_all(client)
+    raw = client.read_all()
     assert raw.startswith(b"HTTP/1.1 400 ")
     assert b"smuggled" not in raw
     assert raw.count(b"HTTP/1.1") == 1

@@ -16,10 +16,13 @@ import subprocess
 import sys
 import threading
 import time
-from pathlib import Path
 
 import pytest
-from harness import ROOT, Client, Server, free_port, request, wait_for
+
+from tests.server.conformance import RECORDER
+from tests.support import ROOT, wait_until
+from tests.support.process import Server, free_port, server_environ
+from tests.support.rawhttp import Client, request
 
 
 def children(pid: int) -> set[int]:
@@ -74,7 +77,7 @@ class Load:
     def wait(self, requests: int) -> None:
         """Until ``requests`` more succeeded (bounded by the load's own limits)."""
         target = self.ok + requests
-        assert wait_for(lambda: self.ok >= target or self.stopped.is_set(), 30)
+        assert wait_until(lambda: self.ok >= target or self.stopped.is_set(), 30)
 
     def _run(self) -> None:
         deadline = time.monotonic() + self.seconds
@@ -112,12 +115,12 @@ def spawn(tmp_path):
     """``spawn(*flags, app=..., env=..., workers=N)`` → a started Server (not yet ready)."""
     servers: list[Server] = []
 
-    def start(*flags: str, app="recorder:application", env=None, bind=True) -> Server:
-        server = Server(list(flags), tmp_path / f"server{len(servers)}.log")
+    def start(*flags: str, app=RECORDER, env=None, bind=True) -> Server:
+        server = Server(app, list(flags), tmp_path / f"server{len(servers)}.log")
         if bind:
             server.port = free_port()
             server.args += ["-b", f"127.0.0.1:{server.port}"]
-        server.start(env, app=app)
+        server.start(env)
         servers.append(server)
         return server
 
@@ -166,8 +169,8 @@ def reload_under_load(server: Server, old: set[int], version: str, requests: int
     with Load(server) as load:
         load.wait(requests)
         server.proc.send_signal(signal.SIGHUP)
-        assert wait_for(lambda: get(server)["version"] == version, 20)
-        assert wait_for(lambda: not (children(server.proc.pid) & old), 20)
+        assert wait_until(lambda: get(server)["version"] == version, 20)
+        assert wait_until(lambda: not (children(server.proc.pid) & old), 20)
         load.wait(requests)
     return load
 
@@ -187,7 +190,7 @@ def test_sighup_to_code_that_fails_to_import_keeps_the_old_workers_serving(spawn
     with Load(server) as load:
         load.wait(100)
         server.proc.send_signal(signal.SIGHUP)
-        assert wait_for(lambda: "SIGHUP: reload abandoned" in server.log(), 20)
+        assert wait_until(lambda: "SIGHUP: reload abandoned" in server.log(), 20)
         load.wait(100)
     print(f"failed reload under load: {load.ok} requests, {len(load.failures)} failed")
     assert load.failures == []
@@ -216,7 +219,7 @@ def test_replacement_that_fails_to_import_is_not_retried(spawn, tmp_path):
     first, second = sorted(children(server.proc.pid))
     module.write_text(BROKEN_APP)  # changed on disk, no HUP
     os.kill(first, signal.SIGKILL)
-    assert wait_for(lambda: "not replacing it" in server.log(), 20)
+    assert wait_until(lambda: "not replacing it" in server.log(), 20)
     assert {get(server)["pid"] for _ in range(5)} == {second}  # the other one still serves
     assert children(server.proc.pid) == {second}
     os.kill(second, signal.SIGKILL)  # no worker left and none can boot: stop
@@ -237,7 +240,7 @@ def test_sighup_rereads_the_config_file_and_keeps_it_when_invalid(spawn, tmp_pat
     assert len(old) == 2
     config.write_text("workers = 3\n")
     server.proc.send_signal(signal.SIGHUP)
-    assert wait_for(lambda: len(children(master)) == 3 and not (children(master) & old), 20)
+    assert wait_until(lambda: len(children(master)) == 3 and not (children(master) & old), 20)
     reloaded = [x for x in server.log().splitlines() if "SIGHUP: reloading; config:" in x]
     assert len(reloaded) == 1
     assert f"workers=3(file {config})" in reloaded[0]
@@ -245,7 +248,7 @@ def test_sighup_rereads_the_config_file_and_keeps_it_when_invalid(spawn, tmp_pat
 
     config.write_text("workers = 'many'\n")
     server.proc.send_signal(signal.SIGHUP)
-    assert wait_for(lambda: "configuration not reloaded" in server.log())
+    assert wait_until(lambda: "configuration not reloaded" in server.log())
     refused = [x for x in server.log().splitlines() if "configuration not reloaded" in x]
     assert len(refused) == 1
     assert refused[0].endswith(f"--workers (file {config}): must be an integer, got 'many'")
@@ -265,9 +268,9 @@ def test_killed_worker_is_replaced_at_once(spawn):
     spawned = server.log().count("spawned worker")
     killed_at = time.monotonic()
     os.kill(victim, signal.SIGKILL)
-    assert wait_for(lambda: server.log().count("spawned worker") > spawned, 10)
+    assert wait_until(lambda: server.log().count("spawned worker") > spawned, 10)
     replaced = time.monotonic() - killed_at
-    assert wait_for(lambda: server.log().count(" serving ") == 3, 10)
+    assert wait_until(lambda: server.log().count(" serving ") == 3, 10)
     serving = time.monotonic() - killed_at
     print(f"kill -9: replacement spawned after {replaced:.3f} s, serving after {serving:.3f} s")
     assert replaced < 2.0  # the master reacts to SIGCHLD, not to its 1 s tick
@@ -286,7 +289,7 @@ def test_hung_worker_is_aborted_after_timeout_and_its_request_logged(spawn):
     log = server.log()
     assert "WORKER TIMEOUT" in log
     assert re.search(r"worker \d+ timed out serving GET /sleep\?s=30", log), log
-    assert wait_for(lambda: server.log().count(" serving ") == 2, 10)
+    assert wait_until(lambda: server.log().count(" serving ") == 2, 10)
     assert "pid" in get(server)
 
 
@@ -297,7 +300,7 @@ def test_worker_ignoring_sigabrt_is_killed(spawn):
     client.send(request(target="/hang"))
     assert client.closed()
     assert re.search(r"worker \d+ ignored SIGABRT; sending SIGKILL", server.log())
-    assert wait_for(lambda: server.log().count(" serving ") == 2, 10)
+    assert wait_until(lambda: server.log().count(" serving ") == 2, 10)
     assert "pid" in get(server)
 
 
@@ -311,9 +314,9 @@ def test_sigterm_finishes_in_flight_requests_then_exits_0(spawn, tmp_path):
     for i, client in enumerate(held):
         client.send(request(target=f"/hold?dir={tmp_path}&name={i}"))
     for i in range(3):  # every request is inside the app
-        assert wait_for((tmp_path / f"started-{i}").exists)
+        assert wait_until((tmp_path / f"started-{i}").exists)
     server.proc.send_signal(signal.SIGTERM)
-    assert wait_for(lambda: "stopping (SIGTERM, graceful)" in server.log())
+    assert wait_until(lambda: "stopping (SIGTERM, graceful)" in server.log())
     (tmp_path / "release").touch()
     for client in held:
         response = client.response()
@@ -366,12 +369,12 @@ def test_ttin_and_ttou_change_the_worker_count(spawn):
     server.wait_ready(2)
     master = server.proc.pid
     server.proc.send_signal(signal.SIGTTIN)
-    assert wait_for(lambda: len(children(master)) == 3)
+    assert wait_until(lambda: len(children(master)) == 3)
     server.proc.send_signal(signal.SIGTTIN)
-    assert wait_for(lambda: len(children(master)) == 4)
+    assert wait_until(lambda: len(children(master)) == 4)
     for expected in (3, 2, 1, 1):  # never below one worker
         server.proc.send_signal(signal.SIGTTOU)
-        assert wait_for(lambda n=expected: len(children(master)) == n)
+        assert wait_until(lambda n=expected: len(children(master)) == n)
     time.sleep(0.5)
     assert len(children(master)) == 1
     assert "pid" in get(server)
@@ -385,14 +388,14 @@ def test_sigusr1_reopens_log_files(spawn, tmp_path):
     server.log_path = error_log
     server.wait_ready(2)
     get(server, "/pid?before")
-    assert wait_for(lambda: "/pid?before" in access_log.read_text())
+    assert wait_until(lambda: "/pid?before" in access_log.read_text())
     error_log.rename(tmp_path / "error.log.1")  # what logrotate does
     access_log.rename(tmp_path / "access.log.1")
     server.proc.send_signal(signal.SIGUSR1)
-    assert wait_for(error_log.exists)  # the master's next line opens the new file
+    assert wait_until(error_log.exists)  # the master's next line opens the new file
     for i in range(6):  # reach both workers
         get(server, f"/pid?after={i}")
-    assert wait_for(lambda: access_log.exists() and "/pid?after" in access_log.read_text())
+    assert wait_until(lambda: access_log.exists() and "/pid?after" in access_log.read_text())
     assert "/pid?after" not in (tmp_path / "access.log.1").read_text()
     server.proc.send_signal(signal.SIGTERM)
     assert server.proc.wait(20) == 0
@@ -431,7 +434,7 @@ def test_max_requests_with_jitter_recycles_with_no_failed_request(spawn):
     server = spawn("-w", "2", "--max-requests", "25", "--max-requests-jitter", "10")
     server.wait_ready(2)
     with Load(server, limit=400) as load:
-        assert wait_for(lambda: load.stopped.is_set(), 60)
+        assert wait_until(lambda: load.stopped.is_set(), 60)
     recycled = server.log().count("served its max-requests")
     print(f"max-requests: {load.ok} requests, {recycled} workers recycled, {load.failures}")
     assert load.failures == []
@@ -446,12 +449,12 @@ def test_max_worker_memory_recycles_with_no_failed_request(spawn):
     with Load(server, limit=3000) as load:
         load.wait(50)
         grown = get(server, "/grow?mb=120")["pid"]
-        assert wait_for(lambda: not os.path.exists(f"/proc/{grown}"), 20)
+        assert wait_until(lambda: not os.path.exists(f"/proc/{grown}"), 20)
         load.wait(50)
     print(f"max-worker-memory: {load.ok} requests, failures {load.failures}")
     assert load.failures == []
     assert f"worker {grown} uses" in server.log()
-    assert wait_for(lambda: len(children(server.proc.pid)) == 2)
+    assert wait_until(lambda: len(children(server.proc.pid)) == 2)
 
 
 # -- preload and configuration --------------------------------------------------------
@@ -473,13 +476,10 @@ def test_without_preload_each_worker_imports_the_app(spawn):
 
 
 def run_server(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
-    clean = {k: v for k, v in os.environ.items() if not k.startswith(("SERVER_", "WSGISTACK_"))}
-    clean.pop("WEB_CONCURRENCY", None)
-    clean["PYTHONPATH"] = f"{Path(__file__).parent}{os.pathsep}{ROOT}"
     return subprocess.run(
         [sys.executable, "-m", "wsgistack", *args],
         cwd=ROOT,
-        env={**clean, **(env or {})},
+        env=server_environ(env),
         capture_output=True,
         text=True,
         timeout=60,
@@ -488,7 +488,7 @@ def run_server(*args: str, env: dict | None = None) -> subprocess.CompletedProce
 
 def test_check_config_validates_imports_and_exits_without_binding():
     port = free_port()
-    result = run_server("recorder:application", "-b", f"127.0.0.1:{port}", "--check-config")
+    result = run_server(RECORDER, "-b", f"127.0.0.1:{port}", "--check-config")
     assert result.returncode == 0, result.stderr
     assert "configuration OK" in result.stderr
     assert f"bind=['127.0.0.1:{port}'](flag)" in result.stderr
@@ -518,7 +518,7 @@ def test_check_config_fails_for_an_app_that_cannot_import():
     ],
 )
 def test_bad_configuration_exits_2_with_one_line(args, env, line):
-    result = run_server("recorder:application", "--check-config", *args, env=env)
+    result = run_server(RECORDER, "--check-config", *args, env=env)
     assert result.returncode == 2
     assert result.stderr.count("\n") == 1, result.stderr
     assert result.stderr.startswith(line), result.stderr
@@ -527,7 +527,7 @@ def test_bad_configuration_exits_2_with_one_line(args, env, line):
 def test_bad_value_in_config_file_names_the_file(tmp_path):
     config = tmp_path / "conf.py"
     config.write_text("keep_alive = 'forever'\n")
-    result = run_server("recorder:application", "--check-config", "-c", str(config))
+    result = run_server(RECORDER, "--check-config", "-c", str(config))
     assert result.returncode == 2
     assert result.stderr.strip() == (
         f"error: --keep-alive (file {config}): must be a number of seconds, got 'forever'"
@@ -538,7 +538,7 @@ def test_precedence_flags_env_file_defaults_printed_at_startup(tmp_path):
     config = tmp_path / "conf.py"
     config.write_text("workers = 5\nthreads = 2\nkeep_alive = 5\ntimeout = 7\n")
     result = run_server(
-        "recorder:application",
+        RECORDER,
         "--check-config",
         "-c",
         str(config),
@@ -565,7 +565,7 @@ def test_access_log_styles_end_to_end(spawn, tmp_path, style):
     client.send(request(target="/pid?q=1", headers=[("X-Request-ID", "rid-7"), ("Referer", "r")]))
     assert client.response().status == 200
     client.close()
-    assert wait_for(lambda: access_log.exists() and access_log.read_text().endswith("\n"))
+    assert wait_until(lambda: access_log.exists() and access_log.read_text().endswith("\n"))
     line = access_log.read_text().splitlines()[0]
     if style == "json":
         import json

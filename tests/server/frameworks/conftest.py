@@ -1,27 +1,23 @@
 """Fixtures of the framework compatibility tests: each app served end-to-end
-by a real ``python -m wsgistack`` (the conformance suite's Server harness), inside
+by a real ``python -m wsgistack`` (tests.support.process.Server), inside
 ``wsgiref.validate.validator`` (``apps/validated.py``). When the server stops,
 its log must hold no validator complaint and no traceback but the views' own
-deliberate errors (the harness's ``check_log``)."""
+deliberate errors (``Server.check_log``)."""
 
 from __future__ import annotations
 
-import os
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent / "conformance"))
-import harness  # noqa: E402  (the conformance suite's Server, by path: no package)
+from tests.support.process import Server, free_port
 
-APPS = {
-    "flask": "flask_app:application",
-    "django": "django_app:application",
-    "falcon": "falcon_app:application",
+APPS = {  # imported by the server from the repository root
+    "flask": "tests.server.frameworks.apps.flask_app:application",
+    "django": "tests.server.frameworks.apps.django_app:application",
+    "falcon": "tests.server.frameworks.apps.falcon_app:application",
 }
 DELIBERATE_ERROR = "view fails on purpose"  # what the apps' /error views raise
 FILE_SIZE = 300_000  # bytes of the file the apps send with wsgi.file_wrapper
@@ -38,17 +34,14 @@ def data_file(tmp_path_factory) -> Path:
 def framework(request, data_file, tmp_path_factory) -> Iterator[tuple[str, httpx.Client]]:
     """(name, client) for each framework's app behind the server, mounted at /prefix."""
     name = request.param
-    server = harness.Server(
+    server = Server(
+        APPS[name],
         ["-w", "2", "--threads", "2", "--script-name", "/prefix"],
         tmp_path_factory.mktemp(name) / "server.log",
     )
-    server.port = harness.free_port()
+    server.port = free_port()
     server.args += ["-b", f"127.0.0.1:{server.port}"]
-    env = {
-        "PYTHONPATH": f"{HERE / 'apps'}{os.pathsep}{harness.ROOT}",
-        "COMPAT_DATA": str(data_file),
-    }
-    server.start(env, app=APPS[name])
+    server.start({"COMPAT_DATA": str(data_file)})
     try:
         server.wait_ready(2)
         with httpx.Client(base_url=f"http://127.0.0.1:{server.port}/prefix", timeout=10) as client:

@@ -7,13 +7,10 @@ from __future__ import annotations
 import hashlib
 import importlib
 import io
-from pathlib import Path
 from wsgiref.util import setup_testing_defaults
 from wsgiref.validate import validator
 
 import pytest
-
-APPS_DIR = Path(__file__).resolve().parent / "apps"
 
 
 def test_get(framework):
@@ -124,9 +121,8 @@ def test_werkzeug_reads_wsgi_input_without_a_size(monkeypatch, data_file):
     sets wsgi.input_terminated, Werkzeug calls wsgi.input.read() with no size,
     which PEP 3333 does not have, and wsgiref.validate raises. When this test
     fails, Werkzeug reads by size: drop sized_reads."""
-    monkeypatch.setenv("COMPAT_DATA", str(data_file))
-    monkeypatch.syspath_prepend(str(APPS_DIR))
-    flask_app = importlib.import_module("flask_app")
+    monkeypatch.setenv("COMPAT_DATA", str(data_file))  # read when the app is imported
+    flask_app = importlib.import_module("tests.server.frameworks.apps.flask_app")
     monkeypatch.setitem(flask_app.app.config, "PROPAGATE_EXCEPTIONS", True)
     with pytest.raises(AssertionError) as error:
         _post(validator(flask_app.app), **{"wsgi.input_terminated": True})

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 from wsgistack.config import Config, ConfigError, load
+
+from tests.support import ROOT
 
 
 def test_defaults():
@@ -149,10 +150,9 @@ def test_argparse_errors_are_one_line(argv, message):
 
 
 def test_command_line_error_is_one_line_and_status_2():
-    root = Path(__file__).resolve().parents[3]
     result = subprocess.run(
         [sys.executable, "-m", "wsgistack", "-w"],
-        cwd=root,
+        cwd=ROOT,
         capture_output=True,
         text=True,
         timeout=60,
@@ -162,7 +162,7 @@ def test_command_line_error_is_one_line_and_status_2():
     assert result.stdout == ""
     help_text = subprocess.run(
         [sys.executable, "-m", "wsgistack", "--help"],
-        cwd=root,
+        cwd=ROOT,
         capture_output=True,
         text=True,
         timeout=60,

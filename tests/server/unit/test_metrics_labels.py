@@ -5,11 +5,12 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 from wsgistack.metrics import files as multiprocess
 from wsgistack.metrics import instruments as metrics
+
+from tests.support import ROOT
 
 
 @pytest.fixture
@@ -134,11 +135,10 @@ print(" ".join(sorted(os.listdir(os.environ["PROMETHEUS_MULTIPROC_DIR"]))))
 
 def test_updates_from_threads_and_forked_workers_are_exact_in_their_own_files(tmp_path):
     env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(tmp_path)}
-    root = Path(__file__).resolve().parents[3]
     out = subprocess.run(
         [sys.executable, "-c", _VALUES_SCRIPT],
         env=env,
-        cwd=root,
+        cwd=ROOT,
         capture_output=True,
         text=True,
         timeout=60,

@@ -13,7 +13,6 @@ import json
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -25,24 +24,10 @@ from pathlib import Path
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-ROOT = Path(__file__).resolve().parents[3]
+from tests.support import ROOT, wait_until
+from tests.support.process import free_port
+
 APP = "wsgistack_demo.wsgi:application"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _wait_for(predicate, timeout: float = 10.0):
-    """Poll ``predicate`` every 50 ms until truthy or ``timeout`` seconds pass."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value or time.monotonic() > deadline:
-            return value
-        time.sleep(0.05)
 
 
 class Server:
@@ -50,7 +35,7 @@ class Server:
 
     def __init__(self, directory: Path, *flags: str) -> None:
         self.directory = directory
-        self.port, self.metrics_port = _free_port(), _free_port()
+        self.port, self.metrics_port = free_port(), free_port()
         env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(directory)}
         self.server = subprocess.Popen(
             [sys.executable, "-m", "wsgistack", "-b", f"127.0.0.1:{self.port}"]
@@ -70,7 +55,7 @@ class Server:
             env=env,
             stderr=subprocess.DEVNULL,
         )
-        assert _wait_for(self._answers), "the server or its exporter did not start"
+        assert wait_until(self._answers), "the server or its exporter did not start"
 
     def _answers(self) -> bool:
         try:
@@ -143,9 +128,9 @@ def test_a_thousand_recycles_keep_the_directory_small_and_the_totals_exact(start
     # start()'s readiness probes recycled workers too. A worker counts its
     # request just after answering it, then counts it out of the in-flight gauge:
     # once that is 0, the last probe is counted.
-    assert _wait_for(lambda: server.value("http_server_active_requests") == 0)
+    assert wait_until(lambda: server.value("http_server_active_requests") == 0)
     probes = _count(server, "200", "/healthz")
-    assert _wait_for(
+    assert wait_until(
         lambda: server.value("wsgi_server_worker_restarts_total", **restarts) == probes
     )
     started = time.monotonic()
@@ -161,7 +146,7 @@ def test_a_thousand_recycles_keep_the_directory_small_and_the_totals_exact(start
             pytest.fail(f"request {n} failed 100 times")
     print(f"\n{recycles} recycles in {time.monotonic() - started:.1f} s")
     total = probes + recycles
-    assert _wait_for(
+    assert wait_until(
         lambda: server.value("wsgi_server_worker_restarts_total", **restarts) == total, 60
     ), server.value("wsgi_server_worker_restarts_total", **restarts)
 
@@ -185,8 +170,8 @@ def test_a_thousand_recycles_keep_the_directory_small_and_the_totals_exact(start
     assert _count(server, "404", "_OTHER") == recycles / 2
     # Gauges: the master sets the worker count on its next pass after the last
     # replacement, and the last worker counts its request out just after answering.
-    assert _wait_for(lambda: server.value("http_server_active_requests") == 0)
-    assert _wait_for(lambda: server.value("wsgi_server_workers") == 2), server.value(
+    assert wait_until(lambda: server.value("http_server_active_requests") == 0)
+    assert wait_until(lambda: server.value("wsgi_server_workers") == 2), server.value(
         "wsgi_server_workers"
     )
 
@@ -196,7 +181,7 @@ def test_a_killed_worker_counts_as_an_exit_and_leaves_no_request_in_flight(start
     pid = json.loads(server.get("/api/echo")[1])["pid"]
     # The worker counts a request out just after its response: wait, or the
     # wait below could see this one and the kill come before the slow request.
-    assert _wait_for(lambda: server.value("http_server_active_requests") == 0)
+    assert wait_until(lambda: server.value("http_server_active_requests") == 0)
     outcome: list[object] = []
 
     def slow_request() -> None:
@@ -207,11 +192,11 @@ def test_a_killed_worker_counts_as_an_exit_and_leaves_no_request_in_flight(start
 
     thread = threading.Thread(target=slow_request)
     thread.start()
-    assert _wait_for(lambda: server.value("http_server_active_requests") == 1)
+    assert wait_until(lambda: server.value("http_server_active_requests") == 1)
     os.kill(pid, signal.SIGKILL)
     thread.join(timeout=20)
     assert outcome and isinstance(outcome[0], Exception)  # it died mid-request
-    assert _wait_for(lambda: server.value("wsgi_server_worker_restarts_total", reason="exit") == 1)
+    assert wait_until(lambda: server.value("wsgi_server_worker_restarts_total", reason="exit") == 1)
     assert server.value("http_server_active_requests") == 0  # its live gauge went with it
     assert server.get("/")[0] == 200  # the replacement serves
     assert server.value("wsgi_server_worker_restarts_total", reason="timeout") == 0
@@ -221,7 +206,7 @@ def test_a_worker_silent_past_the_timeout_counts_as_a_timeout(start):
     server = start("--workers", "1", "--timeout", "3")
     with pytest.raises((ConnectionError, http.client.RemoteDisconnected)):
         server.get("/api/sleep?ms=15000")  # blocks the worker's only thread: no heartbeat
-    assert _wait_for(
+    assert wait_until(
         lambda: server.value("wsgi_server_worker_restarts_total", reason="timeout") == 1
     )
     assert server.value("wsgi_server_worker_restarts_total", reason="exit") == 0
@@ -248,7 +233,7 @@ def test_routes_label_requests_and_unknown_paths_fold_into_one_value(start):
 def test_an_app_that_cannot_be_imported_is_counted(tmp_path, flags):
     env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(tmp_path)}
     result = subprocess.run(
-        [sys.executable, "-m", "wsgistack", "-w", "1", "-b", f"127.0.0.1:{_free_port()}", *flags]
+        [sys.executable, "-m", "wsgistack", "-w", "1", "-b", f"127.0.0.1:{free_port()}", *flags]
         + ["no_such_module:app"],
         cwd=ROOT / "app",
         env=env,
@@ -286,5 +271,5 @@ def test_a_restarted_server_continues_its_counters(start):
     second = start("--workers", "1")
     second.get("/")
     # A worker counts a request just after sending its response: wait for it.
-    assert _wait_for(lambda: _count(second, "200", "/") == 4)
+    assert wait_until(lambda: _count(second, "200", "/") == 4)
     assert second.value("wsgi_server_workers") == 1  # the last run's gauges were dropped

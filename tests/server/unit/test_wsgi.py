@@ -1,5 +1,6 @@
 """server.wsgi: start_response rules, write(), close(), the file wrapper and
-wsgi.input, on a real socket pair (the client end is read back with h11)."""
+wsgi.input, on a real socket pair (the client end is read back with
+tests.support.rawhttp's Client: h11)."""
 
 from __future__ import annotations
 
@@ -10,11 +11,12 @@ import socket
 import sys
 import threading
 
-import h11
 import pytest
 from wsgistack.http.connection import Connection
 from wsgistack.http.parser import Limits
 from wsgistack.wsgi import FileWrapper, WSGIHandler
+
+from tests.support.rawhttp import Client
 
 
 class Harness:
@@ -46,21 +48,9 @@ class Harness:
         return bool(select.select([self.client], [], [], 0)[0])
 
     def response(self, method: str = "GET") -> tuple[int, dict, bytes]:
-        conn = h11.Connection(h11.CLIENT)
-        conn.send(h11.Request(method=method, target="/", headers=[("Host", "x")]))
-        conn.send(h11.EndOfMessage())
-        status, headers, body = 0, {}, b""
-        while True:
-            event = conn.next_event()
-            if event is h11.NEED_DATA:
-                conn.receive_data(self.client.recv(65536))
-            elif isinstance(event, h11.Response):
-                status = event.status_code
-                headers = {k.decode(): v.decode() for k, v in event.headers}
-            elif isinstance(event, h11.Data):
-                body += event.data
-            elif isinstance(event, (h11.EndOfMessage, h11.ConnectionClosed)):
-                return status, headers, body
+        """The response on the client end: (status, {lower-case name: value}, body)."""
+        response = Client(self.client).response(method)
+        return response.status, {k.lower(): v for k, v in response.headers}, response.body
 
     def close(self) -> None:
         self.client.close()

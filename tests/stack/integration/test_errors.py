@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import socket
-
 import pytest
 
 pytestmark = pytest.mark.integration
@@ -16,26 +14,9 @@ MALFORMED = [
 ]
 
 
-def _raw_exchange(stack, payload: bytes) -> tuple[bytes, bool]:
-    """Send ``payload`` over TLS; return (everything read, closed by the server)."""
-    port = int(stack.https.rsplit(":", 1)[1])
-    with socket.create_connection(("localhost", port), timeout=10) as raw:
-        with stack.ssl_context().wrap_socket(raw, server_hostname="localhost") as tls:
-            tls.sendall(payload)
-            received = b""
-            while True:
-                try:
-                    data = tls.recv(65536)
-                except (TimeoutError, ConnectionResetError):
-                    return received, False
-                if not data:
-                    return received, True
-                received += data
-
-
 @pytest.mark.parametrize("payload", MALFORMED, ids=["no-colon", "bad-content-length", "te-and-cl"])
 def test_malformed_request_gets_400_and_close(stack, payload):
-    received, closed = _raw_exchange(stack, payload)
+    received, closed = stack.exchange(payload, idle_timeout=10)
     assert received.startswith(b"HTTP/1.1 400 "), received[:200]
     assert closed
     with stack.client() as client:  # a new connection is served normally

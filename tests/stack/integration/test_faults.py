@@ -1,4 +1,4 @@
-"""Faults under a steady, bounded load (tests/integration/load.py: 100 requests/s
+"""Faults under a steady, bounded load (load.py in this package: 100 requests/s
 for 20 s, GET and POST alternating, each answer checked), with the counts
 printed: reloads, a killed worker, a rolling restart over two replicas, a
 restart of the only replica, a graceful stop, and a replica whose dependency
@@ -14,9 +14,10 @@ import time
 
 import httpx
 import pytest
-from conftest import COMPOSE, ROOT
-from load import OK, run_load
-from rawhttp import wait_until
+
+from tests.stack.integration.compose import COMPOSE
+from tests.stack.integration.load import OK, run_load
+from tests.support import ROOT, wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.disruptive]
 
@@ -94,6 +95,7 @@ def _scale(stack, replicas: int) -> list:
             and _upstream_servers(stack).count("    server ") == replicas
         ),
         timeout=30,
+        interval=0.2,
     ), _upstream_servers(stack)
     return apps
 
@@ -113,8 +115,8 @@ def test_reload_of_server_and_nginx_fails_no_request(stack, report):
     assert done["make"].returncode == 0, done["make"].stderr
     assert result.failures() == []
     # Both really reloaded: new server workers and new nginx workers.
-    assert wait_until(lambda: not (_server_workers(app) & workers_before), timeout=30)
-    assert wait_until(lambda: not (_nginx_workers(proxy) & nginx_before), timeout=30)
+    assert wait_until(lambda: not (_server_workers(app) & workers_before), timeout=30, interval=0.2)
+    assert wait_until(lambda: not (_nginx_workers(proxy) & nginx_before), timeout=30, interval=0.2)
 
 
 def _nginx_workers(proxy) -> set[int]:
@@ -198,7 +200,7 @@ class TestTwoReplicas:
         # load: the restart can take most of its 20 s on a busy machine, leaving
         # too short a tail to be sure nginx sent some of it to each.
         new_hosts = {c.attrs["Config"]["Hostname"] for c in after}
-        assert wait_until(lambda: _hostnames(stack, 10) == new_hosts, 15), (
+        assert wait_until(lambda: _hostnames(stack, 10) == new_hosts, 15, interval=0.2), (
             new_hosts,
             _hostnames(stack, 10),
         )
@@ -211,9 +213,11 @@ class TestTwoReplicas:
         try:
             # nginx stops routing to it within a few checks (upstreams.sh
             # rewrites the upstream block, then nginx's reload takes it in)...
-            assert wait_until(lambda: f"server {address}:" not in _upstream_servers(stack), 15)
+            assert wait_until(
+                lambda: f"server {address}:" not in _upstream_servers(stack), 15, interval=0.2
+            )
             ready_host = ready.attrs["Config"]["Hostname"]
-            assert wait_until(lambda: _hostnames(stack, 5) == {ready_host}, 15)
+            assert wait_until(lambda: _hostnames(stack, 5) == {ready_host}, 15, interval=0.2)
             # ... and serves everything from the other replica meanwhile,
             result = run_load(stack.https, stack.ssl_context(), rate=RATE, duration=10.0)
             # while Docker's healthcheck (/readyz) marks it unhealthy.
@@ -223,6 +227,7 @@ class TestTwoReplicas:
                     unready.reload() or unready.attrs["State"]["Health"]["Status"] == "unhealthy"
                 ),
                 timeout=30,
+                interval=0.2,
             )
             report(
                 result.report("one of 2 replicas unready (dependency down)")
@@ -236,10 +241,13 @@ class TestTwoReplicas:
         finally:
             unready.exec_run(["rm", "-f", down_file])
         # Ready again: back in nginx and healthy.
-        assert wait_until(lambda: f"server {address}:" in _upstream_servers(stack), 15)
+        assert wait_until(
+            lambda: f"server {address}:" in _upstream_servers(stack), 15, interval=0.2
+        )
         assert wait_until(
             lambda: unready.reload() or unready.attrs["State"]["Health"]["Status"] == "healthy",
             timeout=30,
+            interval=0.2,
         )
 
 

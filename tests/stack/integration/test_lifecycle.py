@@ -11,6 +11,8 @@ import time
 import docker
 import pytest
 
+from tests.support import wait_until
+
 pytestmark = [pytest.mark.integration, pytest.mark.disruptive]
 
 SUPERVISORCTL = ["supervisorctl", "-c", "/etc/supervisor/supervisord.conf"]
@@ -81,10 +83,7 @@ def test_supervisorctl_stop_does_not_end_the_container(stack):
             result = container.exec_run([*SUPERVISORCTL, "status", "server"])
             return result.output.decode()
 
-        deadline = time.monotonic() + 60
-        while "RUNNING" not in server_state() and time.monotonic() < deadline:
-            time.sleep(0.5)
-        assert "RUNNING" in server_state()
+        assert wait_until(lambda: "RUNNING" in server_state(), 60, interval=0.5)
         assert container.exec_run([*SUPERVISORCTL, "stop", "server"]).exit_code == 0
         assert "STOPPED" in server_state()
         # Still up: supervisord answers, starts the server again, and stops cleanly.
@@ -110,21 +109,18 @@ def test_exporter_failing_for_good_ends_the_container(stack):
             'exporter); [ "$p" -gt 0 ] 2>/dev/null && kill -9 $p; sleep 0.2; done',
         ],
     )
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
+
+    def restarted() -> bool:
         app.reload()
-        if app.attrs["RestartCount"] > restarts:
-            break
-        time.sleep(1)
-    assert app.attrs["RestartCount"] > restarts, "the container did not exit and restart"
+        return app.attrs["RestartCount"] > restarts
+
+    def healthy() -> bool:
+        app.reload()
+        return app.attrs["State"].get("Health", {}).get("Status") == "healthy"
+
+    assert wait_until(restarted, 60, interval=1), "the container did not exit and restart"
     # Docker's restart policy brings it back healthy.
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        app.reload()
-        if app.attrs["State"].get("Health", {}).get("Status") == "healthy":
-            break
-        time.sleep(1)
-    assert app.attrs["State"]["Health"]["Status"] == "healthy"
+    assert wait_until(healthy, 90, interval=1), app.attrs["State"].get("Health")
 
 
 def test_docker_stop_is_a_graceful_shutdown(stack):
@@ -153,9 +149,7 @@ def test_wsgi_server_switches_to_gunicorn_and_back(stack):
                 response = client.post("/api/upload", content=b"abc")
                 assert response.json()["bytes"] == 3
         # gunicorn's workers record the same metrics, so the engines compare in one Prometheus.
-        deadline = time.monotonic() + 5
-        while stack.request_count("POST", 200) - before < 5 and time.monotonic() < deadline:
-            time.sleep(0.2)
+        wait_until(lambda: stack.request_count("POST", 200) - before >= 5, 5, interval=0.2)
         assert stack.request_count("POST", 200) - before == 5
     finally:
         serve_with("wsgistack")

@@ -6,25 +6,19 @@ the same sizes itself for whatever reaches it from inside the network."""
 from __future__ import annotations
 
 import pytest
-from rawhttp import exchange_in_container, exchange_tls, parse_responses, request
+
+from tests.support.rawhttp import exchange_in_container, first_response, request
 
 pytestmark = pytest.mark.integration
 
 
 def _through_nginx(stack, payload: bytes):
-    data, closed = exchange_tls(stack.https_port, stack.ssl_context(), payload)
-    responses, problem = parse_responses(data, closed)
-    assert problem is None and responses, data[:500]
-    return responses[0]
+    return first_response(*stack.exchange(payload))
 
 
 def _straight_to_server(stack, payloads: list[bytes]):
-    answers = []
-    for data, closed in exchange_in_container(stack.container("app"), payloads):
-        responses, problem = parse_responses(data, closed)
-        assert problem is None and responses, data[:500]
-        answers.append(responses[0])
-    return answers
+    results = exchange_in_container(stack.container("app"), payloads)
+    return [first_response(data, closed) for data, closed in results]
 
 
 def _target(length: int) -> str:
@@ -56,7 +50,7 @@ def test_request_target_at_the_limit_reaches_the_app_one_byte_more_is_414_from_n
     assert len(at_limit.json()["query"]) == line - len("/api/echo?")
     over = _through_nginx(stack, request("GET", _target(line + 1)))
     assert over.status == 414
-    assert over.header("content-type") == ["text/html"]  # nginx's page, not the server's
+    assert over.header_values("content-type") == ["text/html"]  # nginx's page, not the server's
     assert stack.request_count("_OTHER", 414) == refused_by_server
 
 

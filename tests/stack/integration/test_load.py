@@ -13,17 +13,16 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 from PIL import Image
 
 from loadtest.stack import Stack as LoadStack
+from tests.support import ROOT, wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(420)]
 
-ROOT = Path(__file__).resolve().parents[2]
 WSGISTACK, GUNICORN = "wsgistack", "gunicorn"
 LOAD_LIMITS = {"RATE_LIMIT": "100000r/s", "RATE_LIMIT_BURST": "100000", "CONN_LIMIT": "65535"}
 
@@ -153,10 +152,8 @@ def test_both_engines_in_interleaved_rounds_and_the_stack_left_as_found(
     app = stack.container("app")
     assert [e for e in app.attrs["Config"]["Env"] if e.startswith("WSGI_SERVER=")] == found
     assert stack.container("proxy").id == proxy and "nginx restarted" not in output
-    deadline = time.monotonic() + 60
-    while app.attrs["State"]["Health"]["Status"] != "healthy" and time.monotonic() < deadline:
-        time.sleep(1)
-        app.reload()
-    assert app.attrs["State"]["Health"]["Status"] == "healthy"
+    assert wait_until(
+        lambda: app.reload() or app.attrs["State"]["Health"]["Status"] == "healthy", 60, interval=1
+    )
     with stack.client() as client:
         assert client.get("/").status_code == 200

@@ -6,12 +6,17 @@ from __future__ import annotations
 
 import httpx
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
-from rawhttp import wait_until
+
+from tests.stack.integration.metrics_queries import (
+    DURATION_COUNT,
+    app_value,
+    nginx_value,
+    prometheus_value,
+)
+from tests.support import wait_until
 
 pytestmark = pytest.mark.integration
 
-DURATION_COUNT = "http_server_request_duration_seconds_count"
 ALERTS = {
     "TargetDown",
     "HighErrorRatio",
@@ -20,37 +25,6 @@ ALERTS = {
     "NginxUpstreamErrors",
     "AppImportFailing",
 }
-
-
-def _matching(samples, name: str, labels: dict[str, str]) -> float:
-    return sum(s.value for s in samples if s.name == name and labels.items() <= s.labels.items())
-
-
-def app_value(stack, name: str, **labels: str) -> float:
-    """A sum of samples from the app's exporter (read inside the app container)."""
-    return _matching(stack.exporter_samples(), name, labels)
-
-
-def nginx_value(stack, name: str, **labels: str) -> float:
-    """A sum of samples from mtail, nginx's per-request metrics (read inside its container)."""
-    result = stack.container("mtail").exec_run(["curl", "-fsS", "http://127.0.0.1:3903/metrics"])
-    assert result.exit_code == 0, result.output.decode()
-    families = text_string_to_metric_families(result.output.decode())
-    return _matching([s for f in families for s in f.samples], name, labels)
-
-
-def prometheus_query(stack, query: str) -> list[dict]:
-    response = httpx.get(f"{stack.prometheus}/api/v1/query", params={"query": query}, timeout=10)
-    body = response.json()
-    assert body["status"] == "success", body
-    return body["data"]["result"]
-
-
-def prometheus_value(stack, query: str) -> float:
-    """The value of a query that yields one series (0 when it yields none)."""
-    result = prometheus_query(stack, query)
-    assert len(result) <= 1, result
-    return float(result[0]["value"][1]) if result else 0.0
 
 
 def _selector(name: str, labels: dict[str, str]) -> str:
@@ -91,7 +65,7 @@ def test_mixed_traffic_is_counted_exactly_by_the_app_nginx_and_prometheus(stack)
             k: nginx_value(stack, DURATION_COUNT, **nginx_series[k]) - before_nginx[k] for k in sent
         }
 
-    wait_until(lambda: app_deltas() == sent and nginx_deltas() == sent, timeout=10)
+    wait_until(lambda: app_deltas() == sent and nginx_deltas() == sent, timeout=10, interval=0.2)
     assert app_deltas() == sent
     assert nginx_deltas() == sent
 
@@ -106,7 +80,7 @@ def test_mixed_traffic_is_counted_exactly_by_the_app_nginx_and_prometheus(stack)
     def in_prometheus():
         return {query: prometheus_value(stack, query) for query in expected}
 
-    wait_until(lambda: in_prometheus() == expected, timeout=30)
+    wait_until(lambda: in_prometheus() == expected, timeout=30, interval=0.2)
     assert in_prometheus() == expected
 
 
@@ -118,7 +92,7 @@ def test_a_413_from_nginx_counts_at_nginx_and_not_at_the_app(stack):
     with stack.client() as client:
         assert client.post("/api/upload", content=b"x" * (limit + 1)).status_code == 413
     assert wait_until(
-        lambda: nginx_value(stack, DURATION_COUNT, **at_nginx) == before_nginx + 1, 10
+        lambda: nginx_value(stack, DURATION_COUNT, **at_nginx) == before_nginx + 1, 10, interval=0.2
     )
     assert app_value(stack, DURATION_COUNT, http_request_method="POST") == before_app
 
@@ -151,7 +125,7 @@ def test_prometheus_scrapes_every_target(stack):
     # The app job finds every replica by DNS (dns_sd_configs): each is its
     # own instance, ADDRESS:9100.
     (network,) = stack.container("app").attrs["NetworkSettings"]["Networks"].values()
-    wait_until(lambda: {h for _, h in health().values()} == {"up"}, 60)
+    wait_until(lambda: {h for _, h in health().values()} == {"up"}, 60, interval=0.2)
     assert health() == {
         "app": (f"{network['IPAddress']}:9100", "up"),
         "nginx": ("proxy", "up"),
@@ -171,4 +145,7 @@ def test_prometheus_loads_every_rule(stack):
 
 
 def test_nginx_metrics_count_connections(stack):
-    assert wait_until(lambda: prometheus_value(stack, "nginx_connections_accepted") > 0, 30) > 0
+    def accepted() -> float:
+        return prometheus_value(stack, "nginx_connections_accepted")
+
+    assert wait_until(lambda: accepted() > 0, 30, interval=0.2)

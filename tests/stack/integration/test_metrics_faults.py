@@ -5,8 +5,14 @@ and not at the app. These disturb the app, so they run last (marker `disruptive`
 from __future__ import annotations
 
 import pytest
-from rawhttp import wait_until
-from test_metrics import DURATION_COUNT, app_value, nginx_value, prometheus_value
+
+from tests.stack.integration.metrics_queries import (
+    DURATION_COUNT,
+    app_value,
+    nginx_value,
+    prometheus_value,
+)
+from tests.support import wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.disruptive]
 
@@ -37,17 +43,21 @@ def test_a_killed_worker_is_counted_as_a_restart_with_its_reason(stack):
     stack.app_exec("python", "-c", f"import os; os.kill({victim}, 9)")
     counted = before + 1
     assert wait_until(
-        lambda: app_value(stack, "wsgi_server_worker_restarts_total", **exits) == counted, 10
+        lambda: app_value(stack, "wsgi_server_worker_restarts_total", **exits) == counted,
+        10,
+        interval=0.2,
     )
     # This replica's series: a replica removed moments ago (an earlier test
     # scaled the app) may still be a target until the next DNS refresh.
     (network,) = stack.container("app").attrs["NetworkSettings"]["Networks"].values()
     instance = f"{network['IPAddress']}:9100"
     query = f'wsgi_server_worker_restarts_total{{job="app", instance="{instance}", reason="exit"}}'
-    assert wait_until(lambda: prometheus_value(stack, query) == counted, 30)
+    assert wait_until(lambda: prometheus_value(stack, query) == counted, 30, interval=0.2)
     assert app_value(stack, "wsgi_server_worker_restarts_total", reason="timeout") == 0
     workers = int(stack.env["WEB_CONCURRENCY"])
-    assert wait_until(lambda: len(_workers(stack)) == workers and victim not in _workers(stack), 10)
+    assert wait_until(
+        lambda: len(_workers(stack)) == workers and victim not in _workers(stack), 10, interval=0.2
+    )
     assert app_value(stack, "wsgi_server_workers") == workers
 
 
@@ -76,7 +86,7 @@ def test_a_502_from_nginx_counts_at_nginx_and_not_at_the_app(stack):
         with stack.client() as client:
             return client.get("/healthz").status_code == 200
 
-    assert wait_until(back, 60)
+    assert wait_until(back, 60, interval=0.2)
     after = (
         nginx_value(stack, DURATION_COUNT, **at_nginx),
         nginx_value(stack, "nginx_upstream_response_time_seconds_count", upstream_status="502"),

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import re
-import time
 from pathlib import Path
 
 import docker
@@ -15,9 +14,10 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from tests.support import ROOT, wait_until
+
 pytestmark = pytest.mark.integration
 
-ROOT = Path(__file__).resolve().parents[2]
 MONITORING = ROOT / "monitoring"
 DASHBOARD = MONITORING / "grafana" / "dashboards" / "wsgistack.json"
 
@@ -137,9 +137,7 @@ def test_every_dashboard_query_returns_data_from_the_live_prometheus(stack):
                 missing.append(query)
         return missing
 
-    deadline = time.monotonic() + 60
-    while empty() and time.monotonic() < deadline:
-        time.sleep(2)
+    wait_until(lambda: not empty(), 60, interval=2)
     assert empty() == []
 
 

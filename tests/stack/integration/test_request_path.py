@@ -69,14 +69,14 @@ def test_http11_still_served(stack):
 def test_tls_12_and_13_accepted(stack, version):
     context = stack.ssl_context()
     context.minimum_version = context.maximum_version = version
-    port = int(stack.https.rsplit(":", 1)[1])
+    port = stack.https_port
     with socket.create_connection(("localhost", port), timeout=10) as raw:
         with context.wrap_socket(raw, server_hostname="localhost") as tls:
             assert tls.version() == {"TLSv1_2": "TLSv1.2", "TLSv1_3": "TLSv1.3"}[version.name]
 
 
 def test_tls_11_refused_by_the_server(stack):
-    port = stack.https.rsplit(":", 1)[1]
+    port = stack.https_port
     # SECLEVEL=0 lets this client offer TLS 1.1, so a refusal is the server's.
     result = subprocess.run(
         [

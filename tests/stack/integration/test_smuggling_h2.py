@@ -24,7 +24,9 @@ import h2.connection
 import h2.events
 import pytest
 from h2.config import H2Configuration
-from rawhttp import REFUSED, wait_until
+
+from tests.support import wait_until
+from tests.support.rawhttp import REFUSED
 
 pytestmark = pytest.mark.integration
 
@@ -269,4 +271,6 @@ def test_h2_attack_is_refused_or_normalised(stack, hidden_before, name):
 
 def test_h2_attacks_ran_no_hidden_request(stack, hidden_before):
     """Runs after the attacks above (file order)."""
-    assert wait_until(lambda: stack.request_count("GET", 418) == hidden_before, timeout=3)
+    assert wait_until(
+        lambda: stack.request_count("GET", 418) == hidden_before, timeout=3, interval=0.2
+    )

@@ -26,7 +26,6 @@ from __future__ import annotations
 import collections
 import contextlib
 import datetime
-import importlib.util
 import json
 import os
 import re
@@ -42,7 +41,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.support import ROOT, load_script, wait_until
+from tests.support.dockerhost import docker_problem, skip_without_docker
+
 STACK = os.environ.get("IT_SWARM_STACK", "wsgistack-swarm-test")
 DEPLOY_TIMEOUT = 600  # seconds: builds the images when the compose tests haven't
 # nginx's per-client limits for the test stack: the load comes from one address.
@@ -50,16 +51,7 @@ UNLIMITED = {"RATE_LIMIT": "100000r/s", "RATE_LIMIT_BURST": "100000", "CONN_LIMI
 # What upstreams.sh logs when it writes nginx's upstream: `upstreams: NAME -> A:P B:P ...`.
 UPSTREAM_LINE = re.compile(r"^(\S+) upstreams: \S+ -> (.*)$")
 
-_spec = importlib.util.spec_from_file_location(
-    "wsgistack_swarm", ROOT / "deploy" / "swarm" / "swarm.py"
-)
-swarm = importlib.util.module_from_spec(_spec)
-sys.modules["wsgistack_swarm"] = swarm
-_spec.loader.exec_module(swarm)
-
-
-def _in_ci() -> bool:
-    return os.environ.get("CI", "").lower() in ("1", "true", "yes")
+swarm = load_script("deploy/swarm/swarm.py", "wsgistack_swarm")
 
 
 def docker(*args: str, timeout: float = 120) -> str:
@@ -232,12 +224,8 @@ class SwarmStack:
 
     def wait(self, timeout: float, until, what: str) -> None:
         """Poll ``until()`` every second for at most ``timeout`` seconds."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if until():
-                return
-            time.sleep(1)
-        pytest.fail(f"{what}: not within {timeout:.0f} s")
+        if not wait_until(until, timeout, interval=1):
+            pytest.fail(f"{what}: not within {timeout:.0f} s")
 
 
 @dataclass
@@ -334,8 +322,8 @@ class Load:
 
 
 def _runs_compose_tests(session: pytest.Session) -> bool:
-    """Whether this session also runs the compose stack's tests (tests/integration)."""
-    compose_tests = ROOT / "tests" / "integration"
+    """Whether this session also runs the compose stack's tests (tests/stack/integration)."""
+    compose_tests = ROOT / "tests" / "stack" / "integration"
     return any(compose_tests in Path(item.path).parents for item in session.items)
 
 
@@ -343,15 +331,12 @@ def _runs_compose_tests(session: pytest.Session) -> bool:
 def swarm_stack(request) -> SwarmStack:
     state = _swarm_state()
     if state is None:
-        message = "Docker is not usable; run `make bootstrap`"
-        if _in_ci():
-            pytest.fail(f"CI=true: swarm tests must run, but {message}")
-        pytest.skip(message)
+        skip_without_docker(docker_problem() or "`docker info` gave no swarm state", "swarm")
     initialised = False
     had_gwbridge = bool(docker("network", "ls", "--quiet", "--filter", "name=^docker_gwbridge$"))
     if state != "active" and _runs_compose_tests(request.session):
         pytest.fail(
-            "run tests/swarm in a pytest session of its own, after the compose tests "
+            "run tests/stack/swarm in a pytest session of its own, after the compose tests "
             "(`make test` does): `docker swarm init` while compose stacks run breaks "
             "Docker's DNS for them"
         )

@@ -1,5 +1,5 @@
 """A small single-file Django project for the compatibility tests, served as
-``django_app:application``."""
+``tests.server.frameworks.apps.django_app:application``."""
 
 from __future__ import annotations
 
@@ -29,7 +29,8 @@ from django.http import (  # noqa: E402
 )
 from django.urls import path, reverse  # noqa: E402
 from django.views.decorators.http import require_GET, require_POST  # noqa: E402
-from validated import validated  # noqa: E402
+
+from tests.server.frameworks.apps.validated import validated  # noqa: E402
 
 DATA = os.environ["COMPAT_DATA"]  # a file the tests write
 

@@ -1,4 +1,5 @@
-"""A small Falcon app for the compatibility tests, served as ``falcon_app:application``."""
+"""A small Falcon app for the compatibility tests, served as
+``tests.server.frameworks.apps.falcon_app:application``."""
 
 from __future__ import annotations
 
@@ -6,7 +7,8 @@ import hashlib
 import os
 
 import falcon
-from validated import validated
+
+from tests.server.frameworks.apps.validated import validated
 
 DATA = os.environ["COMPAT_DATA"]  # a file the tests write
 

@@ -1,4 +1,5 @@
-"""A small Flask app for the compatibility tests, served as ``flask_app:application``."""
+"""A small Flask app for the compatibility tests, served as
+``tests.server.frameworks.apps.flask_app:application``."""
 
 from __future__ import annotations
 
@@ -6,7 +7,8 @@ import hashlib
 import os
 
 from flask import Flask, Response, jsonify, request, send_file, url_for
-from validated import sized_reads, validated
+
+from tests.server.frameworks.apps.validated import sized_reads, validated
 
 app = Flask(__name__)
 DATA = os.environ["COMPAT_DATA"]  # a file the tests write
