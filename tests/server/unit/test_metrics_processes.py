@@ -121,6 +121,7 @@ def _count(server: Server, status: str, route: str) -> float:
     )
 
 
+@pytest.mark.slow
 def test_a_thousand_recycles_keep_the_directory_small_and_the_totals_exact(start):
     recycles = 1000
     server = start("--workers", "2", "--max-requests", "1")

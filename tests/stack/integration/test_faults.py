@@ -19,7 +19,7 @@ from tests.stack.integration.compose import COMPOSE
 from tests.stack.integration.load import OK, run_load
 from tests.support import ROOT, wait_until
 
-pytestmark = [pytest.mark.integration, pytest.mark.disruptive]
+pytestmark = [pytest.mark.integration, pytest.mark.disruptive, pytest.mark.slow]
 
 RATE, DURATION = 100.0, 20.0
 CHILDREN = (  # PIDs whose parent is $1, from /proc (no procps in the images)

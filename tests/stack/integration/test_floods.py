@@ -16,7 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import pytest
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 ATTACK_SECONDS = 30
 PROBE_INTERVAL = 0.1  # seconds: one probe request per 100 ms

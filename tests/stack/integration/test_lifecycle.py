@@ -43,9 +43,9 @@ def _tar(name: str, data: bytes) -> bytes:
     ("engine", "app_module"),
     [
         ("wsgistack", "missing:app"),
-        ("wsgistack", "slow_broken:app"),
+        pytest.param("wsgistack", "slow_broken:app", marks=pytest.mark.slow),
         ("gunicorn", "missing:app"),
-        ("gunicorn", "slow_broken:app"),
+        pytest.param("gunicorn", "slow_broken:app", marks=pytest.mark.slow),
     ],
 )
 def test_an_app_that_fails_to_import_ends_the_container_after_one_start(stack, engine, app_module):
@@ -74,6 +74,7 @@ def test_an_app_that_fails_to_import_ends_the_container_after_one_start(stack, e
         assert "Worker failed to boot" in logs, logs
 
 
+@pytest.mark.slow
 def test_supervisorctl_stop_does_not_end_the_container(stack):
     container = _app_container(stack, {})
     try:
@@ -97,6 +98,7 @@ def test_supervisorctl_stop_does_not_end_the_container(stack):
         container.remove(force=True)
 
 
+@pytest.mark.slow
 def test_exporter_failing_for_good_ends_the_container(stack):
     app = stack.container("app")
     restarts = app.attrs["RestartCount"]
@@ -135,6 +137,7 @@ def test_docker_stop_is_a_graceful_shutdown(stack):
     assert "stopping (SIGTERM, graceful)" in logs
 
 
+@pytest.mark.slow
 def test_wsgi_server_switches_to_gunicorn_and_back(stack):
     def serve_with(engine: str) -> None:
         result = stack.compose("up", "-d", "--wait", "app", WSGI_SERVER=engine)

@@ -21,7 +21,7 @@ from PIL import Image
 from loadtest.stack import Stack as LoadStack
 from tests.support import ROOT, wait_until
 
-pytestmark = [pytest.mark.integration, pytest.mark.timeout(420)]
+pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(420)]
 
 WSGISTACK, GUNICORN = "wsgistack", "gunicorn"
 LOAD_LIMITS = {"RATE_LIMIT": "100000r/s", "RATE_LIMIT_BURST": "100000", "CONN_LIMIT": "65535"}

@@ -14,7 +14,7 @@ from tests.stack.integration.metrics_queries import (
 )
 from tests.support import wait_until
 
-pytestmark = [pytest.mark.integration, pytest.mark.disruptive]
+pytestmark = [pytest.mark.integration, pytest.mark.disruptive, pytest.mark.slow]
 
 SUPERVISORCTL = ("supervisorctl", "-c", "/etc/supervisor/supervisord.conf")
 # Prints the pids of the server master's children (the workers), one per line.

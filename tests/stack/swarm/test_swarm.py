@@ -194,6 +194,7 @@ def test_app_network_is_internal(swarm_stack):
     assert network.split() == ["true", "overlay"]
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(240)
 def test_scale_up_and_down_under_load_fails_no_request(swarm_stack, capsys):
     def scale(replicas: int) -> None:
@@ -237,6 +238,7 @@ def test_scale_up_and_down_under_load_fails_no_request(swarm_stack, capsys):
     assert len(margins) == 3 and None not in margins.values(), margins
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(240)
 def test_rolling_update_under_load_fails_no_request(swarm_stack, capsys):
     old_hostnames = swarm_stack.hostnames("app")
@@ -269,6 +271,7 @@ def test_rolling_update_under_load_fails_no_request(swarm_stack, capsys):
     assert load.sent > 100
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(240)
 def test_broken_image_rolls_back_automatically(swarm_stack, capsys):
     good_image = _app_image(swarm_stack)
