@@ -119,25 +119,25 @@ lint: venv ## ruff lint and format check, mypy on the server package, the docs b
 	$(MKDOCS) build --strict --quiet --site-dir site
 
 .PHONY: test-unit
-test-unit: venv ## unit, conformance, signal and framework-compatibility tests (no Docker needed)
-	$(PY) -m pytest tests/unit tests/conformance tests/frameworks $(PYTEST_ARGS)
+test-unit: venv ## everything that needs no Docker: the server (unit, conformance, frameworks), app, loadtest, manifests
+	$(PY) -m pytest tests/server tests/app tests/loadtest tests/manifests $(PYTEST_ARGS)
 
 .PHONY: test-integration
-test-integration: venv bootstrap ## compose-based integration tests (builds and runs the stack)
-	$(PY) -m pytest tests/integration $(PYTEST_ARGS)
+test-integration: venv bootstrap ## the compose stack's tests, tests/stack/integration (builds and runs the stack)
+	$(PY) -m pytest tests/stack/integration $(PYTEST_ARGS)
 
 .PHONY: test-swarm
-test-swarm: venv bootstrap ## the Swarm tests alone (a single-node swarm, made by the test if there is none)
-	$(PY) -m pytest tests/swarm $(PYTEST_ARGS)
+test-swarm: venv bootstrap ## the Swarm tests alone, tests/stack/swarm (a single-node swarm, made by the test if there is none)
+	$(PY) -m pytest tests/stack/swarm $(PYTEST_ARGS)
 
 # Two pytest sessions: the Swarm tests start only once the compose stack of the
 # first session is down (`docker swarm init` while compose stacks run has broken
 # Docker's DNS for them). Both always run; the first failure is the exit status.
 .PHONY: test
-test: venv bootstrap lint ## everything: lint, unit, conformance and compose integration tests, then the Swarm tests
+test: venv bootstrap lint ## everything: lint, the tests without Docker and the compose stack's, then the Swarm tests
 	status=0; \
-	 $(PY) -m pytest tests --ignore=tests/swarm $(PYTEST_ARGS) || status=$$?; \
-	 $(PY) -m pytest tests/swarm $(PYTEST_ARGS) || { [ $$status -ne 0 ] || status=$$?; }; \
+	 $(PY) -m pytest tests --ignore=tests/stack/swarm $(PYTEST_ARGS) || status=$$?; \
+	 $(PY) -m pytest tests/stack/swarm $(PYTEST_ARGS) || { [ $$status -ne 0 ] || status=$$?; }; \
 	 exit $$status
 
 # -- benchmark (never part of `make test`) --------------------------------------------

@@ -3,19 +3,15 @@ is refused before anything starts, one line per name, naming the new one."""
 
 from __future__ import annotations
 
-import importlib.util
 import subprocess
 import sys
-from pathlib import Path
 
 from wsgistack.config import SETTINGS
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.support import ROOT, load_script
+
 SCRIPT = ROOT / "scripts" / "check-env.py"
-_spec = importlib.util.spec_from_file_location("check_env", SCRIPT)
-assert _spec and _spec.loader
-check_env = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(check_env)
+check_env = load_script("scripts/check-env.py", "check_env")
 
 
 def test_every_server_setting_had_its_old_name_listed():

@@ -14,7 +14,7 @@ import pytest
 import yaml
 from wsgistack.config import default
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.support import ROOT
 
 # The stack's variable -> the server setting it sets.
 STACK_VARIABLES = {

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import wsgistack
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.support import ROOT
 
 pytestmark = pytest.mark.slow
 

@@ -1,0 +1,113 @@
+"""Unit tests of deploy/swarm/swarm.py's pure parts: the Compose model → stack file
+adaptation and the TLS secret version. Nothing here talks to Docker."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.support import load_script
+
+swarm = load_script("deploy/swarm/swarm.py", "wsgistack_swarm_unit")
+
+# What `docker compose config --format json` writes for a proxy like ours (Compose v2.40).
+MODEL = {
+    "name": "wsgistack-swarm",
+    "services": {
+        "proxy": {
+            "command": None,
+            "entrypoint": None,
+            "image": "wsgistack-swarm/proxy:latest",
+            "ports": [
+                {"mode": "host", "target": 8443, "published": "63443", "protocol": "tcp"},
+                {"mode": "ingress", "host_ip": "127.0.0.1", "target": 9090, "published": "9090"},
+            ],
+            "secrets": [
+                {"source": "tls_privkey", "target": "/etc/nginx/certs/privkey.pem", "mode": "0400"}
+            ],
+            "deploy": {"resources": {"limits": {"cpus": 0.25, "memory": "67108864"}}},
+            "networks": {"backend": None},
+            "read_only": True,
+            "cap_drop": ["ALL"],
+            "security_opt": ["no-new-privileges:true"],
+            "tmpfs": ["/tmp:uid=33,gid=33,mode=0700"],
+            "volumes": [{"type": "volume", "source": "nginx-log", "target": "/run/nginx-log"}],
+        },
+        "app": {"image": "wsgistack-swarm/app:latest", "tmpfs": ["/run/metrics", "/tmp:mode=0700"]},
+    },
+    "networks": {"backend": {"name": "wsgistack-swarm_backend", "driver": "overlay"}},
+}
+
+
+def test_stack_file_drops_what_the_stack_format_rejects():
+    stack = swarm.stack_file(MODEL)
+    assert "name" not in stack
+    proxy = stack["services"]["proxy"]
+    assert "command" not in proxy and "entrypoint" not in proxy
+    assert proxy["ports"][1] == {"mode": "ingress", "target": 9090, "published": 9090}
+
+
+def test_stack_file_writes_the_stack_formats_types():
+    proxy = swarm.stack_file(MODEL)["services"]["proxy"]
+    assert proxy["ports"][0]["published"] == 63443
+    assert proxy["deploy"]["resources"]["limits"] == {"cpus": "0.25", "memory": "67108864"}
+    assert proxy["secrets"][0]["mode"] == 0o400
+
+
+def test_stack_file_keeps_everything_else():
+    stack = swarm.stack_file(MODEL)
+    assert stack["networks"] == MODEL["networks"]
+    # A null network entry means "attach with defaults": not a null service key.
+    assert stack["services"]["proxy"]["networks"] == {"backend": None}
+    assert stack["services"]["proxy"]["image"] == "wsgistack-swarm/proxy:latest"
+    # The input is left as it was.
+    assert MODEL["services"]["proxy"]["ports"][0]["published"] == "63443"
+    assert MODEL["services"]["proxy"]["deploy"]["resources"]["limits"]["cpus"] == 0.25
+
+
+def test_stack_file_refuses_a_port_range():
+    model = {"services": {"web": {"ports": [{"target": 80, "published": "8000-8010"}]}}}
+    with pytest.raises(swarm.SwarmError, match="services.web.ports"):
+        swarm.stack_file(model)
+
+
+def test_tls_version_follows_the_pair(tmp_path):
+    (tmp_path / "fullchain.pem").write_text("cert")
+    (tmp_path / "privkey.pem").write_text("key")
+    first = swarm.tls_version(tmp_path)
+    assert len(first) == 12 and int(first, 16) >= 0
+    assert swarm.tls_version(tmp_path) == first
+    (tmp_path / "privkey.pem").write_text("another key")
+    assert swarm.tls_version(tmp_path) != first
+
+
+def test_tls_version_names_a_missing_file(tmp_path):
+    (tmp_path / "fullchain.pem").write_text("cert")
+    with pytest.raises(swarm.SwarmError, match="TLS_CERT_DIR: can't read .*privkey.pem"):
+        swarm.tls_version(tmp_path)
+
+
+def test_stack_file_mounts_tmpfs_paths_as_swarm_can():
+    services = swarm.stack_file(MODEL)["services"]
+    assert "tmpfs" not in services["proxy"] and "tmpfs" not in services["app"]
+    assert services["proxy"]["volumes"] == [
+        {"type": "volume", "source": "nginx-log", "target": "/run/nginx-log"},
+        {"type": "tmpfs", "target": "/tmp"},
+    ]
+    assert services["app"]["volumes"] == [
+        {"type": "tmpfs", "target": "/run/metrics"},
+        {"type": "tmpfs", "target": "/tmp"},
+    ]
+
+
+def test_stack_file_keeps_the_hardening_swarm_has_and_drops_what_it_has_not():
+    proxy = swarm.stack_file(MODEL)["services"]["proxy"]
+    assert proxy["read_only"] is True and proxy["cap_drop"] == ["ALL"]
+    assert "security_opt" not in proxy
+
+
+def test_swarm_gaps_name_the_services():
+    assert swarm.swarm_gaps(MODEL) == [
+        "security_opt (no service option in Swarm): proxy",
+        "tmpfs owner and mode (root's, the image's mode): app, proxy",
+    ]
+    assert swarm.swarm_gaps({"services": {"web": {"tmpfs": ["/tmp"]}}}) == []
