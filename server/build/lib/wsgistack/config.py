@@ -390,7 +390,7 @@ SETTINGS: tuple[Setting, ...] = (
         "keep_alive",
         ("--keep-alive",),
         _seconds,
-        "seconds an idle persistent connection stays open; 0 disables keep-alive. ",
+        "seconds an idle persistent connection stays open; 0 disables keep-alive",
         "SECONDS",
         default=75.0,
     ),
