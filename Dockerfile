@@ -34,25 +34,40 @@ RUN python3 -m venv /opt/venv \
  && /opt/venv/bin/pip install --no-cache-dir --no-deps /tmp/dist/wsgistack-*.whl \
  && /opt/venv/bin/pip check
 
-FROM base
+# The runtime: the server, supervisord and the container's scripts, no app.
+# `make up` with APP_DIR builds a user's project FROM it (app/project.Dockerfile).
+FROM base AS runtime
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \
     PROMETHEUS_MULTIPROC_DIR=/run/metrics \
-    APP_MODULE=wsgistack_demo.wsgi:application
+    WSGISTACK_HEALTH_PATH=/-/ready \
+    HEALTHCHECK_PATH=/-/ready
 # /run/metrics is a tmpfs in every deployment. Docker gives a tmpfs mounted
 # without options (all Swarm can ask for) this folder's mode, owned by root:
-# 1777 keeps it writable for the app user there too.
+# 1777 keeps it writable for the app user there too. /data is the app's own
+# writable folder (a volume in compose: SQLite files, uploads).
 RUN useradd --system --uid 10001 --user-group --home-dir /srv --shell /usr/sbin/nologin app \
- && install -d -o app -g app -m 1777 /run/metrics
+ && install -d -o app -g app -m 1777 /run/metrics \
+ && install -d -o app -g app -m 0755 /data
 COPY --from=build /opt/venv /opt/venv
 COPY app/container/ /etc/supervisor/
-COPY app/wsgistack_demo/ /srv/wsgistack_demo/
 WORKDIR /srv
 USER 10001:10001
 EXPOSE 8000 9100
-# Ready (the app and its dependencies, /readyz) and the metrics exporter up.
+# Ready (HEALTHCHECK_PATH: the server's own health path, or the app's readiness
+# route when named) and the metrics exporter up.
 HEALTHCHECK --interval=3s --timeout=3s --start-period=20s --retries=3 \
-    CMD ["python", "-c", "import urllib.request as u; u.urlopen('http://127.0.0.1:8000/readyz', timeout=2); u.urlopen('http://127.0.0.1:9100/metrics', timeout=2)"]
-ENTRYPOINT ["/usr/bin/tini", "--"]
+    CMD ["python", "/etc/supervisor/healthcheck.py"]
+ENTRYPOINT ["/usr/bin/tini", "--", "/etc/supervisor/entrypoint.sh"]
 CMD ["supervisord", "-c", "/etc/supervisor/supervisord.conf"]
+
+# The wheelhouse (requirements/wheels/, filled on the host by scripts/wheels.sh
+# with APP_DIR's requirements too) for builds that cannot reach PyPI.
+FROM scratch AS wheels
+COPY requirements/wheels/ /wheels/
+
+# The demo app (the default image): the runtime with app/wsgistack_demo/.
+FROM runtime AS demo
+ENV APP_MODULE=wsgistack_demo.wsgi:application
+COPY app/wsgistack_demo/ /srv/wsgistack_demo/

@@ -8,6 +8,17 @@ PY := $(VENV)/bin/python
 COMPOSE := docker compose
 PYTEST_ARGS ?=
 
+# Your own app: APP_DIR=/path/to/project (here or in .env) builds the app image
+# from that folder with app/project.Dockerfile, FROM the runtime image, and
+# bakes its STATIC_DIR into the proxy image. No file of this template changes.
+APP_DIR ?= $(shell sed -n 's/^APP_DIR=//p' .env 2>/dev/null)
+ifneq ($(strip $(APP_DIR)),)
+override APP_DIR := $(abspath $(APP_DIR))
+export APP_DIR
+export APP_DOCKERFILE := $(CURDIR)/app/project.Dockerfile
+export STATIC_SOURCE := app
+endif
+
 .PHONY: help
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -38,16 +49,39 @@ prepare: bootstrap .env ## bootstrap, .env, TLS certificate and wheelhouse
 	bash scripts/wheels.sh
 
 # -- the stack -------------------------------------------------------------------
+# In order: the runtime (and wheelhouse) images a project builds FROM, the
+# app image the proxy takes its static files from, then the rest.
 .PHONY: build
-build: prepare ## build every image
+build: prepare ## build every image (APP_DIR=/path/to/project: your app's)
+	$(COMPOSE) --profile build build runtime wheels
+	$(COMPOSE) build app
 	$(COMPOSE) build
 
 .PHONY: up
-up: prepare ## build and start the stack; returns when every service is healthy
-	$(COMPOSE) up -d --build --wait
+up: build ## build and start the stack; returns when every service is healthy
+	$(COMPOSE) up -d --wait
 	@source .env; echo; \
 	 echo "  app (through nginx)  https://$${BIND_ADDRESS:-127.0.0.1}:$${HTTPS_PORT:-8443}/"; \
 	 echo "  prometheus           http://$${BIND_ADDRESS:-127.0.0.1}:$${PROMETHEUS_PORT:-9090}/targets"
+
+# The same stack with the app's folder bind-mounted and the server reloading
+# on code changes (compose.dev.yaml); `make up` again returns to production.
+DEV := $(COMPOSE) -f docker-compose.yml -f compose.dev.yaml
+
+.PHONY: dev
+dev: build ## the stack for development: APP_DIR mounted, --reload, debug logs
+	$(DEV) up -d --wait
+	@echo; echo "  dev: edit $(or $(APP_DIR),app/) and reload the page; make up to leave dev mode"
+
+# One-off commands in a fresh container of the app image, with the app's
+# environment and network: where migrations run, once per deploy.
+.PHONY: run manage
+run: ## run CMD="..." in a fresh app container (e.g. CMD="flask db upgrade")
+	@test -n "$(CMD)" || { echo 'make run: give CMD="..."' >&2; exit 2; }
+	$(COMPOSE) run --rm --no-deps app $(CMD)
+manage: ## Django's manage.py: make manage CMD=migrate
+	@test -n "$(CMD)" || { echo 'make manage: give CMD="migrate" (a manage.py command)' >&2; exit 2; }
+	$(COMPOSE) run --rm --no-deps app python manage.py $(CMD)
 
 .PHONY: down
 down: ## stop and remove the stack's containers and networks

@@ -29,7 +29,7 @@
 set -u
 host=${UPSTREAM_HOST:-app}
 port=${UPSTREAM_PORT:-8000}
-ready_path=${UPSTREAM_READY_PATH:-/readyz}
+ready_path=${UPSTREAM_READY_PATH:-/-/ready}  # the server's own --health-path (the app image's WSGISTACK_HEALTH_PATH)
 interval=${UPSTREAM_CHECK_INTERVAL:-1}
 conf=/tmp/nginx/conf.d/upstream.conf
 state=/tmp/nginx/upstream.replicas  # the replicas in $conf, as `replicas` prints them

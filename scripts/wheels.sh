@@ -14,4 +14,19 @@ python3 -m pip download --quiet --only-binary=:all: \
 # The build backend the image builds the server's wheel with (pure Python).
 python3 -m pip download --quiet --only-binary=:all: --no-deps \
     -r requirements/build.txt -d requirements/wheels
+# A user's project (make up APP_DIR=...): its own requirements, resolved on
+# their own (no template pins), into requirements/wheels/app/.
+rm -rf requirements/wheels/app
+if [ -n "${APP_DIR:-}" ]; then
+    wanted=$(mktemp)
+    trap 'rm -f "$wanted"' EXIT
+    python3 scripts/app_requirements.py "$APP_DIR" >"$wanted"
+    if [ -s "$wanted" ]; then
+        python3 -m pip download --quiet --only-binary=:all: \
+            --platform "manylinux2014_$arch" --platform "manylinux_2_28_$arch" \
+            --python-version 3.11 --implementation cp \
+            -r "$wanted" -d requirements/wheels/app
+    fi
+    echo "wheels: $(find requirements/wheels/app -name '*.whl' 2>/dev/null | wc -l) for $APP_DIR" >&2
+fi
 echo "wheels: $(ls requirements/wheels/*.whl | wc -l) in requirements/wheels" >&2

@@ -11,7 +11,7 @@ which keeps the two engines comparable in one Prometheus.
 import os
 import time
 
-from wsgistack.config import ENV_PREFIX, default
+from wsgistack.config import ENV_PREFIX, default, parse
 
 
 def setting(name: str) -> str:
@@ -31,6 +31,9 @@ forwarded_allow_ips = os.environ.get(ENV_PREFIX + "FORWARDED_ALLOW_IPS") or "127
 limit_request_line = int(setting("limit_request_line"))
 limit_request_fields = int(setting("limit_request_fields"))
 limit_request_field_size = int(setting("limit_request_field_size"))
+reload = parse("reload", setting("reload"))  # gunicorn's own reloader (make dev)
+# wsgistack's --health-path, answered here before the app (post_worker_init)
+health_path = os.environ.get(ENV_PREFIX + "HEALTH_PATH") or None
 worker_tmp_dir = "/dev/shm"
 accesslog = "-"
 errorlog = "-"
@@ -50,6 +53,11 @@ def post_worker_init(worker):
     app = worker.wsgi
 
     def instrumented(environ, start_response):
+        if health_path is not None and environ.get("PATH_INFO") == health_path:
+            environ[metrics.ROUTE_ENVIRON_KEY] = health_path  # its own http_route
+            app_or_health = answer_health
+        else:
+            app_or_health = app
         started = time.perf_counter()
         seen = {"status": "500"}
 
@@ -58,7 +66,7 @@ def post_worker_init(worker):
             return start_response(status, headers, exc_info)
 
         metrics.ACTIVE_REQUESTS.inc()
-        result = app(environ, recording_start_response)
+        result = app_or_health(environ, recording_start_response)
         try:
             yield from result
         finally:
@@ -72,6 +80,15 @@ def post_worker_init(worker):
             )
 
     worker.wsgi = instrumented
+
+
+def answer_health(environ, start_response):
+    """The health path's answer: the worker has imported the app."""
+    start_response(
+        "200 OK",
+        [("Content-Type", "text/plain"), ("Cache-Control", "no-store"), ("Content-Length", "3")],
+    )
+    return [b"ok\n"]
 
 
 def child_exit(server, worker):

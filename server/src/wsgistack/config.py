@@ -560,6 +560,12 @@ SETTINGS: tuple[Setting, ...] = (
 _BY_NAME = {s.name: s for s in SETTINGS}
 
 
+def parse(name: str, value: Any) -> Any:
+    """``value`` checked and converted by setting ``name``'s validator, as the
+    server reads it (for gunicorn.conf.py). Raises ValueError, KeyError."""
+    return _BY_NAME[name].parse(value)
+
+
 def default(name: str) -> Any:
     """The default of setting ``name``, as written once in ``SETTINGS``. KeyError if unknown."""
     value = _BY_NAME[name].default
