@@ -46,7 +46,7 @@ def _check(status: int, headers: list[tuple[str, str]], expect_status: int, hsts
         ("/no/such/page", 404),  # the app's error
         ("/api/status?code=503", 503),  # the app's server error
         ("/static/style.css", 200),  # nginx's static file
-        ("/static/missing.css", 404),  # nginx's error
+        ("/static/missing.css", 404),  # not a static file: the app's 404 (nginx's fallback)
     ],
 )
 def test_every_https_response_has_the_security_headers(stack, path, status, http2):
