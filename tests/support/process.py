@@ -58,13 +58,14 @@ class Server:
     unix: str | None = None
     proc: subprocess.Popen | None = None
     expected: list[str] = field(default_factory=list)
+    cwd: Path = ROOT  # the server's current directory (--reload watches it)
 
     def start(self, env: dict[str, str] | None = None) -> None:
         """Start it, in ``server_environ(env)``: the environment ``env`` completes."""
         with open(self.log_path, "wb") as log:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "wsgistack", self.app, *self.args],
-                cwd=ROOT,
+                cwd=self.cwd,
                 env=server_environ(env),
                 stdout=log,
                 stderr=subprocess.STDOUT,

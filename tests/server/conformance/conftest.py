@@ -8,11 +8,13 @@ other than the ones a test expected (``Server.expect_log``).
 
 from __future__ import annotations
 
+import signal
 from collections.abc import Iterator
 
 import pytest
 
 from tests.server.conformance import RECORDER
+from tests.support import ROOT
 from tests.support.process import Server, free_port
 from tests.support.rawhttp import Client
 
@@ -91,3 +93,25 @@ def connect(server) -> Iterator:
     yield make
     for client in clients:
         client.close()
+
+
+@pytest.fixture
+def spawn(tmp_path):
+    """``spawn(*flags, app=..., env=..., cwd=...)`` → a started Server (not yet ready)."""
+    servers: list[Server] = []
+
+    def start(*flags: str, app=RECORDER, env=None, bind=True, cwd=ROOT) -> Server:
+        server = Server(app, list(flags), tmp_path / f"server{len(servers)}.log", cwd=cwd)
+        if bind:
+            server.port = free_port()
+            server.args += ["-b", f"127.0.0.1:{server.port}"]
+        server.start(env)
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        if server.proc.poll() is None:
+            server.stop(signal.SIGQUIT)
+    for server in servers:
+        server.check_log()  # no wsgiref.validate complaint, no undeclared traceback

@@ -110,28 +110,6 @@ class Load:
         self.stopped.set()
 
 
-@pytest.fixture
-def spawn(tmp_path):
-    """``spawn(*flags, app=..., env=..., workers=N)`` → a started Server (not yet ready)."""
-    servers: list[Server] = []
-
-    def start(*flags: str, app=RECORDER, env=None, bind=True) -> Server:
-        server = Server(app, list(flags), tmp_path / f"server{len(servers)}.log")
-        if bind:
-            server.port = free_port()
-            server.args += ["-b", f"127.0.0.1:{server.port}"]
-        server.start(env)
-        servers.append(server)
-        return server
-
-    yield start
-    for server in servers:
-        if server.proc.poll() is None:
-            server.stop(signal.SIGQUIT)
-    for server in servers:
-        server.check_log()  # no wsgiref.validate complaint, no undeclared traceback
-
-
 # -- reload ------------------------------------------------------------------------
 
 HOT_APP = """
