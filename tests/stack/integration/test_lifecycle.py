@@ -154,6 +154,10 @@ def test_wsgi_server_switches_to_gunicorn_and_back(stack):
         # gunicorn's workers record the same metrics, so the engines compare in one Prometheus.
         wait_until(lambda: stack.request_count("POST", 200) - before >= 5, 5, interval=0.2)
         assert stack.request_count("POST", 200) - before == 5
+        # the server's health path is answered under gunicorn too (gunicorn.conf.py)
+        with stack.client() as client:
+            health = client.get("/-/ready")
+        assert (health.status_code, health.text) == (200, "ok\n")
     finally:
         serve_with("wsgistack")
     assert "Starting gunicorn" not in stack.container("app").logs(tail=200).decode()
