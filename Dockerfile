@@ -64,6 +64,7 @@ CMD ["supervisord", "-c", "/etc/supervisor/supervisord.conf"]
 
 # The wheelhouse (requirements/wheels/, filled on the host by scripts/wheels.sh
 # with APP_DIR's requirements too) for builds that cannot reach PyPI.
+# hadolint ignore=DL3057
 FROM scratch AS wheels
 COPY requirements/wheels/ /wheels/
 

@@ -28,8 +28,9 @@ FROM ${RUNTIME_IMAGE} AS install
 USER 0
 COPY --from=wheels /wheels/ /tmp/wheels/
 COPY . /tmp/project/
+WORKDIR /tmp/project
 # hadolint ignore=DL3042
-RUN set -eu; cd /tmp/project; \
+RUN set -eu; \
     set --; \
     if [ -n "$(ls -A /tmp/wheels/app 2>/dev/null)" ]; then \
         set -- --no-index --find-links /tmp/wheels/app --find-links /tmp/wheels; fi; \
@@ -43,11 +44,13 @@ RUN set -eu; cd /tmp/project; \
         exit 1; \
     fi
 
-# hadolint ignore=DL3006
+# The runtime image's HEALTHCHECK, ENTRYPOINT and CMD carry over.
+# hadolint ignore=DL3006,DL3057
 FROM ${RUNTIME_IMAGE}
 ARG APP_BUILD=
 COPY --from=install /opt/venv /opt/venv
 COPY . /srv/
 USER 0
-RUN if [ -n "$APP_BUILD" ]; then cd /srv && sh -c "$APP_BUILD"; fi
+WORKDIR /srv
+RUN if [ -n "$APP_BUILD" ]; then sh -c "$APP_BUILD"; fi
 USER 10001:10001

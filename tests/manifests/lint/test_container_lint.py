@@ -16,7 +16,12 @@ from tests.support import ROOT
 BIN = Path(sys.executable).parent
 DOCKERFILES = sorted(
     str(path.relative_to(ROOT))
-    for path in [ROOT / "Dockerfile", *ROOT.glob("*/Dockerfile"), *ROOT.glob("*/*/Dockerfile")]
+    for path in [
+        ROOT / "Dockerfile",
+        *ROOT.glob("*/Dockerfile"),
+        *ROOT.glob("*/*/Dockerfile"),
+        *ROOT.glob("*/*.Dockerfile"),
+    ]
     if path.is_file()
 )
 
