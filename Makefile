@@ -83,6 +83,22 @@ manage: ## Django's manage.py: make manage CMD=migrate
 	@test -n "$(CMD)" || { echo 'make manage: give CMD="migrate" (a manage.py command)' >&2; exit 2; }
 	$(COMPOSE) run --rm --no-deps app python manage.py $(CMD)
 
+# Beyond one machine: the app and proxy images in your registry, with a
+# version (git describe of APP_DIR, else of this template), never only latest.
+PROJECT ?= $(or $(COMPOSE_PROJECT_NAME),$(shell sed -n 's/^COMPOSE_PROJECT_NAME=//p' .env 2>/dev/null),wsgistack)
+TAG ?= $(shell git -C "$(or $(APP_DIR),$(CURDIR))" describe --tags --always --dirty 2>/dev/null)
+
+.PHONY: push push-settings
+push-settings:  # before building anything
+	@test -n "$(REGISTRY)" || { echo 'make push: give REGISTRY=host[:port]/path' >&2; exit 2; }
+	@test -n "$(TAG)" || { echo 'make push: no git version here: give TAG=...' >&2; exit 2; }
+push: push-settings build ## tag and push the app and proxy images: REGISTRY=host[:port]/path [TAG=git describe]
+	@for service in app proxy; do \
+	    docker tag $(PROJECT)/$$service:latest $(REGISTRY)/$$service:$(TAG) \
+	    && docker push --quiet $(REGISTRY)/$$service:$(TAG) >/dev/null || exit 1; \
+	    echo "pushed $(REGISTRY)/$$service:$(TAG)"; done
+	@echo "Swarm: APP_IMAGE=$(REGISTRY)/app:$(TAG) PROXY_IMAGE=$(REGISTRY)/proxy:$(TAG) make deploy-swarm"
+
 .PHONY: down
 down: ## stop and remove the stack's containers and networks
 	$(COMPOSE) down --remove-orphans

@@ -33,6 +33,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -207,7 +208,11 @@ def render(stack: str, env_file: str | None) -> dict[str, Any]:
     cert_dir = env.get("TLS_CERT_DIR") or _dotenv(env_file).get("TLS_CERT_DIR") or "nginx/certs"
     env["TLS_VERSION"] = tls_version(ROOT / cert_dir)
     model = json.loads(_run(*command, "config", "--format", "json", env=env))
-    for service in model["services"].values():
+    for name, service in model["services"].items():
+        pushed = pushed_image(name, os.environ)
+        if pushed:  # make push's, from a registry every node can pull from
+            service["image"] = pushed
+            continue
         image = service["image"]
         image_id = _run("docker", "image", "inspect", "--format", "{{.Id}}", image).strip()
         versioned = f"{image.rsplit(':', 1)[0]}:{image_id.removeprefix('sha256:')[:12]}"
@@ -218,12 +223,27 @@ def render(stack: str, env_file: str | None) -> dict[str, Any]:
     return stack_file(model)
 
 
+# Images `make push` put in a registry, named by these variables (REGISTRY/app:TAG),
+# replace the stack's locally built ones: what a swarm of several nodes pulls.
+PUSHED_IMAGES = {"app": "APP_IMAGE", "proxy": "PROXY_IMAGE"}
+
+
+def pushed_image(service: str, environ: Mapping[str, str]) -> str | None:
+    """The registry image ``environ`` names for ``service`` (APP_IMAGE,
+    PROXY_IMAGE), or None to use the locally built one."""
+    variable = PUSHED_IMAGES.get(service)
+    return (environ.get(variable) or None) if variable else None
+
+
 def build(stack: str, env_file: str | None) -> None:
-    """Build every image with compose, tagged <stack>/<service>:latest."""
+    """Build every image with compose, tagged <stack>/<service>:latest: as `make
+    build` does, the runtime a project builds FROM first, then the app (the
+    proxy takes its static files from it), then the rest."""
     command, env = _compose_env(stack, env_file)
     base = command[: command.index("-f")] + ["-f", COMPOSE_FILES[0]]  # the override resets build
     print(f"swarm: building images for {stack}", file=sys.stderr)
-    _run(*base, "build", "--quiet", env=env, timeout=1800)
+    for step in (["--profile", "build", "build", "runtime", "wheels"], ["build", "app"], ["build"]):
+        _run(*base, *step, "--quiet", env=env, timeout=1800)
 
 
 def deploy(stack: str, env_file: str | None) -> None:

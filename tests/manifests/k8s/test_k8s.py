@@ -9,6 +9,7 @@ of prometheus.yml is a Service. No cluster needed."""
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
@@ -356,3 +357,37 @@ def test_ingress_replaces_the_proxy():
     assert annotations["nginx.ingress.kubernetes.io/proxy-body-size"] == "16m"  # 16777216
     assert annotations["nginx.ingress.kubernetes.io/force-ssl-redirect"] == "true"
     assert ingress["spec"]["tls"][0]["secretName"] == "wsgistack-tls"
+
+
+def test_your_images_through_an_overlay_of_your_own(tmp_path):
+    """docs/deploying.md: your overlay names ours as its resource and sets the
+    images `make push` printed; none of our manifests is edited."""
+    overlay = tmp_path / "my-overlay"
+    overlay.mkdir()
+    production = ROOT / "deploy" / "k8s" / "overlays" / "production"
+    (overlay / "kustomization.yaml").write_text(
+        "apiVersion: kustomize.config.k8s.io/v1beta1\n"
+        "kind: Kustomization\n"
+        f"resources:\n  - {os.path.relpath(production, overlay)}\n"  # kustomize: relative
+        "images:\n"
+        "  - name: registry.example.com/wsgistack/app\n"
+        "    newName: registry.mine.example/team/app\n"
+        '    newTag: "v1.2-3-gabc"\n'
+        "  - name: registry.example.com/wsgistack/proxy\n"
+        "    newName: registry.mine.example/team/proxy\n"
+        '    newTag: "v1.2-3-gabc"\n'
+    )
+    kubectl = str(KUBECTL) if KUBECTL.exists() else shutil.which("kubectl")
+    assert kubectl
+    result = subprocess.run(
+        [kubectl, "kustomize", str(overlay)], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    images = {
+        container["name"]: container["image"]
+        for obj in yaml.safe_load_all(result.stdout)
+        if obj and obj["kind"] == "Deployment"
+        for container in obj["spec"]["template"]["spec"]["containers"]
+    }
+    assert images["app"] == "registry.mine.example/team/app:v1.2-3-gabc"
+    assert images["nginx"] == "registry.mine.example/team/proxy:v1.2-3-gabc"

@@ -111,3 +111,10 @@ def test_swarm_gaps_name_the_services():
         "tmpfs owner and mode (root's, the image's mode): app, proxy",
     ]
     assert swarm.swarm_gaps({"services": {"web": {"tmpfs": ["/tmp"]}}}) == []
+
+
+def test_pushed_images_replace_the_local_ones_for_app_and_proxy():
+    environ = {"APP_IMAGE": "registry.example/team/app:v1.2", "PROXY_IMAGE": ""}
+    assert swarm.pushed_image("app", environ) == "registry.example/team/app:v1.2"
+    assert swarm.pushed_image("proxy", environ) is None  # empty: the local build
+    assert swarm.pushed_image("prometheus", {"PROMETHEUS_IMAGE": "x"}) is None
