@@ -19,7 +19,7 @@ from pathlib import Path
 from tests.support import ROOT
 
 PROJECT = os.environ.get("EXAMPLES_PROJECT", "wsgistack-examples")
-PORTS = {"HTTP_PORT": "28080", "HTTPS_PORT": "28443", "PROMETHEUS_PORT": "29090"}
+PORTS = {"HTTP_PORT": "38080", "HTTPS_PORT": "38443", "PROMETHEUS_PORT": "39090"}
 MAKE_TIMEOUT = 900  # seconds: a first build of the runtime and app images
 
 
