@@ -328,6 +328,15 @@ SETTINGS: tuple[Setting, ...] = (
         default=1,
     ),
     Setting(
+        "worker_connections",
+        ("--worker-connections",),
+        _int_at_least(1),
+        "the most client connections one worker keeps open; past it the worker stops "
+        "accepting until one closes (gunicorn's worker_connections)",
+        "INT",
+        default=1000,
+    ),
+    Setting(
         "chmod_socket",
         ("--chmod-socket",),
         _octal_mode,
@@ -586,6 +595,7 @@ class Config:
     bind: list[str] = field(default_factory=lambda: default("bind"))
     workers: int = default("workers")
     threads: int = default("threads")
+    worker_connections: int = default("worker_connections")
     chmod_socket: int = default("chmod_socket")
     reuse_port: bool = default("reuse_port")
     max_worker_memory: int = default("max_worker_memory")

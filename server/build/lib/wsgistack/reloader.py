@@ -44,12 +44,23 @@ def watch_for_changes(extra_files: list[str]) -> threading.Thread:
 
     def run() -> None:
         paths = [root, *(extra for extra in extras if os.path.exists(extra))]
-        for changes in watch(*paths, watch_filter=relevant, raise_interrupt=False):
-            names = sorted({os.path.relpath(path, root) for _, path in changes})
+        watching = False
+        # yield_on_timeout: an empty set each second without changes; the first
+        # one means the watches are in place (a large tree takes a while).
+        for changes in watch(
+            *paths, watch_filter=relevant, raise_interrupt=False, yield_on_timeout=True
+        ):
+            if not changes:
+                if not watching:
+                    watching = True
+                    error_log.info("reload: watching %s", ", ".join(paths))
+                continue
+            names = sorted(
+                {os.path.relpath(p, root) if p.startswith(root + os.sep) else p for _, p in changes}
+            )
             error_log.info("reload: %s changed, restarting the workers", ", ".join(names))
             os.kill(os.getpid(), signal.SIGHUP)
 
     thread = threading.Thread(target=run, name="wsgistack-reloader", daemon=True)
     thread.start()
-    error_log.info("reload: watching %s", ", ".join([root, *extras]))
     return thread

@@ -11,6 +11,7 @@ the load (accept back-pressure).
 
 from __future__ import annotations
 
+import errno
 import os
 import queue
 import random
@@ -59,6 +60,12 @@ _LINGER = 2.0
 # while the others idled. Short, so a client that connects and sends nothing
 # (slowloris) holds a handler for no longer than this.
 _FIRST_REQUEST_GRACE = 0.05
+# accept(2) out of descriptors (EMFILE: this process, ENFILE: the system; plus
+# ENOBUFS/ENOMEM): stop accepting for _ACCEPT_PAUSE seconds, say so at most
+# every _SHORTAGE_LOG_EVERY seconds.
+_DESCRIPTOR_SHORTAGE = frozenset((errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM))
+_ACCEPT_PAUSE = 0.5
+_SHORTAGE_LOG_EVERY = 10.0
 
 
 def resident_memory() -> int:
@@ -116,6 +123,9 @@ class Worker:
         self.returned: deque[tuple[Connection, bool]] = deque()  # from threads, to the loop
         self.accepting = False
         self.fresh: dict[Connection, float] = {}  # accepted, no request yet -> when (threads)
+        self.connections: set[Connection] = set()  # open client connections (--worker-connections)
+        self.accept_paused_until = 0.0  # monotonic: no accept before (descriptor shortage)
+        self.shortage_logged_at = -_SHORTAGE_LOG_EVERY
         # --threads > 1: connections for the handler threads; None: inline mode
         self.work: queue.SimpleQueue[Connection | None] | None = None
         self.handler_threads: list[threading.Thread] = []
@@ -196,6 +206,8 @@ class Worker:
                 tick = 0.1
             elif self.fresh:
                 tick = _FIRST_REQUEST_GRACE  # accept again once their hold expires
+            elif not self.accepting:  # resume after a pause, or once connections closed
+                tick = min(tick, _ACCEPT_PAUSE)
             for key, _ in self.selector.select(tick):
                 if key.data is _ACCEPT:
                     if self._free_handlers():  # an earlier event may have taken the last
@@ -209,8 +221,8 @@ class Worker:
                 self._accept_waiting()
             while self.pending and self.busy < cfg.threads:
                 self._dispatch(self.pending.popleft())
-            self._set_accepting(self.alive and self._free_handlers() > 0)
             now = time.monotonic()
+            self._set_accepting(self.alive and self._free_handlers() > 0 and self._can_accept(now))
             if now >= next_sweep:
                 self.heartbeat.beat(self._busy_since(now))
                 self._check_memory()
@@ -287,12 +299,37 @@ class Worker:
             free -= len(self.fresh)
         return free
 
+    def _can_accept(self, now: float) -> bool:
+        """Below --worker-connections, and not pausing after a descriptor shortage."""
+        return (
+            len(self.connections) < self.cfg.worker_connections and now >= self.accept_paused_until
+        )
+
     def _accept(self, listener: socket.socket) -> bool:
-        """Accept one connection and read what it has sent; False if none waited."""
+        """Accept one connection and read what it has sent; False if none waited
+        (or none could be: at --worker-connections, out of file descriptors)."""
+        now = time.monotonic()
+        if not self._can_accept(now):
+            return False
         try:
             sock, peer = listener.accept()
         except (BlockingIOError, InterruptedError, ConnectionAbortedError):
             return False  # another worker took it
+        except OSError as exc:
+            if exc.errno not in _DESCRIPTOR_SHORTAGE:
+                raise
+            # EMFILE/ENFILE (accept(2)): the connection stays in the listen queue,
+            # for another worker or for later; this one serves what it has.
+            self.accept_paused_until = now + _ACCEPT_PAUSE
+            if now - self.shortage_logged_at >= _SHORTAGE_LOG_EVERY:
+                self.shortage_logged_at = now
+                logs.error_log.warning(
+                    "worker %d: %s at accept with %d connections open: not accepting for "
+                    "%.1f s (raise the open-files limit, or lower --worker-connections)",
+                    os.getpid(), errno.errorcode.get(exc.errno, exc.errno),
+                    len(self.connections), _ACCEPT_PAUSE,
+                )  # fmt: skip
+            return False
         if sock.family in (socket.AF_INET, socket.AF_INET6):
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             peer = peer[:2]
@@ -300,6 +337,7 @@ class Worker:
         else:
             peer, local = ("", 0), (str(listener.getsockname()), 0)
         conn = Connection(sock, peer, local, self.limits, self.io_timeout)
+        self.connections.add(conn)
         conn.idle_since = time.monotonic()
         self.selector.register(sock, selectors.EVENT_READ, conn)
         if self.work is not None:
@@ -340,6 +378,7 @@ class Worker:
 
     def _close(self, conn: Connection) -> None:
         self.fresh.pop(conn, None)
+        self.connections.discard(conn)
         try:
             self.selector.unregister(conn.sock)
         except (KeyError, ValueError):
@@ -473,7 +512,7 @@ class Worker:
                 conn.idle_since = time.monotonic()
                 self.selector.register(conn.sock, selectors.EVENT_READ, conn)
             elif keep:
-                conn.close()
+                self._close(conn)
             else:
                 self._release(conn)
 

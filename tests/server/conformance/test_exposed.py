@@ -1,0 +1,93 @@
+"""The server exposed directly (no nginx in front), probed as an attacker
+would with raw sockets: no flood of connections, descriptor shortage or
+malformed message may take a worker down."""
+
+from __future__ import annotations
+
+import resource
+import socket
+import subprocess
+import sys
+import time
+
+from tests.server.conformance import RECORDER
+from tests.support import ROOT, wait_until
+from tests.support.process import server_environ
+from tests.support.rawhttp import Client, request
+
+
+def _start(tmp_path, *flags: str, nofile: int | None = None):
+    """A one-worker server on a free port; (process, port, log path)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    log = tmp_path / "server.log"
+
+    def limit() -> None:
+        if nofile is not None:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (nofile, nofile))
+
+    with open(log, "wb") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "wsgistack", RECORDER, "-w", "1", "-b", f"127.0.0.1:{port}",
+             *flags],
+            cwd=ROOT, env=server_environ(), stdout=out, stderr=subprocess.STDOUT,
+            preexec_fn=limit,
+        )  # fmt: skip
+    assert wait_until(lambda: " serving " in log.read_text(), 20), log.read_text()
+    return process, port, log
+
+
+def _get(port: int, timeout: float = 5.0) -> int:
+    sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+    client = Client(sock)
+    try:
+        client.send(request(target="/echo"))
+        return client.response().status
+    finally:
+        client.close()
+
+
+def _stop(process) -> None:
+    process.terminate()
+    process.wait(30)
+
+
+def test_out_of_descriptors_at_accept_pauses_accepting_instead_of_crashing(tmp_path):
+    process, port, log = _start(tmp_path, nofile=64)
+    try:
+        flood = [socket.create_connection(("127.0.0.1", port), timeout=5) for _ in range(100)]
+        assert wait_until(lambda: "EMFILE at accept" in log.read_text(), 10), log.read_text()
+        for sock in flood:
+            sock.close()
+        assert wait_until(lambda: _get(port) == 200, 15)
+        text = log.read_text()
+        print(f"\n  {text.count('EMFILE at accept')} warning(s) for a flood of 100 connections")
+        assert "Traceback" not in text and "crashed" not in text, text
+        assert text.count("spawned worker") == 1  # the same worker throughout
+        assert text.count("EMFILE at accept") == 1  # said once per interval
+    finally:
+        _stop(process)
+
+
+def test_worker_connections_caps_what_a_worker_holds_open(tmp_path):
+    process, port, log = _start(tmp_path, "--worker-connections", "5")
+    try:
+        idle = [socket.create_connection(("127.0.0.1", port), timeout=5) for _ in range(5)]
+        time.sleep(0.5)  # accepted, each waiting for a request head
+        waiting = socket.create_connection(("127.0.0.1", port), timeout=1.5)
+        client = Client(waiting)
+        client.send(request(target="/echo"))
+        try:
+            client.response()
+            raise AssertionError("a sixth connection was served past --worker-connections 5")
+        except TimeoutError:
+            pass  # left in the listen queue
+        idle.pop().close()
+        waiting.settimeout(5)
+        assert client.response().status == 200
+        for sock in idle:
+            sock.close()
+        assert "Traceback" not in log.read_text()
+    finally:
+        _stop(process)
