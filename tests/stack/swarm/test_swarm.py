@@ -278,7 +278,8 @@ def test_broken_image_rolls_back_automatically(swarm_stack, capsys):
     good_hostnames = swarm_stack.hostnames("app")
     broken_image = f"{swarm_stack.name}/app:broken"
     # A release without its application: the server can't import it and exits.
-    _build(broken_image, f"FROM {good_image}\nUSER root\nRUN rm -rf /srv/wsgistack_demo\nUSER app\n")
+    dockerfile = f"FROM {good_image}\nUSER root\nRUN rm -rf /srv/wsgistack_demo\nUSER app\n"
+    _build(broken_image, dockerfile)
     with swarm_stack.load() as load:
         swarm_stack.docker(
             "service", "update", "--detach", "--image", broken_image, swarm_stack.service("app")
