@@ -4,11 +4,15 @@ malformed message may take a worker down."""
 
 from __future__ import annotations
 
+import os
 import resource
 import socket
 import subprocess
 import sys
 import time
+from pathlib import Path
+
+import pytest
 
 from tests.server.conformance import RECORDER
 from tests.support import ROOT, wait_until
@@ -89,5 +93,57 @@ def test_worker_connections_caps_what_a_worker_holds_open(tmp_path):
         for sock in idle:
             sock.close()
         assert "Traceback" not in log.read_text()
+    finally:
+        _stop(process)
+
+
+def _worker_pid(process) -> int:
+    children = Path(f"/proc/{process.pid}/task/{process.pid}/children").read_text().split()
+    return int(children[0])
+
+
+def _rss_kib(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise AssertionError("no VmRSS")
+
+
+def _cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+@pytest.mark.parametrize(
+    ("start", "status"),
+    [(b"3\r\nabc\r\n0\r\nX-Trailer: ", 431), (b"5;ext=", 400)],
+    ids=["unfinished trailer field", "chunk extension"],
+)
+def test_an_endless_chunk_line_is_refused_at_once_with_bounded_memory(tmp_path, start, status):
+    """48 MiB of one unfinished trailer field (or chunk extension): refused within
+    the first read instead of buffered whole (it cost 75 MiB and 25 s of CPU)."""
+    process, port, log = _start(tmp_path)
+    try:
+        worker = _worker_pid(process)
+        rss, cpu = _rss_kib(worker), _cpu_seconds(worker)
+        sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+        client = Client(sock)
+        client.send(b"POST /echo HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n" + start)
+        sent = 0
+        try:
+            for _ in range(48 * 16):  # 48 MiB in 64 KiB pieces, at most
+                sock.sendall(b"a" * 65536)
+                sent += 65536
+        except OSError:
+            pass  # refused: the server closed the connection
+        response = client.response("POST")
+        client.close()
+        grew, spent = (_rss_kib(worker) - rss) / 1024, _cpu_seconds(worker) - cpu
+        mib = sent / 2**20
+        print(f"\n  {status}: after {mib:.1f} MiB sent, RSS +{grew:.1f} MiB, CPU {spent:.2f} s")
+        assert response.status == status
+        assert grew < 16 and spent < 5  # generous: the old code took +74 MiB and 25 s
+        assert _get(port) == 200  # the same worker serves on
+        assert _worker_pid(process) == worker
     finally:
         _stop(process)

@@ -152,6 +152,43 @@ def test_a_line_in_flight_is_refused_at_the_first_byte_past_its_bound():
         assert in_line + fed == bound + 1 and parser.error.status == status
 
 
+CHUNKED = b"POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"
+
+
+def test_a_trailer_field_in_flight_is_refused_within_one_read():
+    """An unfinished trailer field (RFC 9112 §7.1.2) in 64 KiB reads: 431 at the
+    first read, as a header field in flight; httptools would keep it whole."""
+    for start in (b"3\r\nabc\r\n0\r\nX-Trailer: ", b"0\r\nX-T: 1\r\nX-Trailer"):
+        parser = parse(CHUNKED + start)
+        assert feed_until_refused(parser, b"a" * 65536, 16) == 1
+        assert parser.error.status == 431
+        assert not parser.requests[0].complete  # its reader (wsgi.input) sees the error
+
+
+def test_a_chunk_extension_in_flight_is_refused_within_one_read():
+    """Chunk extensions (RFC 9112 §7.1.1) are bounded like a field line: 400."""
+    for start in (b"5;ext=", b"3\r\nabc\r\n5;a=b;c=", b"5"):
+        parser = parse(CHUNKED + start)
+        assert feed_until_refused(parser, (b"0" if start == b"5" else b"e") * 65536, 16) == 1
+        assert parser.error.status == 400
+
+
+def test_chunk_lines_at_the_bound_and_chunk_data_of_any_size_pass():
+    """The bound is on lines, not on data: a 1 MiB chunk in 64 KiB reads, a chunk-size
+    line and a trailer field of limit + 4 bytes, byte by byte."""
+    extension = b";e=" + b"x" * (512 + 4 - len(b"5;e=") - 1)
+    trailer = b"X-T: " + b"t" * (512 - len("X-T"))
+    parser = parse(CHUNKED + b"100000\r\n", limits=Limits(1024, 20, 512, 0))  # any body size
+    for _ in range(16):
+        parser.feed(b"z" * 65536)
+    for byte in b"\r\n5" + extension + b"\r\nhello\r\n0\r\n" + trailer + b"\r\n\r\n":
+        parser.feed(bytes([byte]))
+    assert parser.error is None
+    request = parser.requests[0]
+    assert request.complete and len(request.body) == 0x100000 + 5
+    assert request.trailers == [("X-T", "t" * 509)]
+
+
 def head_at_the_limits() -> tuple[bytes, list[tuple[str, str]]]:
     """A head exactly at LIMITS: a 1024-byte target and 20 fields of 512 bytes."""
     fields = [("Host", "h" * 508)] + [(f"X-{i:02}", "v" * 508) for i in range(19)]

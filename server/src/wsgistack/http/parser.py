@@ -143,6 +143,13 @@ class RequestParser:
         self._line = 0  # bytes of its unfinished line then
         self._body_seen = False  # body bytes came since: a head may begin after the last one
         self._request_line: bool | None = True  # that line is the request line (None: unknown)
+        # A chunked body's lines (chunk-size lines with their extensions, trailer
+        # fields) are bounded while in flight too: _chunk_lines is True while the
+        # parser is between chunk data; _chunk_line the bytes of the unfinished line.
+        self._chunk_lines = False
+        self._in_trailers = False
+        self._chunk_line = 0
+        self._max_chunk_line = self._max_field_line
         self._parser = httptools.HttpRequestParser(self)
 
     @property
@@ -175,6 +182,22 @@ class RequestParser:
         else:
             if not self._head_complete:
                 self._bound_head(data)
+            elif self._chunk_lines:
+                self._bound_chunk_line(data)
+
+    def _bound_chunk_line(self, data: bytes) -> None:
+        """Measure the unfinished chunk-size line or trailer field line after
+        ``data`` (the bytes after its last LF: llhttp refuses a bare LF); refuse
+        a line past ``limits.field_size + 4`` bytes: 431 in the trailer section,
+        400 for a chunk-size line's extensions (RFC 9112 §7.1.1). httptools
+        would buffer either whole, copying it at every read."""
+        lf = data.rfind(b"\n")
+        self._chunk_line = self._chunk_line + len(data) if lf < 0 else len(data) - lf - 1
+        if self._chunk_line > self._max_chunk_line:
+            if self._in_trailers:
+                self._fail(HttpError(431, "trailer field larger than limit_request_field_size"))
+            else:
+                self._fail(HttpError(400, "chunk extension longer than limit_request_field_size"))
 
     def _bound_head(self, data: bytes) -> None:
         """Measure the unfinished line of the head still in flight after ``data``;
@@ -299,6 +322,7 @@ class RequestParser:
             if transfer_encoding.lower() != "chunked":
                 _refuse_transfer_coding(transfer_encoding)
             request.chunked = True
+            self._chunk_lines, self._chunk_line = True, 0  # the first chunk-size line
         content_length = framing.get("content-length")
         if content_length is not None:
             request.content_length = int(content_length)  # llhttp checked it is digits
@@ -329,8 +353,19 @@ class RequestParser:
         request.path = url.path or b"/"
         request.query = url.query or b""
 
+    def on_chunk_header(self) -> None:
+        """httptools: a chunk-size line ended; its data, or the trailers if it was
+        the last chunk (no body bytes follow then)."""
+        self._in_trailers = True  # until a body byte says otherwise
+        self._chunk_line = 0
+
+    def on_chunk_complete(self) -> None:
+        """httptools: a chunk's data and its CRLF ended (after the trailers for the last)."""
+        self._chunk_lines, self._in_trailers, self._chunk_line = True, False, 0
+
     def on_body(self, body: bytes) -> None:
         """httptools: body bytes (de-chunked). HttpError 413 past --limit-request-body."""
+        self._chunk_lines = self._in_trailers = False
         request = self._current
         assert request is not None
         request.body_received += len(body)
@@ -341,6 +376,7 @@ class RequestParser:
 
     def on_message_complete(self) -> None:
         """httptools: the message ended (body and trailers included)."""
+        self._chunk_lines = self._in_trailers = False
         assert self._current is not None
         self._current.complete = True
 
