@@ -23,6 +23,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import sys
 import threading
 import time
@@ -213,19 +214,22 @@ def access_request(
             )
         except TypeError:  # not a str
             pass
-    if line is None:
+    if line is None:  # the combined style, or an app left a value that is not a str
+        # Whatever the app left in its environ, the line is written: as text in the
+        # combined style; in json, values json has a type for stay, others as text.
+        text = _text if _style == "combined" else _jsonable
         fields: AccessFields = {
-            "remote_addr": remote_addr,
-            "method": method,
-            "uri": uri,
-            "protocol": protocol,
+            "remote_addr": text(remote_addr),
+            "method": text(method),
+            "uri": text(uri),
+            "protocol": text(protocol),
             "status": status,
             "request_bytes": request_bytes,
             "response_bytes": response_bytes,
             "duration_seconds": duration,
-            "request_id": request_id,
-            "referer": referer,
-            "user_agent": user_agent,
+            "request_id": text(request_id),
+            "referer": text(referer),
+            "user_agent": text(user_agent),
         }
         line = combined(fields, now) if _style == "combined" else as_json(fields, now)
     _access.write(line)
@@ -237,11 +241,40 @@ def as_json(fields: AccessFields, now: float) -> str:
     return _JSON.encode({"time": stamp, "pid": _pid, **fields})
 
 
+# C0 controls, DEL and C1 controls (U+0085 NEL, U+009B CSI, ...): written as \xHH,
+# as nginx escapes its log variables, so no line can be forged or a terminal driven.
+_CONTROLS = re.compile("[\x00-\x1f\x7f-\x9f]")
+
+
+def printable(value: str) -> str:
+    """``value`` with control characters escaped as ``\\xHH`` (for log lines)."""
+    return _CONTROLS.sub(lambda m: f"\\x{ord(m.group()):02X}", value)
+
+
+def _text(value: object) -> str:
+    """A log field as text, whatever an application left in its environ; never raises."""
+    if type(value) is str:
+        return value
+    try:
+        return str(value)
+    except Exception:
+        return "-"
+
+
+def _jsonable(value: object) -> Any:
+    """A log field for the json style: None, bool, int, float and str as they are
+    (json has types for them), anything else as text (``_text``)."""
+    if value is None or isinstance(value, (str, int, float)):
+        return value
+    return _text(value)
+
+
 def _quoted(value: str) -> str:
-    """A combined-format quoted field: '-' when empty, quotes and backslashes escaped."""
+    """A combined-format quoted field: '-' when empty, quotes, backslashes and
+    control characters escaped."""
     if not value:
         return '"-"'
-    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    return '"' + printable(value.replace("\\", "\\\\").replace('"', '\\"')) + '"'
 
 
 def combined(fields: AccessFields, now: float) -> str:

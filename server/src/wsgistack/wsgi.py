@@ -19,6 +19,7 @@ from .config import parse_app_spec
 from .http.connection import ClientDisconnected, Connection
 from .http.parser import HttpError, Request
 from .http.response import Response, SendableFile, error_response, reason_phrase
+from .logs import printable
 
 log = logging.getLogger("wsgistack.error")
 
@@ -297,13 +298,21 @@ class WSGIHandler:
                 env[key] = f"{env[key]},{value}"
             else:
                 env[key] = value
+        if request.authority:  # an absolute-form target: its authority wins (RFC 9112 §3.2.2)
+            env["HTTP_HOST"] = request.authority
         if request.chunked:
             env.pop("HTTP_TRANSFER_ENCODING", None)  # the server decoded it; body ends at EOF
         if trusted:
             forwarded_for = env.get("HTTP_X_FORWARDED_FOR")
             if forwarded_for:
-                # The rightmost entry is the address our trusted peer itself saw.
-                env["REMOTE_ADDR"] = forwarded_for.rsplit(",", 1)[-1].strip()
+                # The rightmost entry is the address our trusted peer itself saw;
+                # empty list elements are skipped (RFC 9110 §5.6.1).
+                last = forwarded_for.rsplit(",", 1)[-1].strip()
+                if not last:  # "1.1.1.1," (rare): the last non-empty element
+                    entries = [e for e in (e.strip() for e in forwarded_for.split(",")) if e]
+                    last = entries[-1] if entries else ""
+                if last:
+                    env["REMOTE_ADDR"] = last
             proto = env.get("HTTP_X_FORWARDED_PROTO", "").strip().lower()
             if proto in ("http", "https"):
                 env["wsgi.url_scheme"] = proto
@@ -348,7 +357,8 @@ class WSGIHandler:
             log.debug("client %s: %s", conn.peer[0], exc)
         except Exception:
             response.keep_alive = False
-            log.exception("error handling %s %s", request.method, environ["PATH_INFO"])
+            target = printable(request.target.decode("latin-1"))  # raw, as gunicorn logs it
+            log.exception("error handling %s %s", request.method, target)
             if not response.headers_sent:
                 response.status_code = 500
                 self._send_quietly(conn, error_response(HttpError(500, reason_phrase(500))))

@@ -23,11 +23,12 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import sys
 import threading
 import time
 from collections.abc import Callable
-from typing import TextIO
+from typing import Any, TextIO
 
 error_log = logging.getLogger("wsgistack.error")
 
@@ -48,9 +49,11 @@ class AccessLog:
         self._stream = stream if path is None else self._open()
 
     def _open(self) -> TextIO:
-        return open(self._path, "a", encoding="utf-8")
+        assert self._path is not None  # only a file is opened
+        return open(self._path, "a", encoding="utf-8")  # closed by reopen()
 
     def write(self, line: str) -> None:
+        """Append ``line`` (a str without its newline) and flush; never raises OSError."""
         with self._lock:
             try:
                 stream = self._stream
@@ -77,7 +80,7 @@ class AccessLog:
 _access: AccessLog | None = None  # None: no access log
 
 
-def _handler(target: str, default_stream) -> logging.Handler:
+def _handler(target: str, default_stream: TextIO) -> logging.Handler:
     if target == "-":
         return logging.StreamHandler(default_stream)
     return logging.FileHandler(target)
@@ -128,8 +131,13 @@ def access_enabled() -> bool:
     return _access is not None
 
 
-def access(fields: dict) -> None:
-    """Write one access log line for ``fields`` in the configured style."""
+# An access log line's fields: name -> str, int or float as JSON has them. Any, as a
+# value read from the environ may be whatever the application put there.
+AccessFields = dict[str, Any]
+
+
+def access(fields: AccessFields) -> None:
+    """Write one access log line for ``fields`` (name -> value) in the configured style."""
     if _access is not None:
         now = time.time()
         _access.write(combined(fields, now) if _style == "combined" else as_json(fields, now))
@@ -152,12 +160,13 @@ os.register_at_fork(after_in_child=_after_fork_in_child)
 
 def _per_second(layout: str, convert: Callable[[float], time.struct_time]) -> Callable[[int], str]:
     """``time.strftime(layout, convert(second))``, formatted once per second."""
-    cache = [-1, ""]
+    cache: list[Any] = [-1, ""]  # [the second, its stamp]
 
     def stamp(second: int) -> str:
         if cache[0] != second:
             cache[:] = second, time.strftime(layout, convert(second))
-        return cache[1]
+        text: str = cache[1]
+        return text
 
     return stamp
 
@@ -205,38 +214,70 @@ def access_request(
             )
         except TypeError:  # not a str
             pass
-    if line is None:
-        fields = {
-            "remote_addr": remote_addr,
-            "method": method,
-            "uri": uri,
-            "protocol": protocol,
+    if line is None:  # the combined style, or an app left a value that is not a str
+        # Whatever the app left in its environ, the line is written: as text in the
+        # combined style; in json, values json has a type for stay, others as text.
+        text = _text if _style == "combined" else _jsonable
+        fields: AccessFields = {
+            "remote_addr": text(remote_addr),
+            "method": text(method),
+            "uri": text(uri),
+            "protocol": text(protocol),
             "status": status,
             "request_bytes": request_bytes,
             "response_bytes": response_bytes,
             "duration_seconds": duration,
-            "request_id": request_id,
-            "referer": referer,
-            "user_agent": user_agent,
+            "request_id": text(request_id),
+            "referer": text(referer),
+            "user_agent": text(user_agent),
         }
         line = combined(fields, now) if _style == "combined" else as_json(fields, now)
     _access.write(line)
 
 
-def as_json(fields: dict, now: float) -> str:
+def as_json(fields: AccessFields, now: float) -> str:
     """The json style: ``fields`` plus time (RFC 3339, UTC, milliseconds) and pid."""
     stamp = f"{_utc_stamp(int(now))}.{int(now % 1 * 1000):03d}Z"
     return _JSON.encode({"time": stamp, "pid": _pid, **fields})
 
 
+# C0 controls, DEL and C1 controls (U+0085 NEL, U+009B CSI, ...): written as \xHH,
+# as nginx escapes its log variables, so no line can be forged or a terminal driven.
+_CONTROLS = re.compile("[\x00-\x1f\x7f-\x9f]")
+
+
+def printable(value: str) -> str:
+    """``value`` with control characters escaped as ``\\xHH`` (for log lines)."""
+    return _CONTROLS.sub(lambda m: f"\\x{ord(m.group()):02X}", value)
+
+
+def _text(value: object) -> str:
+    """A log field as text, whatever an application left in its environ; never raises."""
+    if type(value) is str:
+        return value
+    try:
+        return str(value)
+    except Exception:
+        return "-"
+
+
+def _jsonable(value: object) -> Any:
+    """A log field for the json style: None, bool, int, float and str as they are
+    (json has types for them), anything else as text (``_text``)."""
+    if value is None or isinstance(value, (str, int, float)):
+        return value
+    return _text(value)
+
+
 def _quoted(value: str) -> str:
-    """A combined-format quoted field: '-' when empty, quotes and backslashes escaped."""
+    """A combined-format quoted field: '-' when empty, quotes, backslashes and
+    control characters escaped."""
     if not value:
         return '"-"'
-    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    return '"' + printable(value.replace("\\", "\\\\").replace('"', '\\"')) + '"'
 
 
-def combined(fields: dict, now: float) -> str:
+def combined(fields: AccessFields, now: float) -> str:
     """The combined style (Apache's and nginx's "combined" log format), local time."""
     stamp = _local_stamp(int(now))
     if fields.get("method"):

@@ -17,6 +17,7 @@ Responses are written by ``wsgistack.http.response``.
 
 from __future__ import annotations
 
+import re
 import sys
 from collections import deque
 from dataclasses import dataclass, field
@@ -61,6 +62,7 @@ class Request:
     target: bytes = b""
     path: bytes = b""
     query: bytes = b""
+    authority: str = ""  # an absolute-form target's host[:port], which wins over Host
     http_version: str = "1.1"
     headers: list[tuple[str, str]] = field(default_factory=list)
     trailers: list[tuple[str, str]] = field(default_factory=list)
@@ -83,6 +85,12 @@ class Request:
 
 # The fields that frame or route the message, found in one pass over the head.
 _FRAMING_FIELDS = frozenset(("host", "transfer-encoding", "content-length", "connection", "expect"))
+_LIST_FIELDS = frozenset(("transfer-encoding", "connection"))
+# Host = uri-host [ ":" port ] (RFC 9112 §3.2, RFC 3986 §3.2.2): an IP-literal in
+# brackets, or a reg-name / IPv4address of unreserved, pct-encoded and sub-delims
+# characters; empty when the target has no authority. No userinfo, no spaces.
+_VALID_HOSTS: set[str] = set()  # Host values seen valid (a cache of _HOST's answer)
+_HOST = re.compile(r"(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9\-._~!$&'()*+,;=%]*)(?::[0-9]*)?")
 
 
 # The most bytes a request line may take beyond its request-target: a method (llhttp's
@@ -302,10 +310,15 @@ class RequestParser:
                     hosts += 1
                 if lowered not in framing:
                     framing[lowered] = value
-                elif lowered == "transfer-encoding":  # a list: its lines combine, RFC 9110 §5.3
+                elif lowered in _LIST_FIELDS:  # lists: their lines combine, RFC 9110 §5.3
                     framing[lowered] += "," + value
         if hosts != 1 and (hosts or version == "1.1"):
             raise HttpError(400, "HTTP/1.1 needs exactly one Host header")  # RFC 9112 §3.2
+        if hosts and framing["host"] not in _VALID_HOSTS:
+            if not _HOST.fullmatch(framing["host"]):
+                raise HttpError(400, 'Host is not a uri-host [ ":" port ]')  # RFC 9112 §3.2
+            if len(_VALID_HOSTS) < 1024:  # bounded: a client making up names only fills it
+                _VALID_HOSTS.add(framing["host"])
         if len(framing) > (hosts > 0):  # fields other than Host that frame the message
             self._framing(request, framing)
         else:
@@ -319,7 +332,9 @@ class RequestParser:
         if transfer_encoding is not None:
             if version == "1.0":
                 raise HttpError(400, "Transfer-Encoding in an HTTP/1.0 request")  # RFC 9112 §6.1
-            if transfer_encoding.lower() != "chunked":
+            if transfer_encoding.lower() != "chunked" and _codings(transfer_encoding) != [
+                "chunked"
+            ]:
                 _refuse_transfer_coding(transfer_encoding)
             request.chunked = True
             self._chunk_lines, self._chunk_line = True, 0  # the first chunk-size line
@@ -352,6 +367,11 @@ class RequestParser:
             raise HttpError(400, "invalid request-target") from None
         request.path = url.path or b"/"
         request.query = url.query or b""
+        if url.host:  # absolute-form: its authority is the request's (RFC 9112 §3.2.2)
+            host = url.host.decode("latin-1")
+            if ":" in host:
+                host = f"[{host}]"  # an IPv6 literal, as it was bracketed in the target
+            request.authority = f"{host}:{url.port}" if url.port else host
 
     def on_chunk_header(self) -> None:
         """httptools: a chunk-size line ended; its data, or the trailers if it was
@@ -381,6 +401,12 @@ class RequestParser:
         self._current.complete = True
 
 
+def _codings(transfer_encoding: str) -> list[str]:
+    """The codings of a Transfer-Encoding value, lower case; empty list elements
+    are skipped (RFC 9110 §5.6.1: ", chunked" is "chunked")."""
+    return [c for c in (c.strip(" \t").lower() for c in transfer_encoding.split(",")) if c]
+
+
 def _refuse_transfer_coding(transfer_encoding: str) -> NoReturn:
     """Raise the HttpError for a Transfer-Encoding other than "chunked".
 
@@ -389,7 +415,7 @@ def _refuse_transfer_coding(transfer_encoding: str) -> NoReturn:
     don't implement (RFC 9112 §6.1, RFC 9110 §15.6.2). Empty list elements are
     skipped (RFC 9110 §5.6.1).
     """
-    codings = [c for c in (c.strip(" \t").lower() for c in transfer_encoding.split(",")) if c]
+    codings = _codings(transfer_encoding)
     if not codings or codings[-1] != "chunked":
         raise HttpError(400, f"chunked is not the final transfer coding: {transfer_encoding}")
     raise HttpError(501, f"transfer coding not implemented: {transfer_encoding}")

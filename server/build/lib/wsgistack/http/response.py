@@ -49,7 +49,12 @@ class SendfileSource(Protocol):
 
 # RFC 9110 §5.6.2 token (a field-value must not hold CR, LF or NUL, RFC 9110 §5.5).
 _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
-_STATUS = re.compile(r"[1-5][0-9][0-9] [^\r\n]*")
+# A final status (PEP 3333 "200 OK"): 2xx-5xx, a reason phrase of HTAB, SP,
+# VCHAR and obs-text (RFC 9112 §4); 1xx are interim, not the app's to send.
+_STATUS = re.compile(r"[2-5][0-9][0-9] [\t\x20-\x7e\x80-\xff]*")
+# What a field value must not hold (RFC 9110 §5.5): controls other than HTAB,
+# DEL, and anything beyond latin-1 (the head is latin-1 on the wire, PEP 3333).
+_BAD_VALUE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]|[^\x00-\xff]")
 # PEP 3333: "the application must not send hop-by-hop headers".
 _HOP_BY_HOP = frozenset(
     (
@@ -95,8 +100,11 @@ def _response_name(name: str) -> int:
 
 
 def _status_code(status: object) -> int:
-    """The code of a PEP 3333 status string like "200 OK"; ValueError if it is none."""
+    """The code of a PEP 3333 status string like "200 OK"; ValueError if it is none
+    (a 1xx, a reason phrase with control characters or beyond latin-1)."""
     if type(status) is not str or not _STATUS.fullmatch(status):
+        if type(status) is str and status[:1] == "1":
+            raise ValueError(f"bad status {status!r}: 1xx is not a final status")
         raise ValueError(f"bad status {status!r}: want a str like '200 OK'")
     code = int(status[:3])
     if len(_STATUS_CODES) < _RESPONSE_NAMES_MAX:
@@ -233,7 +241,9 @@ class Response:
             kind = _RESPONSE_NAMES.get(name)
             if kind is None:
                 kind = _response_name(name)
-            if type(value) is not str or "\r" in value or "\n" in value or "\0" in value:
+            if type(value) is not str or (
+                not (value.isascii() and value.isprintable()) and _BAD_VALUE.search(value)
+            ):  # printable ASCII, the usual value, is checked without the regex
                 raise ValueError(f"bad value for header {name}: {value!r}")
             if kind == _FIELD:
                 fields.append(f"{name}: {value}\r\n")
