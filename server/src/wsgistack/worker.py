@@ -390,6 +390,9 @@ class Worker:
         parser = conn.parser
         unread = parser.error is not None or parser.head_pending
         unread = unread or bool(parser.requests and not parser.requests[0].complete)
+        # a request pipelined behind the last one answered (parsed, or still in the
+        # socket): closing now would reset the connection (RFC 9112 §9.6)
+        unread = unread or len(parser.requests) > 1 or self._has_input(conn)
         if not unread:
             self._close(conn)
             return

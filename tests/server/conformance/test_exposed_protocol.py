@@ -139,3 +139,23 @@ def test_empty_list_elements_are_ignored(server):
     )
     response, _ = _exchange(server, raw, "POST")
     assert response.status == 200 and json.loads(response.body)["body"] == "abc"
+
+
+def test_the_last_response_of_a_recycled_worker_ends_with_a_fin_not_a_reset(spawn):
+    """--max-requests 2 and a third request pipelined behind: two responses, the
+    second with Connection: close, then the connection ends cleanly (RFC 9112 §9.6
+    staged close) instead of a reset that can destroy the responses in flight."""
+    server = spawn("-w", "1", "--max-requests", "2")
+    server.wait_ready()
+    client = Client(server.connect())
+    try:
+        client.send(request(target="/pid") * 2)
+        assert client.response().status == 200
+        client.send(request(target="/pid"))  # pipelined behind the worker's last one
+        last = client.response()
+        assert last.status == 200 and last.header("Connection") == "close"
+        client.sock.settimeout(5)
+        assert client.parser.unread == b""  # the third is not answered here
+        assert client.sock.recv(65536) == b""  # a FIN: ConnectionResetError on a reset
+    finally:
+        client.close()

@@ -9,13 +9,17 @@ import sys
 import pytest
 from wsgistack.metrics import files as multiprocess
 from wsgistack.metrics import instruments as metrics
+from wsgistack.metrics import routes
 
 from tests.support import ROOT
 
 
 @pytest.fixture
 def fresh_routes(monkeypatch):
-    monkeypatch.setattr(metrics, "_routes", set())
+    """A process that has admitted no route yet, with no metrics directory."""
+    monkeypatch.setattr(routes, "_admitted", set())
+    monkeypatch.setattr(routes, "_refused", set())
+    monkeypatch.delenv("PROMETHEUS_MULTIPROC_DIR", raising=False)
 
 
 @pytest.mark.parametrize(
@@ -35,10 +39,25 @@ def test_route_label(fresh_routes, environ, label):
 
 
 def test_routes_past_the_limit_fold_into_other(fresh_routes, monkeypatch):
-    monkeypatch.setattr(metrics, "MAX_ROUTES", 3)
+    monkeypatch.setattr(routes, "MAX_ROUTES", 3)
     labels = [metrics.route_label({metrics.ROUTE_ENVIRON_KEY: f"/r{n}"}) for n in range(5)]
     assert labels == ["/r0", "/r1", "/r2", "_OTHER", "_OTHER"]
     assert metrics.route_label({metrics.ROUTE_ENVIRON_KEY: "/r1"}) == "/r1"  # known ones stay
+
+
+def test_the_route_budget_is_shared_by_the_whole_metrics_directory(
+    fresh_routes, monkeypatch, tmp_path
+):
+    """Workers, their replacements and a reload's new generation share one budget:
+    a fresh process (empty sets) sees what the others admitted."""
+    monkeypatch.setattr(routes, "MAX_ROUTES", 3)
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path))
+    assert [routes.admit(f"/a{n}") for n in range(2)] == [True, True]
+    monkeypatch.setattr(routes, "_admitted", set())  # another process: a recycled worker
+    monkeypatch.setattr(routes, "_refused", set())
+    assert routes.admit("/b") and not routes.admit("/c")  # 3 in the directory: full
+    assert routes.admit("/a0")  # admitted by the first process: still a label
+    assert (tmp_path / "routes.txt").read_text().splitlines() == ["/a0", "/a1", "/b"]
 
 
 @pytest.mark.parametrize(("method", "label"), [("GET", "GET"), ("PURGE", "_OTHER")])

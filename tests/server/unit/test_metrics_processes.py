@@ -20,9 +20,11 @@ import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
+from wsgistack.metrics.routes import MAX_ROUTES
 
 from tests.support import ROOT, wait_until
 from tests.support.process import free_port
@@ -33,14 +35,16 @@ APP = "wsgistack_demo.wsgi:application"
 class Server:
     """``python -m wsgistack`` and ``wsgistack-exporter`` over ``directory``."""
 
-    def __init__(self, directory: Path, *flags: str) -> None:
+    def __init__(
+        self, directory: Path, *flags: str, app: str = APP, cwd: Path = ROOT / "app"
+    ) -> None:
         self.directory = directory
         self.port, self.metrics_port = free_port(), free_port()
         env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(directory)}
         self.server = subprocess.Popen(
             [sys.executable, "-m", "wsgistack", "-b", f"127.0.0.1:{self.port}"]
-            + ["--log-level", "warning", *flags, APP],
-            cwd=ROOT / "app",
+            + ["--log-level", "warning", *flags, app],
+            cwd=cwd,
             env=env,
         )
         self.exporter = subprocess.Popen(
@@ -104,8 +108,8 @@ class Server:
 def start(tmp_path) -> Iterator:
     servers: list[Server] = []
 
-    def _start(*flags: str) -> Server:
-        servers.append(Server(tmp_path, *flags))
+    def _start(*flags: str, **where: Any) -> Server:
+        servers.append(Server(tmp_path, *flags, **where))
         return servers[-1]
 
     yield _start
@@ -274,3 +278,31 @@ def test_a_restarted_server_continues_its_counters(start):
     # A worker counts a request just after sending its response: wait for it.
     assert wait_until(lambda: _count(second, "200", "/") == 4)
     assert second.value("wsgi_server_workers") == 1  # the last run's gauges were dropped
+
+
+ROUTE_PER_PATH = """
+def application(environ, start_response):
+    environ["wsgistack.http_route"] = environ["PATH_INFO"]  # the raw path, by mistake
+    start_response("200 OK", [("Content-Length", "2")])
+    return [b"ok"]
+"""
+
+
+def test_the_route_cap_holds_for_the_directory_across_recycled_workers(start, tmp_path):
+    """An app that labels raw paths, 2 workers recycled every 150 requests, 2,000
+    distinct paths: at most MAX_ROUTES http_route values (and _OTHER) in the
+    directory, where each new worker used to bring MAX_ROUTES more."""
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "rawroutes.py").write_text(ROUTE_PER_PATH)
+    server = start("-w", "2", "--max-requests", "150", app="rawroutes:application", cwd=project)
+    for n in range(2000):
+        assert server.get(f"/item/{n}")[0] == 200
+    routes = {
+        sample.labels["http_route"]
+        for family in text_string_to_metric_families(server.scrape())
+        for sample in family.samples
+        if "http_route" in sample.labels
+    }
+    print(f"\n  {len(routes)} http_route values after 2,000 paths and ~13 recycles")
+    assert len(routes) <= MAX_ROUTES + 1 and "_OTHER" in routes

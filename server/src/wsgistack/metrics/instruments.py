@@ -14,8 +14,8 @@ sets ``environ[ROUTE_ENVIRON_KEY]`` (``"wsgistack.http_route"``) to the route
 ``request.url_rule.rule``, Django's ``request.resolver_match.route``), never the
 raw path. Requests without one (unmatched paths, requests the server refused,
 apps that don't set it) fold into ``OTHER``; so do new values past
-``MAX_ROUTES`` distinct ones per process, a guard against an app that passes
-raw paths by mistake.
+``MAX_ROUTES`` distinct ones in the metrics directory (``routes``), a guard
+against an app that passes raw paths by mistake.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from prometheus_client import Counter, Gauge, Histogram
 
 from .._types import ROUTE_ENVIRON_KEY, Environ
 from . import files
+from .routes import admit
 
 files.install_identities()  # before the first instrument exists
 
@@ -67,9 +68,6 @@ APP_IMPORT_FAILURES = Counter(
     "Times the WSGI application could not be imported (a worker's boot, or --preload).",
 )
 
-MAX_ROUTES = 100  # distinct http_route values per process; more fold into OTHER
-_routes: set[str] = set()
-
 
 def method_label(method: str) -> str:
     """The http_request_method label: the method, or _OTHER if non-standard."""
@@ -80,17 +78,13 @@ def route_label(environ: Environ) -> str:
     """The http_route label: the route template the app set in ``environ``.
 
     ``environ[ROUTE_ENVIRON_KEY]`` if the app set it to a non-empty str and it
-    is one of the first ``MAX_ROUTES`` distinct values this process has seen;
-    otherwise ``OTHER``.
+    is one of the first ``routes.MAX_ROUTES`` distinct values of the metrics
+    directory (``routes.admit``); otherwise ``OTHER``.
     """
     route = environ.get(ROUTE_ENVIRON_KEY)
     if type(route) is not str or not route:
         return OTHER
-    if route not in _routes:
-        if len(_routes) >= MAX_ROUTES:
-            return OTHER
-        _routes.add(route)
-    return route
+    return route if admit(route) else OTHER
 
 
 def multiprocess_dir() -> str | None:
