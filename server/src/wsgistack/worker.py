@@ -11,6 +11,7 @@ the load (accept back-pressure).
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import queue
@@ -20,6 +21,7 @@ import select
 import selectors
 import signal
 import socket
+import struct
 import threading
 import time
 from collections import deque
@@ -65,6 +67,7 @@ _FIRST_REQUEST_GRACE = 0.05
 # every _SHORTAGE_LOG_EVERY seconds.
 _DESCRIPTOR_SHORTAGE = frozenset((errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM))
 _ACCEPT_PAUSE = 0.5
+_LINGER_RESET = struct.pack("ii", 1, 0)  # struct linger: on, 0 seconds
 _SHORTAGE_LOG_EVERY = 10.0
 
 
@@ -386,7 +389,13 @@ class Worker:
         conn.close()
 
     def _release(self, conn: Connection) -> None:
-        """Close a connection we are done with: at once, or lingering if input may follow."""
+        """Close a connection we are done with: at once, or lingering if input may follow;
+        with a reset when its response was cut short (``conn.aborted``)."""
+        if conn.aborted:
+            with contextlib.suppress(OSError):  # SO_LINGER 0: close(2) sends a reset
+                conn.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _LINGER_RESET)
+            self._close(conn)
+            return
         parser = conn.parser
         unread = parser.error is not None or parser.head_pending
         unread = unread or bool(parser.requests and not parser.requests[0].complete)

@@ -30,6 +30,10 @@ def application(environ, start_response):
         status, headers = RESPONSES[path]
         start_response(status, headers)
         return [b"never sent"]
+    if path == "/own-date":  # fields the server sets or sends once
+        start_response("200 OK", [("Date", "yesterday"), ("Server", "mine"),
+                                  ("Content-Length", "2"), ("Content-Length", "3")])
+        return [b"ok"]
     if path == "/non-str-environ":  # an app that rewrites its environ
         environ["HTTP_USER_AGENT"] = 123
         environ["HTTP_REFERER"] = b"bytes"
@@ -157,5 +161,32 @@ def test_the_last_response_of_a_recycled_worker_ends_with_a_fin_not_a_reset(spaw
         client.sock.settimeout(5)
         assert client.parser.unread == b""  # the third is not answered here
         assert client.sock.recv(65536) == b""  # a FIN: ConnectionResetError on a reset
+    finally:
+        client.close()
+
+
+def test_the_apps_own_date_server_and_second_content_length_are_logged(bad_app):
+    server = bad_app()
+    for _ in range(2):
+        response, _ = _exchange(server, request(target="/own-date"))
+        assert response.status == 200 and response.body == b"ok"
+        assert response.header("Server") == "wsgistack" and response.header("Date") != "yesterday"
+    log = server.log()
+    for name in ("Date", "Server", "Content-Length"):
+        assert log.count(f"the application's {name} header is not sent") == 1, log  # once
+
+
+def test_a_close_delimited_response_cut_short_ends_with_a_reset(server):
+    """HTTP/1.0, no Content-Length: the body ends with the connection. An app that
+    fails mid-body must not end it like a complete one (a FIN): a reset."""
+    server.expect_log("the recorder fails on purpose, mid-body")
+    client = Client(server.connect())
+    try:
+        client.send(b"GET /error-late HTTP/1.0\r\nHost: h\r\n\r\n")
+        received = b""
+        with pytest.raises(ConnectionResetError):
+            while chunk := client.sock.recv(65536):
+                received += chunk
+        assert received.endswith(b"first\n")
     finally:
         client.close()

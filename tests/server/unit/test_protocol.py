@@ -375,3 +375,20 @@ def test_junk_inside_a_head_is_refused_not_raised(junk, bad):
     parser.feed(b"GET / HTTP/1.1\r\nHost: h\r\nX-A" + bad + junk + b"\r\n\r\n")
     assert parser.error is not None and parser.error.status == 400, parser.error
     assert not parser.requests
+
+
+def test_singleton_fields_with_two_different_values_are_refused():
+    """RFC 9110 §5.3: a field that is not a list cannot be combined: 400; the same
+    value twice is one value."""
+    two = b"GET / HTTP/1.1\r\nHost: h\r\nContent-Type: a/b\r\nContent-Type: c/d\r\n\r\n"
+    assert status_of(two) == 400
+    same = b"GET / HTTP/1.1\r\nHost: h\r\nContent-Type: a/b\r\nContent-Type: a/b\r\n\r\n"
+    assert status_of(same) is None
+
+
+def test_fields_a_trailer_must_not_carry_are_dropped():
+    """RFC 9110 §6.5.1: framing, routing and authentication fields in a trailer
+    section never reach the request; the others are its trailers."""
+    raw = CHUNKED + b"0\r\nHost: evil\r\nAuthorization: x\r\nX-T: 1\r\n\r\n"  # llhttp: CL is a 400
+    parser = parse(raw)
+    assert parser.error is None and parser.requests[0].trailers == [("X-T", "1")]

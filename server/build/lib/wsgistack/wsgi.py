@@ -359,6 +359,9 @@ class WSGIHandler:
             response.keep_alive = False
             target = printable(request.target.decode("latin-1"))  # raw, as gunicorn logs it
             log.exception("error handling %s %s", request.method, target)
+            if response.headers_sent and not response.chunked and not response.no_body:
+                # a body delimited by the close: a FIN would make it look complete
+                conn.aborted = response.content_length is None
             if not response.headers_sent:
                 response.status_code = 500
                 self._send_quietly(conn, error_response(HttpError(500, reason_phrase(500))))

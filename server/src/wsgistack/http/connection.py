@@ -36,6 +36,7 @@ class Connection:
         "parser",
         "idle_since",
         "lingering",
+        "aborted",
         "io_timeout",
         "environ_base",
     )
@@ -54,6 +55,9 @@ class Connection:
         self.parser = RequestParser(limits)
         self.idle_since = 0.0
         self.lingering = False  # half-closed after a refusal: input is read and dropped
+        # a close-delimited response was cut short: end with a reset, not a FIN that
+        # would make it look complete (RFC 9112 §6.3, 8)
+        self.aborted = False
         self.io_timeout = io_timeout
         # The environ entries that are the same for every request on this connection
         # and whether the peer is trusted (WSGIHandler fills it on the first request).

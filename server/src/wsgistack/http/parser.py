@@ -86,6 +86,20 @@ class Request:
 # The fields that frame or route the message, found in one pass over the head.
 _FRAMING_FIELDS = frozenset(("host", "transfer-encoding", "content-length", "connection", "expect"))
 _LIST_FIELDS = frozenset(("transfer-encoding", "connection"))
+# Fields defined as one value, not a list: two lines with different values
+# cannot be combined (RFC 9110 §5.3), and an app would read either: 400.
+_SINGLETONS = frozenset(
+    ("content-type", "authorization", "proxy-authorization", "range", "if-modified-since",
+     "if-unmodified-since", "max-forwards", "from", "referer", "user-agent", "date")
+)  # fmt: skip
+# Fields a trailer section must not carry (RFC 9110 §6.5.1: framing, routing,
+# request modifiers, authentication, and the content's own): dropped.
+_NOT_IN_TRAILERS = frozenset(
+    ("host", "content-length", "transfer-encoding", "connection", "keep-alive", "te",
+     "trailer", "upgrade", "expect", "content-type", "content-encoding", "content-range",
+     "authorization", "proxy-authorization", "cookie", "set-cookie", "range", "max-forwards",
+     "cache-control", "if-match", "if-none-match", "if-modified-since", "if-unmodified-since")
+)  # fmt: skip
 # Host = uri-host [ ":" port ] (RFC 9112 §3.2, RFC 3986 §3.2.2): an IP-literal in
 # brackets, or a reg-name / IPv4address of unreserved, pct-encoded and sub-delims
 # characters; empty when the target has no authority. No userinfo, no spaces.
@@ -276,6 +290,8 @@ class RequestParser:
         --limit-request-field-size (name plus value, in bytes).
         """
         self._field_count += 1
+        if self._head_complete and name.decode("latin-1").lower() in _NOT_IN_TRAILERS:
+            return  # RFC 9110 §6.5.1: never merged into the request; dropped
         if self._field_count > self._max_fields:
             raise HttpError(431, "more header fields than limit_request_fields")
         if len(name) + len(value) > self._max_field_size:
@@ -303,9 +319,13 @@ class RequestParser:
 
         hosts = 0
         framing: dict[str, str] = {}  # lower-case name -> first value, as Request.header()
+        singletons: dict[str, str] = {}
         for key, value in request.headers:
             lowered = key.lower()
-            if lowered in _FRAMING_FIELDS:
+            if lowered in _SINGLETONS:
+                if singletons.setdefault(lowered, value) != value:  # RFC 9110 §5.3
+                    raise HttpError(400, f"{key} sent twice with different values")
+            elif lowered in _FRAMING_FIELDS:
                 if lowered == "host":
                     hosts += 1
                 if lowered not in framing:

@@ -99,6 +99,17 @@ def _response_name(name: str) -> int:
     return kind
 
 
+_OVERRIDES_LOGGED: set[str] = set()
+
+
+def _overridden(name: str, why: str) -> None:
+    """Say once per process and field name that the app's field was replaced."""
+    lowered = name.lower()
+    if lowered not in _OVERRIDES_LOGGED:
+        _OVERRIDES_LOGGED.add(lowered)
+        log.warning("the application's %s header is not sent: %s", name, why)
+
+
 def _status_code(status: object) -> int:
     """The code of a PEP 3333 status string like "200 OK"; ValueError if it is none
     (a 1xx, a reason phrase with control characters or beyond latin-1)."""
@@ -252,8 +263,12 @@ class Response:
             elif kind == _CONTENT_LENGTH:
                 if not value.strip().isdigit():
                     raise ValueError(f"bad Content-Length {value!r}")
+                if content_length is not None and int(value) != content_length:
+                    _overridden(name, "a second, different Content-Length; the first is sent")
+                    continue
                 content_length = int(value)  # _head() writes it, once (RFC 9110 §8.6)
-            # else Date or Server: the server sets these
+            else:  # Date or Server: the server sets these (PEP 3333 lets it)
+                _overridden(name, "the server sets it")
         self.status = status
         self.status_code = code
         self.fields = "".join(fields)
