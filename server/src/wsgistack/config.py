@@ -404,6 +404,18 @@ SETTINGS: tuple[Setting, ...] = (
         default=75.0,
     ),
     Setting(
+        "client_timeout",
+        ("--client-timeout",),
+        _seconds,
+        "seconds a send to or a receive from a client may wait without progress before "
+        "that connection is closed (nginx's send_timeout and client_body_timeout); at "
+        "most half --timeout, as the worker must beat meanwhile. A slow client that "
+        "progresses is served whatever the time, and --timeout kills only a worker whose "
+        "app is stuck",
+        "SECONDS",
+        default=30.0,
+    ),
+    Setting(
         "client_header_timeout",
         ("--client-header-timeout",),
         _seconds,
@@ -604,6 +616,7 @@ class Config:
     timeout: float = default("timeout")
     graceful_timeout: float = default("graceful_timeout")
     keep_alive: float = default("keep_alive")
+    client_timeout: float = default("client_timeout")
     client_header_timeout: float = default("client_header_timeout")
     limit_request_line: int = default("limit_request_line")
     limit_request_fields: int = default("limit_request_fields")

@@ -108,7 +108,11 @@ class Worker:
             cfg.limit_request_field_size,
             cfg.limit_request_body,
         )
-        self.io_timeout = cfg.timeout or None
+        # A send or receive waits at most --client-timeout for the client, and less
+        # than --timeout: in inline mode the loop cannot beat while it waits.
+        self.io_timeout = (
+            min(cfg.client_timeout, cfg.timeout / 2) if cfg.timeout else cfg.client_timeout
+        ) or None
         self.selector = selectors.DefaultSelector()
         self.exit_status = 0
         self.requests_left = (
@@ -118,7 +122,7 @@ class Worker:
         )
         # thread id -> (request, time.monotonic() when it started): the heartbeat and
         # the timeout log
-        self.in_flight: dict[int, tuple[Request, float]] = {}
+        self.in_flight: dict[int, tuple[Request, float, Connection]] = {}
         # the master kills a worker silent for --timeout: beat at least twice as often
         self.sweep_every = min(_LOOP_TICK, cfg.timeout / 2) if cfg.timeout else _LOOP_TICK
         self.busy = 0
@@ -179,7 +183,7 @@ class Worker:
 
     def _timed_out(self, *_: object) -> None:
         """SIGABRT from the master after --timeout: log what was running, exit."""
-        for request, _started in list(self.in_flight.values()):
+        for request, _started, _conn in list(self.in_flight.values()):
             target = request.target.decode("latin-1")
             logs.error_log.error(
                 "worker %d timed out serving %s %s", os.getpid(), request.method, target
@@ -234,14 +238,24 @@ class Worker:
         self._stop_handler_threads()
 
     def _busy_since(self, now: float) -> float:
-        """When the oldest request in flight started (time.monotonic()), else ``now``.
+        """When the request in flight that has waited longest last progressed: its
+        start, or the last time data moved to or from its client (time.monotonic()),
+        else ``now``.
 
         With --threads N the loop keeps running while a handler thread is stuck in
-        the app; beating as of that request's start lets the master's --timeout
-        kill a worker with a hung request (gunicorn's gthread worker keeps beating
-        from its loop, so a hung thread is never timed out).
+        the app; beating as of that time lets the master's --timeout kill a worker
+        with a hung request (gunicorn's gthread worker keeps beating from its loop,
+        so a hung thread is never timed out), and only then: a long download to a
+        slow client progresses, a client that makes no progress is cut off after
+        --client-timeout.
         """
-        return min((started for _, started in list(self.in_flight.values())), default=now)
+        return min(
+            (
+                max(started, conn.progressed_at)
+                for _, started, conn in list(self.in_flight.values())
+            ),
+            default=now,
+        )
 
     def _close_listeners(self) -> None:
         """Close this worker's copies of the listening sockets once it stops for good:
@@ -340,6 +354,8 @@ class Worker:
         else:
             peer, local = ("", 0), (str(listener.getsockname()), 0)
         conn = Connection(sock, peer, local, self.limits, self.io_timeout)
+        if self.work is None:  # inline: the app runs in the loop, which cannot beat then
+            conn.on_progress = self.heartbeat.beat
         self.connections.add(conn)
         conn.idle_since = time.monotonic()
         self.selector.register(sock, selectors.EVENT_READ, conn)
@@ -552,7 +568,7 @@ class Worker:
                 if self.cfg.pre_request is not None:
                     run_hook(self.cfg, "pre_request", self, request)
                 thread = threading.get_ident()
-                self.in_flight[thread] = (request, started)
+                self.in_flight[thread] = (request, started, conn)
                 metrics.ACTIVE_REQUESTS.inc()
                 try:
                     keep = self.handler.handle(conn, request, keep_alive)

@@ -4,11 +4,13 @@ malformed message may take a worker down."""
 
 from __future__ import annotations
 
+import json
 import os
 import resource
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -20,7 +22,7 @@ from tests.support.process import server_environ
 from tests.support.rawhttp import Client, request
 
 
-def _start(tmp_path, *flags: str, nofile: int | None = None):
+def _start(tmp_path, *flags: str, nofile: int | None = None, app: str = RECORDER):
     """A one-worker server on a free port; (process, port, log path)."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -33,9 +35,10 @@ def _start(tmp_path, *flags: str, nofile: int | None = None):
 
     with open(log, "wb") as out:
         process = subprocess.Popen(
-            [sys.executable, "-m", "wsgistack", RECORDER, "-w", "1", "-b", f"127.0.0.1:{port}",
+            [sys.executable, "-m", "wsgistack", app, "-w", "1", "-b", f"127.0.0.1:{port}",
              *flags],
-            cwd=ROOT, env=server_environ(), stdout=out, stderr=subprocess.STDOUT,
+            cwd=tmp_path if app != RECORDER else ROOT, env=server_environ(), stdout=out,
+            stderr=subprocess.STDOUT,
             preexec_fn=limit,
         )  # fmt: skip
     assert wait_until(lambda: " serving " in log.read_text(), 20), log.read_text()
@@ -145,5 +148,96 @@ def test_an_endless_chunk_line_is_refused_at_once_with_bounded_memory(tmp_path, 
         assert grew < 16 and spent < 5  # generous: the old code took +74 MiB and 25 s
         assert _get(port) == 200  # the same worker serves on
         assert _worker_pid(process) == worker
+    finally:
+        _stop(process)
+
+
+# -- slow clients: --timeout is for a stuck app, --client-timeout for a stuck client
+
+
+def _bystander_after(port: int, seconds: float) -> int:
+    """GET /sleep?s=3 on a new connection ``seconds`` from now: its status (0: cut)."""
+    time.sleep(seconds)
+    return _sleep3(port)
+
+
+def _sleep3(port: int) -> int:
+    sock = socket.create_connection(("127.0.0.1", port), timeout=15)
+    client = Client(sock)
+    try:
+        client.send(request(target="/sleep?s=3"))
+        return client.response().status
+    except (OSError, AssertionError):
+        return 0
+    finally:
+        client.close()
+
+
+def test_a_client_that_never_reads_costs_its_connection_not_the_worker(tmp_path):
+    """A streamed body to a client that never reads: the bystander's request, running
+    past --timeout's count from the stuck one's start, still gets its 200."""
+    process, port, log = _start(tmp_path, "--threads", "2", "--timeout", "4")
+    try:
+        stuck = socket.create_connection(("127.0.0.1", port), timeout=5)
+        stuck.sendall(request(target="/stream?n=5000000"))  # ~70 MB it never reads
+        assert _bystander_after(port, 2) == 200, log.read_text()
+        assert "timed out" not in log.read_text()
+        assert log.read_text().count("spawned worker") == 1
+        stuck.close()
+    finally:
+        _stop(process)
+
+
+def test_a_trickled_body_that_progresses_does_not_time_the_worker_out(tmp_path):
+    """A body sent a byte every 1.5 s (each within --client-timeout): the request
+    outlives --timeout, and neither it nor the bystander is cut."""
+    process, port, log = _start(tmp_path, "--threads", "2", "--timeout", "4")
+    try:
+        slow = socket.create_connection(("127.0.0.1", port), timeout=15)
+        client = Client(slow)
+        client.send(request("POST", "/echo", [("Content-Length", "5")]))
+        results = {}
+        bystander = threading.Thread(target=lambda: results.update(b=_bystander_after(port, 2)))
+        bystander.start()
+        for byte in b"abcde":
+            time.sleep(1.5)
+            client.send(bytes([byte]))
+        response = client.response("POST")
+        bystander.join(20)
+        client.close()
+        assert response.status == 200 and json.loads(response.body)["body"] == "abcde"
+        assert results["b"] == 200
+        assert "timed out" not in log.read_text()
+    finally:
+        _stop(process)
+
+
+DOWNLOAD_APP = """
+def application(environ, start_response):
+    start_response("200 OK", [("Content-Length", str(128 * 65536))])
+    return (b"x" * 65536 for _ in range(128))
+"""
+
+
+def test_a_slow_but_steady_download_outlives_the_timeout(tmp_path):
+    """8 MiB read at about 1 MiB/s by an inline worker with --timeout 3: it
+    progresses, so it is served whole (it used to be killed at 3 s)."""
+    (tmp_path / "download.py").write_text(DOWNLOAD_APP)
+    process, port, log = _start(tmp_path, "--timeout", "3", app="download:application")
+    try:
+        sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+        sock.sendall(request(target="/"))
+        received, started = 0, time.monotonic()
+        while chunk := sock.recv(65536):
+            received += len(chunk)
+            time.sleep(len(chunk) / 2**20)  # about 1 MiB/s
+            if received > 128 * 65536:
+                break
+        sock.close()
+        elapsed = time.monotonic() - started
+        print(f"\n  {received / 2**20:.1f} MiB in {elapsed:.1f} s with --timeout 3")
+        assert received >= 128 * 65536  # the head and every byte of the body
+        assert elapsed > 3 and "timed out" not in log.read_text()
     finally:
         _stop(process)

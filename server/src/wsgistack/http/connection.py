@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import socket
 import struct
+import time
+from collections.abc import Callable
 
 from .._types import Environ
 from .parser import Limits, RequestParser
 
 RECV_SIZE = 64 * 1024  # bytes per recv(2)
+SEND_SLICE = 256 * 1024  # bytes per sendall(2) of a large write, progress between
 
 
 class ClientDisconnected(ConnectionError):
@@ -38,6 +41,8 @@ class Connection:
         "lingering",
         "aborted",
         "io_timeout",
+        "progressed_at",
+        "on_progress",
         "environ_base",
     )
 
@@ -59,6 +64,12 @@ class Connection:
         # would make it look complete (RFC 9112 §6.3, 8)
         self.aborted = False
         self.io_timeout = io_timeout
+        # When data last moved to or from the client (time.monotonic()), and who
+        # else is told (the inline worker's heartbeat): a slow client that makes
+        # progress is no hung app (--timeout), one that makes none is cut off by
+        # io_timeout (--client-timeout).
+        self.progressed_at = 0.0
+        self.on_progress: Callable[[float], None] | None = None
         # The environ entries that are the same for every request on this connection
         # and whether the peer is trusted (WSGIHandler fills it on the first request).
         self.environ_base: tuple[Environ, bool] | None = None
@@ -84,7 +95,27 @@ class Connection:
         data = self.sock.recv(RECV_SIZE, 0 if wait else socket.MSG_DONTWAIT)
         if not data:
             raise ClientDisconnected("client closed the connection")
+        if wait:  # a handler waiting for a body: it progresses
+            self.progress()
         self.parser.feed(data)
+
+    def send(self, data: bytes) -> None:
+        """Send all of ``data``, in slices of SEND_SLICE bytes, each one progress.
+        Raises OSError (BlockingIOError when a slice made no progress for io_timeout)."""
+        if len(data) > SEND_SLICE:
+            view = memoryview(data)
+            for start in range(0, len(data), SEND_SLICE):
+                self.sock.sendall(view[start : start + SEND_SLICE])
+                self.progress()
+            return
+        self.sock.sendall(data)
+        self.progress()
+
+    def progress(self) -> None:
+        """Data moved: note when, and beat the inline worker's heartbeat."""
+        now = self.progressed_at = time.monotonic()
+        if self.on_progress is not None:
+            self.on_progress(now)
 
     def close(self) -> None:
         """Close the socket; never raises OSError."""

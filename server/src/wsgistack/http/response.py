@@ -20,7 +20,7 @@ from typing import Protocol
 
 from .. import SERVER_SOFTWARE
 from .._types import ExcInfo, Headers
-from .connection import Connection
+from .connection import SEND_SLICE, Connection
 from .parser import HttpError, Request
 
 log = logging.getLogger("wsgistack.error")
@@ -282,7 +282,7 @@ class Response:
         """
         if not self.continue_sent and not self.headers_sent:
             self.continue_sent = True
-            self.conn.sock.sendall(b"HTTP/1.1 100 Continue\r\n\r\n")
+            self.conn.send(b"HTTP/1.1 100 Continue\r\n\r\n")
 
     def _head(self, known_length: int | None) -> bytes:
         if self.status is None:
@@ -336,7 +336,7 @@ class Response:
             self.body_bytes += len(data)
             out += b"%x\r\n%b\r\n" % (len(data), data) if self.chunked else data
         if out:
-            self.conn.sock.sendall(out)
+            self.conn.send(out)
 
     def finish(self) -> None:
         """Send what ends the message: the head if not yet sent, the last chunk
@@ -344,7 +344,7 @@ class Response:
         if not self.headers_sent:
             self.write(b"", known_length=0)
         if self.chunked:
-            self.conn.sock.sendall(b"0\r\n\r\n")
+            self.conn.send(b"0\r\n\r\n")
         elif (
             self.content_length is not None
             and self.body_bytes < self.content_length
@@ -368,7 +368,14 @@ class Response:
             # socket.sendfile() waits for the socket with Python's own timeout
             sock.settimeout(self.conn.io_timeout)
             try:
-                self.body_bytes += sock.sendfile(file, offset, count)
+                sent = 0
+                while sent < count:  # in slices: each one progress (a slow client's)
+                    n = sock.sendfile(file, offset + sent, min(count - sent, 4 * SEND_SLICE))
+                    if not n:
+                        break  # the file is shorter than it said
+                    sent += n
+                    self.conn.progress()
+                self.body_bytes += sent
             finally:
                 sock.settimeout(None)
         return True
