@@ -2,10 +2,11 @@
 
 It never serves requests. Signal handlers only queue the signal and wake the
 loop; the loop then reaps children, kills workers whose heartbeat is older
-than ``--timeout``, and brings the worker count to its target. Signals have
-gunicorn's meanings: TERM/INT graceful stop, QUIT immediate stop, HUP reload
-(new workers with freshly imported code, then the old ones retire gracefully),
-TTIN/TTOU one worker more/less, USR1 reopen log files.
+than ``--timeout``, and brings the worker count to its target. Signals:
+TERM graceful stop, QUIT immediate stop, HUP reload (new workers with freshly
+imported code, then the old ones retire gracefully), TTIN/TTOU one worker
+more/less, USR1 reopen log files, as in gunicorn; INT is a graceful stop too,
+where gunicorn's is quick: Ctrl-C in a terminal lets in-flight requests finish.
 
 An app that fails to import (a worker exits WORKER_BOOT_ERROR) is never
 retried in the same generation. At start it stops the master (exit 3); on a

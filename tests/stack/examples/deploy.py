@@ -13,6 +13,7 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -131,3 +132,21 @@ def poll(deployment: Deployment, path: str, wanted: bytes, timeout: float) -> fl
             return time.monotonic() - started
         time.sleep(0.1)
     return None
+
+
+def deploy_example(
+    name: str, destination: Path, settings: Callable[[Path], dict[str, str]]
+) -> Iterator[Deployment]:
+    """examples/<name> copied to ``destination`` and up with `make up` and the
+    ``settings(folder)``; yields the Deployment, then takes it down and checks
+    that no file of the template changed. For a module-scoped fixture."""
+    before = git_status()
+    folder = copy_example(name, destination)
+    deployment = Deployment(folder, settings(folder))
+    deployment.down()
+    try:
+        deployment.make("up")
+        yield deployment
+    finally:
+        deployment.down()
+    assert git_status() == before, "deploying an example changed the template's files"

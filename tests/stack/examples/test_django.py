@@ -7,32 +7,27 @@ template changes."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
-from tests.stack.examples.deploy import Deployment, copy_example, git_status
+from tests.stack.examples.deploy import Deployment, deploy_example
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
-@pytest.fixture(scope="module")
-def django_app(docker_works, tmp_path_factory) -> Iterator[Deployment]:
-    before = git_status()
-    folder = copy_example("django", tmp_path_factory.mktemp("user"))
-    settings = {
+def _settings(folder: Path) -> dict[str, str]:
+    return {
         "APP_MODULE": "mysite.wsgi:application",
         "APP_ENV_FILE": str(folder / "app.env"),
         "STATIC_DIR": "staticfiles",
         "APP_BUILD": "python manage.py collectstatic --noinput",
     }
-    deployment = Deployment(folder, settings)
-    deployment.down()
-    try:
-        deployment.make("up")
-        yield deployment
-    finally:
-        deployment.down()
-    assert git_status() == before, "deploying an example changed the template's files"
+
+
+@pytest.fixture(scope="module")
+def django_app(docker_works, tmp_path_factory) -> Iterator[Deployment]:
+    yield from deploy_example("django", tmp_path_factory.mktemp("user"), _settings)
 
 
 def test_the_database_answers_once_migrated_by_make_manage(django_app):

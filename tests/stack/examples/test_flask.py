@@ -10,7 +10,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.stack.examples.deploy import Deployment, copy_example, git_status, poll
+from tests.stack.examples.deploy import Deployment, deploy_example, poll
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -19,15 +19,7 @@ SETTINGS = {"APP_MODULE": "myapp:create_app()", "STATIC_DIR": "myapp/static"}
 
 @pytest.fixture(scope="module")
 def flask_app(docker_works, tmp_path_factory) -> Iterator[Deployment]:
-    before = git_status()
-    deployment = Deployment(copy_example("flask", tmp_path_factory.mktemp("user")), SETTINGS)
-    deployment.down()
-    try:
-        deployment.make("up")
-        yield deployment
-    finally:
-        deployment.down()
-    assert git_status() == before, "deploying an example changed the template's files"
+    yield from deploy_example("flask", tmp_path_factory.mktemp("user"), lambda _: SETTINGS)
 
 
 def test_the_apps_factory_answers_through_nginx(flask_app):
