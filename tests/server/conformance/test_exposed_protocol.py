@@ -190,3 +190,13 @@ def test_a_close_delimited_response_cut_short_ends_with_a_reset(server):
         assert received.endswith(b"first\n")
     finally:
         client.close()
+
+
+def test_an_upgrade_request_with_a_body_gets_its_body_to_the_app(server):
+    raw = (
+        b"POST /echo HTTP/1.1\r\nHost: h\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n"
+        b"Content-Length: 5\r\n\r\nhello"
+    )
+    response, closed = _exchange(server, raw, "POST", closes=True)
+    assert response.status == 200 and json.loads(response.body)["body"] == "hello"
+    assert closed  # not upgraded: the connection ends with the request

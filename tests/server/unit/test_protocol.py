@@ -392,3 +392,19 @@ def test_fields_a_trailer_must_not_carry_are_dropped():
     raw = CHUNKED + b"0\r\nHost: evil\r\nAuthorization: x\r\nX-T: 1\r\n\r\n"  # llhttp: CL is a 400
     parser = parse(raw)
     assert parser.error is None and parser.requests[0].trailers == [("X-T", "1")]
+
+
+def test_an_upgrade_request_with_a_body_is_processed_body_included():
+    """RFC 9110 §7.8: a server that does not upgrade processes the request as if
+    Upgrade were absent, body included (llhttp stops at the head); then closes."""
+    upgrade = b"Host: h\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n"
+    parser = parse(b"POST / HTTP/1.1\r\n" + upgrade + b"Content-Length: 5\r\n\r\nhel")
+    request = parser.requests[0]
+    assert not request.complete and bytes(request.body) == b"hel"
+    parser.feed(b"lo")
+    assert request.complete and bytes(request.body) == b"hello" and not request.keep_alive
+    chunked = b"POST / HTTP/1.1\r\n" + upgrade + b"Transfer-Encoding: chunked\r\n\r\n"
+    parser = parse(chunked + b"3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n")
+    assert parser.requests[0].complete and bytes(parser.requests[0].body) == b"abcde"
+    parser = parse(chunked + b"5;ext=")  # the body's own lines keep their bounds
+    assert feed_until_refused(parser, b"e" * 65536, 4) == 1 and parser.error.status == 400

@@ -170,6 +170,8 @@ class RequestParser:
         # parser is between chunk data; _chunk_line the bytes of the unfinished line.
         self._chunk_lines = False
         self._in_trailers = False
+        # the parser of an upgrade request's body (_start_body), else None
+        self._body_parser: httptools.HttpRequestParser | None = None
         self._chunk_line = 0
         self._max_chunk_line = self._max_field_line
         self._parser = httptools.HttpRequestParser(self)
@@ -182,18 +184,26 @@ class RequestParser:
     # -- input ---------------------------------------------------------------
     def feed(self, data: bytes) -> None:
         """Parse ``data`` (bytes as received); sets ``error`` instead of raising on bad input."""
+        if self._body_parser is not None:
+            self._feed_body(data)
+            return
         if self.error is not None or self.stopped:
             return
         try:
             self._parser.feed_data(data)
-        except httptools.HttpParserUpgrade:
-            # llhttp stops at an Upgrade or CONNECT head. We speak only
-            # HTTP/1.1: answer the request (ignoring Upgrade, RFC 9110 §7.8)
-            # and close, since bytes after the head were not parsed.
+        except httptools.HttpParserUpgrade as upgrade:
+            # llhttp stops at an Upgrade head. We speak only HTTP/1.1: the request
+            # is processed as if Upgrade were not there (RFC 9110 §7.8), body
+            # included, and the connection closes after it, as nothing after
+            # the head went through llhttp's framing.
             current = self._current
             if current is not None:
-                current.complete, current.keep_alive = True, False
+                current.keep_alive = False
                 self.stopped = True
+                if current.chunked or current.content_length:
+                    self._start_body(current, data[upgrade.args[0] :])
+                else:
+                    current.complete = True
         except HttpError as exc:  # raised by our callbacks
             self._fail(exc)
         except httptools.HttpParserCallbackError as exc:
@@ -205,6 +215,41 @@ class RequestParser:
             if not self._head_complete:
                 self._bound_head(data)
             elif self._chunk_lines:
+                self._bound_chunk_line(data)
+
+    def _start_body(self, request: Request, rest: bytes) -> None:
+        """Read the body of a request llhttp stopped at (an Upgrade head) with a
+        second llhttp parser, given a head with the same framing: de-chunking and
+        the limits stay llhttp's and ours."""
+        request.complete = False  # llhttp called it complete: its body was not read
+        self._body_parser = httptools.HttpRequestParser(_BodyOnly(self))
+        framing = (
+            b"Transfer-Encoding: chunked"
+            if request.chunked
+            else b"Content-Length: %d" % (request.content_length or 0)
+        )
+        self._body_parser.feed_data(b"POST / HTTP/1.1\r\nHost: h\r\n" + framing + b"\r\n\r\n")
+        # llhttp's on_message_complete for the head reset these: the first chunk-size line
+        self._chunk_lines, self._chunk_line = request.chunked, 0
+        if rest:
+            self._feed_body(rest)
+
+    def _feed_body(self, data: bytes) -> None:
+        """Feed the body-only parser (see _start_body); errors as feed()'s."""
+        assert self._body_parser is not None
+        if self.error is not None or (self._current is not None and self._current.complete):
+            return
+        try:
+            self._body_parser.feed_data(data)
+        except HttpError as exc:
+            self._fail(exc)
+        except httptools.HttpParserCallbackError as exc:
+            cause = exc.__context__ if isinstance(exc.__context__, HttpError) else None
+            self._fail(cause or HttpError(400, str(exc)))
+        except httptools.HttpParserError as exc:
+            self._fail(HttpError(400, str(exc)))
+        else:
+            if self._chunk_lines:
                 self._bound_chunk_line(data)
 
     def _bound_chunk_line(self, data: bytes) -> None:
@@ -419,6 +464,17 @@ class RequestParser:
         self._chunk_lines = self._in_trailers = False
         assert self._current is not None
         self._current.complete = True
+
+
+class _BodyOnly:
+    """httptools callbacks of the body-only parser: the body's go to ``parser``,
+    the synthetic head's nowhere."""
+
+    def __init__(self, parser: RequestParser) -> None:
+        self.on_body = parser.on_body
+        self.on_chunk_header = parser.on_chunk_header
+        self.on_chunk_complete = parser.on_chunk_complete
+        self.on_message_complete = parser.on_message_complete
 
 
 def _codings(transfer_encoding: str) -> list[str]:
