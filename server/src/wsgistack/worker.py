@@ -120,8 +120,8 @@ class Worker:
             if cfg.max_requests
             else -1
         )
-        # thread id -> (request, time.monotonic() when it started): the heartbeat and
-        # the timeout log
+        # thread id -> (request, time.monotonic() when it started, its connection, whose
+        # progressed_at counts too): the heartbeat and the timeout log
         self.in_flight: dict[int, tuple[Request, float, Connection]] = {}
         # the master kills a worker silent for --timeout: beat at least twice as often
         self.sweep_every = min(_LOOP_TICK, cfg.timeout / 2) if cfg.timeout else _LOOP_TICK
