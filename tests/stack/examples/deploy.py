@@ -20,7 +20,10 @@ from pathlib import Path
 from tests.support import ROOT
 
 PROJECT = os.environ.get("EXAMPLES_PROJECT", "wsgistack-examples")
-PORTS = {"HTTP_PORT": "38080", "HTTPS_PORT": "38443", "PROMETHEUS_PORT": "39090"}
+# Below Linux's ephemeral range (32768-60999), where an outgoing connection can
+# hold a port at the moment Docker binds it, and apart from the integration
+# (18xxx) and Swarm (28xxx) stacks'.
+PORTS = {"HTTP_PORT": "17080", "HTTPS_PORT": "17443", "PROMETHEUS_PORT": "17090"}
 MAKE_TIMEOUT = 900  # seconds: a first build of the runtime and app images
 
 
