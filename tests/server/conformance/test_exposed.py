@@ -45,11 +45,11 @@ def _start(tmp_path, *flags: str, nofile: int | None = None, app: str = RECORDER
     return process, port, log
 
 
-def _get(port: int, timeout: float = 5.0) -> int:
-    sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
-    client = Client(sock)
+def _get(port: int, target: str = "/echo", timeout: float = 5.0) -> int:
+    """The status of GET ``target`` on a new connection."""
+    client = Client(socket.create_connection(("127.0.0.1", port), timeout=timeout))
     try:
-        client.send(request(target="/echo"))
+        client.send(request(target=target))
         return client.response().status
     finally:
         client.close()
@@ -158,19 +158,10 @@ def test_an_endless_chunk_line_is_refused_at_once_with_bounded_memory(tmp_path, 
 def _bystander_after(port: int, seconds: float) -> int:
     """GET /sleep?s=3 on a new connection ``seconds`` from now: its status (0: cut)."""
     time.sleep(seconds)
-    return _sleep3(port)
-
-
-def _sleep3(port: int) -> int:
-    sock = socket.create_connection(("127.0.0.1", port), timeout=15)
-    client = Client(sock)
     try:
-        client.send(request(target="/sleep?s=3"))
-        return client.response().status
+        return _get(port, "/sleep?s=3", timeout=15)
     except (OSError, AssertionError):
         return 0
-    finally:
-        client.close()
 
 
 def test_a_client_that_never_reads_costs_its_connection_not_the_worker(tmp_path):
