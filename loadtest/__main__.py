@@ -3,10 +3,12 @@
 Brings the stack up (or uses the running one), runs the scenario's traffic from
 a generator container on the stack's frontend network against nginx, prints
 progress, and writes reports/<timestamp>-<scenario>/ (summary.json, report.md,
-throughput.png, latency.png). Exit status: 0 when the run completed (errors
-and all: they are in the report), 2 on a bad argument or scenario, 1 when the
-stack or Prometheus failed, 130 when interrupted (Ctrl-C; the app is put back
-on the engine it had).
+throughput.png, latency.png). With ``--target URL`` the traffic goes to that
+base URL instead (loadtest.target), from a generator on the host's network,
+and the stack is left alone. Exit status: 0 when the run completed (errors
+and all: they are in the report), 2 on a bad argument, scenario or target, 1
+when the stack, Prometheus or the target failed, 130 when interrupted (Ctrl-C;
+the app is put back on the engine it had).
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from loadtest import report, runner, scenario
+from loadtest import report, runner, scenario, target
 from loadtest.prometheus import PrometheusError
 from loadtest.stack import ENGINES, ROOT, Stack, StackError
 
@@ -45,6 +47,29 @@ def arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--duration", help="measured time per engine, e.g. 30s, 2m")
     parser.add_argument("--connections", type=int, help="TCP connections to nginx")
     parser.add_argument("--rounds", type=int, help="rounds per engine (default: 1; 4 with both)")
+    parser.add_argument(
+        "--target",
+        metavar="URL",
+        help="load this base URL (http:// or https://) instead of the local stack's nginx",
+    )
+    parser.add_argument(
+        "--insecure",
+        action="store_true",
+        help="with --target: do not verify its TLS certificate before the run",
+    )
+    parser.add_argument(
+        "--rate-ceiling",
+        type=float,
+        default=target.RATE_CEILING,
+        metavar="RPS",
+        help="with --target on another machine: the most requests/s offered without "
+        f"--confirm-rate (default {target.RATE_CEILING:g})",
+    )
+    parser.add_argument(
+        "--confirm-rate",
+        action="store_true",
+        help="with --target on another machine: allow a rate above --rate-ceiling, or RATE=max",
+    )
     parser.add_argument("--reports", type=Path, default=ROOT / "reports", help="reports folder")
     parser.add_argument(
         "--compose-option",
@@ -92,20 +117,45 @@ def main(argv: list[str] | None = None) -> int:
         rate = None if closed or args.rate is None else _rate(args.rate)
         duration = None if args.duration is None else scenario.parse_duration(args.duration)
         chosen = chosen.with_overrides(rate=rate, duration=duration, connections=args.connections)
-        engines = list(ENGINES) if args.engine == "both" else [args.engine]
+        where = target.STACK
+        if args.target is not None:
+            where = target.parse(args.target, insecure=args.insecure)
+            if args.engine != "wsgistack":  # argparse's default: not chosen
+                raise scenario.ScenarioError(
+                    "ENGINE chooses the local stack's server; a TARGET's is its own"
+                )
+            target.check_rate(
+                where, None if closed else chosen.rate, args.rate_ceiling, args.confirm_rate
+            )
+        engines = (
+            [target.ENGINE]
+            if where.external
+            else list(ENGINES)
+            if args.engine == "both"
+            else [args.engine]
+        )
         rounds = DEFAULT_ROUNDS[len(engines)] if args.rounds is None else args.rounds
         if not 1 <= rounds <= 20:
             raise scenario.ScenarioError(f"rounds must be 1..20, got {rounds}")
-    except scenario.ScenarioError as exc:
+    except (scenario.ScenarioError, target.TargetError) as exc:
         print(f"load: {exc}", file=sys.stderr)
         return 2
     try:
+        if where.external:
+            status = target.preflight(where)
+            print(f"load: {where.base} answers ({status})")
         stack = Stack(args.compose_option)
         folder, results, settings = runner.run(
-            stack, chosen, engines, "closed" if closed else "open", rounds, args.reports
+            stack,
+            chosen,
+            engines,
+            "closed" if closed else "open",
+            rounds,
+            args.reports,
+            target=where,
         )
         report.write(folder, settings, results)
-    except (StackError, PrometheusError) as exc:
+    except (StackError, PrometheusError, target.TargetError) as exc:
         print(f"load: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:  # the generator is gone and the app on its engine again

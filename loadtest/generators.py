@@ -26,13 +26,14 @@ import re
 import shlex
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import numpy as np
 
 from loadtest.scenario import Scenario, ScenarioError
+from loadtest.target import STACK, Target
 
 PROXY = "proxy"  # nginx's compose service name, its host name on the frontend network
-TARGET = f"https://{PROXY}:8443"
 OUT = "/out"  # the run folder inside the generator container
 H2_STREAMS = 100  # concurrent streams per HTTP/2 connection (nginx allows 128)
 INACTIVITY_TIMEOUT = 30  # seconds without any byte before a connection counts as failed
@@ -59,8 +60,9 @@ class Plan:
     connections: int
 
 
-def open_loop(scenario: Scenario, duration: float) -> Plan:
-    """h2load processes, one per request of ``scenario``, for ``duration`` seconds.
+def open_loop(scenario: Scenario, duration: float, target: Target = STACK) -> Plan:
+    """h2load processes, one per request of ``scenario``, for ``duration`` seconds, against
+    ``target`` (HTTP/1.1 for an http:// target: HTTP/2 without TLS is rarely served).
 
     Request i gets rate x share_i requests/s over max(1, round(connections x share_i))
     connections and sends exactly round(rate x share_i x duration) requests (at least 1),
@@ -73,7 +75,7 @@ def open_loop(scenario: Scenario, duration: float) -> Plan:
         f"# Open loop, scenario {scenario.name}: one h2load per request, in parallel,",
         "# each at its share of the rate; <name>.log has one line per request.",
         "set -u",
-        WAIT_FOR_PROXY,
+        *_wait_for(target),
     ]
     offered = connections = 0
     for request in scenario.requests:
@@ -96,7 +98,7 @@ def open_loop(scenario: Scenario, duration: float) -> Plan:
             f"--connection-inactivity-timeout={INACTIVITY_TIMEOUT}",
             f"--log-file={OUT}/{request.name}.log",
         ]
-        if scenario.protocol == "http/1.1":
+        if protocol(scenario, target) == "http/1.1":
             args += ["--h1", "--max-concurrent-streams=1"]
         else:
             args += [f"--max-concurrent-streams={H2_STREAMS}"]
@@ -105,7 +107,7 @@ def open_loop(scenario: Scenario, duration: float) -> Plan:
         if request.method == "POST":
             files[f"{request.name}.body"] = request.body
             args.append(f"--data={OUT}/{request.name}.body")
-        args.append(TARGET + request.path)
+        args.append(target.url(request.path))
         command = " ".join(shlex.quote(arg) for arg in args)
         out = f"{OUT}/{request.name}"
         lines.append(f"( {command} >{out}.out 2>&1; echo $? >{out}.rc ) &")
@@ -114,8 +116,9 @@ def open_loop(scenario: Scenario, duration: float) -> Plan:
     return Plan("open", files, offered, duration, connections)
 
 
-def closed_loop(scenario: Scenario, duration: float) -> Plan:
-    """One wrk run over ``scenario.connections`` connections for ``duration`` s (whole seconds).
+def closed_loop(scenario: Scenario, duration: float, target: Target = STACK) -> Plan:
+    """One wrk run over ``scenario.connections`` connections for ``duration`` s (whole
+    seconds) against ``target``.
 
     One wrk thread per connection, so that each thread's request() and response()
     calls alternate and the script can time every request.
@@ -126,7 +129,7 @@ def closed_loop(scenario: Scenario, duration: float) -> Plan:
             f"{WRK_MAX_CONNECTIONS} connections, got {scenario.connections}"
         )
     seconds = max(1, round(duration))
-    files = {"wrk.lua": _lua(scenario).encode()}
+    files = {"wrk.lua": _lua(scenario, urlsplit(target.base).path).encode()}
     for request in scenario.requests:
         if request.method == "POST":
             files[f"{request.name}.body"] = request.body
@@ -137,17 +140,27 @@ def closed_loop(scenario: Scenario, duration: float) -> Plan:
         f"--duration={seconds}s",
         f"--timeout={WRK_TIMEOUT}s",
         f"--script={OUT}/wrk.lua",
-        TARGET,
+        target.base,
     ]
     command = " ".join(shlex.quote(arg) for arg in args)
     files["run.sh"] = (
         "#!/bin/sh\n"
         f"# Closed loop, scenario {scenario.name}: wrk with a generated script (wrk.lua)\n"
         "# that picks each request by weight; wrk-<thread>.tsv has one line per response.\n"
-        f"{WAIT_FOR_PROXY}\n"
-        f"{command} >{OUT}/wrk.out 2>&1; echo $? >{OUT}/wrk.rc\n"
+        + "".join(line + "\n" for line in _wait_for(target))
+        + f"{command} >{OUT}/wrk.out 2>&1; echo $? >{OUT}/wrk.rc\n"
     ).encode()
     return Plan("closed", files, None, float(seconds), scenario.connections)
+
+
+def protocol(scenario: Scenario, target: Target) -> str:
+    """The protocol the open loop speaks: the scenario's, but HTTP/1.1 on an http:// target."""
+    return "http/1.1" if target.scheme == "http" else scenario.protocol
+
+
+def _wait_for(target: Target) -> list[str]:
+    """run.sh's first lines: on the stack's network, wait until nginx's name resolves."""
+    return [] if target.external else [WAIT_FOR_PROXY]
 
 
 def _lua_string(value: str) -> str:
@@ -155,14 +168,16 @@ def _lua_string(value: str) -> str:
     return json.dumps(value, ensure_ascii=True)
 
 
-def _lua(scenario: Scenario) -> str:
+def _lua(scenario: Scenario, prefix: str = "") -> str:
+    """wrk.lua for ``scenario``; ``prefix``: the target's path prefix, before every path."""
     entries = []
     for request in scenario.requests:
         headers = ", ".join(f"[{_lua_string(k)}] = {_lua_string(v)}" for k, v in request.headers)
         body = _lua_string(f"{OUT}/{request.name}.body") if request.method == "POST" else "nil"
         entries.append(
             f"  {{weight = {request.weight!r}, method = {_lua_string(request.method)}, "
-            f"path = {_lua_string(request.path)}, headers = {{{headers}}}, body_file = {body}}},"
+            f"path = {_lua_string(prefix + request.path)}, headers = {{{headers}}}, "
+            f"body_file = {body}}},"
         )
     return _LUA_TEMPLATE.replace("@REQUESTS@", "\n".join(entries)).replace("@OUT@", OUT)
 

@@ -15,12 +15,12 @@ from pathlib import Path
 import numpy as np
 from matplotlib.figure import Figure
 
-from loadtest import analysis
+from loadtest import analysis, target
 from loadtest.generators import PERCENTILES, Responses
 from loadtest.runner import Round
 
-LABELS = {"wsgistack": "wsgistack", "gunicorn": "gunicorn"}
-COLORS = {"wsgistack": "tab:blue", "gunicorn": "tab:orange"}
+LABELS = {"wsgistack": "wsgistack", "gunicorn": "gunicorn", target.ENGINE: "target"}
+COLORS = {"wsgistack": "tab:blue", "gunicorn": "tab:orange", target.ENGINE: "tab:green"}
 # Compared per round, wsgistack / gunicorn: (key, what, True if higher is better).
 COMPARED = (
     ("throughput_rps", "throughput", True),
@@ -40,7 +40,7 @@ def round_metrics(result: Round) -> dict[str, float | None]:
         "throughput_rps": client["throughput_rps"],
         "latency_p50_seconds": client["latency_seconds"]["p50"],
         "latency_p99_seconds": client["latency_seconds"]["p99"],
-        "server_latency_p99_seconds": result.server["latency_p99_seconds"],
+        "server_latency_p99_seconds": result.server.get("latency_p99_seconds"),
         "app_cpu_seconds_per_request": cpu / client["requests"]
         if cpu is not None and client["requests"]
         else None,
@@ -51,7 +51,8 @@ def round_metrics(result: Round) -> dict[str, float | None]:
 def engine_summary(rounds: list[Round]) -> dict:
     """One engine over all its rounds: counts add up; client latency percentiles are over
     every answered request of every round; the server's p99 is the median of the rounds';
-    CPU seconds add up, peak RSS is the largest."""
+    CPU seconds add up, peak RSS is the largest. ``server`` is None when the rounds have
+    no server side (a TARGET outside the stack)."""
     client_rounds = [r.client for r in rounds]
     requests = sum(c["requests"] for c in client_rounds)
     duration = sum(c["duration_seconds"] for c in client_rounds)
@@ -83,13 +84,33 @@ def engine_summary(rounds: list[Round]) -> dict:
         },
     }
     servers = [r.server for r in rounds]
+    return {
+        "client": client,
+        "server": _server_summary(servers, duration) if all(servers) else None,
+        **_containers_summary(rounds, requests),
+        "rounds": [
+            {
+                "round": r.index,
+                "folder": str(r.folder),
+                "client": r.client,
+                "server": r.server or None,
+                "containers": r.containers,
+                "metrics": round_metrics(r),
+            }
+            for r in rounds
+        ],
+    }
+
+
+def _server_summary(servers: list[dict], duration: float) -> dict:
+    """The rounds' server sides together (see engine_summary)."""
     server_requests = sum(s["requests"] for s in servers)
     all_counted = sum(sum(s["by_status"].values()) for s in servers)
     counted_5xx = sum(
         n for s in servers for key, n in s["by_status"].items() if key.split()[-1].startswith("5")
     )
     restarts = [s["worker_restarts"] for s in servers if s["worker_restarts"] is not None]
-    server = {
+    return {
         "requests": server_requests,
         "request_rate_rps": server_requests / duration if duration else None,
         "ratio_5xx": counted_5xx / all_counted if all_counted else None,
@@ -98,6 +119,10 @@ def engine_summary(rounds: list[Round]) -> dict:
         ],
         "worker_restarts": sum(restarts) if restarts else None,
     }
+
+
+def _containers_summary(rounds: list[Round], requests: int) -> dict:
+    """Docker's stats of the rounds together, and the app's CPU per request."""
     containers: dict[str, dict] = {}
     for service in sorted({service for r in rounds for service in r.containers}):
         usages = [r.containers.get(service) for r in rounds]
@@ -108,21 +133,8 @@ def engine_summary(rounds: list[Round]) -> dict:
         }
     app_cpu = containers.get("app", {}).get("cpu_seconds")
     return {
-        "client": client,
-        "server": server,
         "containers": containers,
         "app_cpu_seconds_per_request": app_cpu / requests if app_cpu and requests else None,
-        "rounds": [
-            {
-                "round": r.index,
-                "folder": str(r.folder),
-                "client": r.client,
-                "server": r.server,
-                "containers": r.containers,
-                "metrics": round_metrics(r),
-            }
-            for r in rounds
-        ],
     }
 
 
@@ -198,13 +210,31 @@ def _limits(limits: dict[str, str]) -> str:
     )
 
 
+def _where(settings: dict) -> str:
+    """Where the load went: the stack's nginx and its limits, or a TARGET outside it."""
+    if not settings.get("target_local", True):
+        verified = {True: ", its TLS certificate verified", False: ", TLS not verified"}
+        return (
+            f"against {settings['target']}{verified.get(settings.get('tls_verified'), '')}, "
+            "outside the stack: client figures only (no Prometheus cross-check, no Docker stats "
+            "of the server)"
+        )
+    return (
+        f"through nginx ({settings['target']}) on compose project `{settings['stack']}`, "
+        f"its per-client limits for the run: {_limits(settings['proxy_limits'])}"
+    )
+
+
 SERVICES = ("app", "proxy", "prometheus", "nginx-exporter", "loadgen")
 
 
 def table_rows(engine: dict) -> list[tuple[str, str, str | None]]:
     """(row label, value, COMPARED key or None) for one engine's summary; the same rows
     for every engine ("-" where a figure is missing)."""
-    client, server, containers = engine["client"], engine["server"], engine["containers"]
+    client, containers = engine["client"], engine["containers"]
+    server = engine["server"] or dict.fromkeys(
+        ("requests", "request_rate_rps", "ratio_5xx", "latency_p99_seconds", "worker_restarts")
+    )
     latency = client["latency_seconds"]
     rows = [
         ("requests answered (client)", str(client["requests"]), None),
@@ -215,7 +245,7 @@ def table_rows(engine: dict) -> list[tuple[str, str, str | None]]:
         compared = {"p50": "latency_p50_seconds", "p99": "latency_p99_seconds"}.get(key)
         rows.append((f"latency {key}, ms", _ms(latency[key]), compared))
     rows += [
-        ("requests counted by the server (Prometheus)", str(server["requests"]), None),
+        ("requests counted by the server (Prometheus)", _num(server["requests"]), None),
         ("server request rate, req/s", _num(server["request_rate_rps"]), None),
         ("server 5xx ratio", _num(server["ratio_5xx"], 4), None),
         (
@@ -261,8 +291,7 @@ def markdown(settings: dict, engines: dict, compared: dict | None) -> str:
         f"{how}, {settings['duration_seconds']:g} s per engine in {settings['rounds']} "
         f"round(s) of {settings['round_seconds']:g} s"
         + (", interleaved" if len(names) > 1 else "")
-        + f"; through nginx ({settings['target']}) on compose project `{settings['stack']}`, "
-        f"its per-client limits for the run: {_limits(settings['proxy_limits'])}.",
+        + f"; {_where(settings)}.",
         "",
     ]
     if compared is not None:
@@ -313,7 +342,10 @@ def markdown(settings: dict, engines: dict, compared: dict | None) -> str:
     for n in names:
         for r in engines[n]["rounds"]:
             check = r["server"]
-            if abs(check["client_requests"] - check["requests"]) > check["count_tolerance"]:
+            if (
+                check
+                and abs(check["client_requests"] - check["requests"]) > check["count_tolerance"]
+            ):
                 lines.append(
                     f"\n**Count mismatch** ({n}, round {r['round']}): the client got "
                     f"{check['client_requests']} answers, the server counted {check['requests']}."

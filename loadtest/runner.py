@@ -35,6 +35,7 @@ from loadtest.generators import Plan, Responses
 from loadtest.prometheus import Prometheus
 from loadtest.scenario import Scenario
 from loadtest.stack import ENGINES, Sampler, Stack
+from loadtest.target import STACK, Target
 
 SETTLE = 0.5  # seconds after the last answer before the closing scrape may count
 PROGRESS_EVERY = 1.0  # seconds between progress updates on a terminal
@@ -120,7 +121,7 @@ class Progress:
 
 def run_round(
     stack: Stack,
-    prometheus: Prometheus,
+    prometheus: Prometheus | None,
     sampler: Sampler,
     scenario: Scenario,
     plan: Plan,
@@ -129,8 +130,10 @@ def run_round(
     rounds: int,
     folder: Path,
     out: TextIO,
+    target: Target = STACK,
 ) -> Round:
-    """Run ``plan`` once against the stack's current engine and collect both sides."""
+    """Run ``plan`` once against the stack's current engine (or ``target``) and collect
+    both sides; without ``prometheus`` (a target outside the stack) the client's only."""
     folder.mkdir(parents=True)
     for name, content in plan.files.items():
         (folder / name).write_bytes(content)
@@ -140,9 +143,10 @@ def run_round(
     timed_out = False
     sampler.generator_name = name
     sampler.wait_for_samples()
-    before = prometheus.wait_for_scrape(time.time())  # the window opens after the round is ready
+    # the window opens after the round is ready
+    before = prometheus.wait_for_scrape(time.time()) if prometheus else None
     launched = time.time()
-    process = stack.generator(folder, name)
+    process = stack.generator(folder, name, host_network=target.external)
     try:
         while process.poll() is None:
             elapsed = time.time() - launched
@@ -165,9 +169,10 @@ def run_round(
     for process_name, message in totals["messages"].items():
         out.write(f"load: {process_name} failed ({message}); its output is in {folder}\n")
     result = Round(engine, index, folder, plan, launched, finished, timed_out, responses, totals)
-    after = prometheus.wait_for_scrape(finished + SETTLE)
     result.client = client_summary(result, scenario)
-    result.server = server_summary(result, prometheus.counts(before, after))
+    if prometheus is not None and before is not None:
+        after = prometheus.wait_for_scrape(finished + SETTLE)
+        result.server = server_summary(result, prometheus.counts(before, after))
     result.containers = sampler.usage(launched, finished)
     result.series = round_series(result)
     return result
@@ -295,17 +300,84 @@ def run(
     rounds: int,
     reports: Path,
     out: TextIO = sys.stdout,
+    target: Target = STACK,
 ) -> tuple[Path, list[Round], dict]:
     """Run the whole test and return its report folder, the rounds and the settings.
 
-    Leaves the app on the engine it found and the proxy with the limits it found,
-    whatever happens.
+    Against the local stack: leaves the app on the engine it found and the proxy with
+    the limits it found, whatever happens. Against an external ``target`` (``engines``
+    is then ``[loadtest.target.ENGINE]``): the stack is neither started nor changed, and the
+    rounds have the client's figures only.
     """
     started = datetime.now(UTC)
     folder = reports / f"{started:%Y%m%dT%H%M%SZ}-{scenario.name}"
     segment = scenario.duration / rounds
     plan_for = generators.open_loop if mode == "open" else generators.closed_loop
-    plan = plan_for(scenario, segment)
+    plan = plan_for(scenario, segment, target)
+    results: list[Round] = []
+    settings: dict = {}
+    if target.external:
+        out.write(f"load: target {target.base}, outside the stack: the client's figures only\n")
+        stack.build_generator()
+        with Sampler(stack, services=()) as sampler:
+            for engine, index in schedule(engines, rounds):
+                raw = folder / "raw" / f"{engine}-{index}"
+                results.append(
+                    run_round(
+                        stack,
+                        None,
+                        sampler,
+                        scenario,
+                        plan,
+                        engine,
+                        index,
+                        rounds,
+                        raw,
+                        out,
+                        target,
+                    )
+                )
+    else:
+        settings = _run_on_stack(stack, scenario, engines, plan, rounds, folder, out, results)
+    return (
+        folder,
+        results,
+        {
+            "scenario": scenario.name,
+            "description": scenario.description,
+            "mode": mode,
+            "generator": "h2load (nghttp2)" if mode == "open" else "wrk",
+            "protocol": generators.protocol(scenario, target) if mode == "open" else "http/1.1",
+            "rate_rps": scenario.rate if mode == "open" else None,
+            "duration_seconds": scenario.duration,
+            "round_seconds": plan.duration,
+            "rounds": rounds,
+            "connections": plan.connections,
+            "engines": engines,
+            "target": target.base,
+            "target_local": not target.external,
+            "tls_verified": target.verify if target.scheme == "https" else None,
+            **settings,
+            "stack": stack.project,
+            "started": started.isoformat(timespec="seconds"),
+            "finished": datetime.now(UTC).isoformat(timespec="seconds"),
+            "scenario_file": str(scenario.source),
+        },
+    )
+
+
+def _run_on_stack(
+    stack: Stack,
+    scenario: Scenario,
+    engines: list[str],
+    plan: Plan,
+    rounds: int,
+    folder: Path,
+    out: TextIO,
+    results: list[Round],
+) -> dict:
+    """The rounds against the local stack's engines, appended to ``results``; returns the
+    settings only such a run has (the engines' WSGI_SERVER, nginx's limits for the run)."""
     out.write(f"load: stack {stack.project}: ")
     out.flush()
     started_here = stack.ensure_up()
@@ -313,7 +385,6 @@ def run(
     stack.build_generator()
     prometheus = Prometheus(stack.prometheus_url())
     original, limits = stack.wsgi_server(), stack.proxy_limits()
-    results: list[Round] = []
     with Sampler(stack) as sampler:
         try:
             restarted = stack.set_proxy_limits()
@@ -344,27 +415,10 @@ def run(
             if stack.proxy_limits() != limits:
                 out.write(f"load: putting the proxy's limits back ({_show(limits)})\n")
                 stack.set_proxy_limits(limits)
-    settings = {
-        "scenario": scenario.name,
-        "description": scenario.description,
-        "mode": mode,
-        "generator": "h2load (nghttp2)" if mode == "open" else "wrk",
-        "protocol": scenario.protocol if mode == "open" else "http/1.1",
-        "rate_rps": scenario.rate if mode == "open" else None,
-        "duration_seconds": scenario.duration,
-        "round_seconds": plan.duration,
-        "rounds": rounds,
-        "connections": plan.connections,
-        "engines": engines,
+    return {
         "wsgi_server": {engine: ENGINES[engine] for engine in engines},
-        "target": generators.TARGET,
         "proxy_limits": load_limits,
-        "stack": stack.project,
-        "started": started.isoformat(timespec="seconds"),
-        "finished": datetime.now(UTC).isoformat(timespec="seconds"),
-        "scenario_file": str(scenario.source),
     }
-    return folder, results, settings
 
 
 def _first(engines: list[str], wsgi_server: str) -> list[str]:

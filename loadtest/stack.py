@@ -188,10 +188,11 @@ class Stack:
             host = "127.0.0.1"
         return f"http://{host}:{port}"
 
-    def generator(self, folder: Path, name: str) -> subprocess.Popen:
+    def generator(self, folder: Path, name: str, host_network: bool = False) -> subprocess.Popen:
         """Start ``/out/run.sh`` in a loadgen container named ``name`` with ``folder`` as /out.
 
-        The container joins only the stack's frontend network and runs as the
+        The container joins only the stack's frontend network (``host_network``: the
+        host's network instead, for a TARGET outside the stack) and runs as the
         calling user, so the files it writes are the caller's.
         """
         command = [
@@ -199,7 +200,7 @@ class Stack:
             "run", "--rm", "--no-deps", "-T", "--name", name,
             "--volume", f"{folder.resolve()}:/out",
             "--user", f"{os.getuid()}:{os.getgid()}",
-            "loadgen", "sh", "/out/run.sh",
+            "loadgen-host" if host_network else "loadgen", "sh", "/out/run.sh",
         ]  # fmt: skip
         log = (folder / "docker-run.log").open("w")
         return subprocess.Popen(command, cwd=ROOT, env=self.env, stdout=log, stderr=log)
@@ -234,9 +235,12 @@ class Sampler:
     engine switch, the proxy after a change of limits, each round's generator).
     """
 
-    def __init__(self, stack: Stack, interval: float = 1.0) -> None:
+    def __init__(
+        self, stack: Stack, interval: float = 1.0, services: tuple[str, ...] = SERVICES
+    ) -> None:
         self.stack = stack
         self.interval = interval
+        self.services = services  # the stack's services sampled (none for a TARGET run)
         self.generator_name: str | None = None
         self.samples: list[Sample] = []
         self._lock = threading.Lock()
@@ -262,7 +266,7 @@ class Sampler:
 
     def look(self) -> None:
         """Start a stats stream for each running container not yet streamed."""
-        targets = {service: self.stack.container(service) for service in SERVICES}
+        targets = {service: self.stack.container(service) for service in self.services}
         if self.generator_name:
             try:
                 targets["loadgen"] = self.stack.docker.containers.get(self.generator_name)
@@ -283,7 +287,7 @@ class Sampler:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             self.look()
-            wanted = {c.id for c in map(self.stack.container, SERVICES) if c is not None}
+            wanted = {c.id for c in map(self.stack.container, self.services) if c is not None}
             with self._lock:
                 seen = {sample.container_id for sample in self.samples}
             if wanted <= seen:

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from loadtest import analysis, generators, report, runner, scenario
+from loadtest import analysis, generators, report, runner, scenario, target
 from loadtest.generators import Responses
 from loadtest.prometheus import ServerCounts
 from loadtest.runner import Round
@@ -58,7 +58,8 @@ def both_engines() -> tuple[dict, list[Round]]:
         "rounds": 2,
         "connections": 6,
         "engines": ["wsgistack", "gunicorn"],
-        "target": generators.TARGET,
+        "target": target.LOCAL_STACK,
+        "target_local": True,
         "proxy_limits": {
             "RATE_LIMIT": "100000r/s",
             "RATE_LIMIT_BURST": "100000",

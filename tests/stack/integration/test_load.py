@@ -13,11 +13,14 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 from PIL import Image
 
+from loadtest import target
+from loadtest.prometheus import Prometheus
 from loadtest.stack import Stack as LoadStack
 from tests.support import ROOT, wait_until
 
@@ -157,3 +160,71 @@ def test_both_engines_in_interleaved_rounds_and_the_stack_left_as_found(
     )
     with stack.client() as client:
         assert client.get("/").status_code == 200
+
+
+# -- TARGET=: a base URL outside the stack the run is started from ----------------
+
+OUTSIDE = "wsgistack-loadtarget"  # the compose project `make load TARGET=` runs from: never up
+
+
+def load_target(stack, reports: Path, url: str, *args: str, **env: str):
+    """`python -m loadtest ARGS --target URL` from a compose project of its own (OUTSIDE,
+    not started), so the session stack is a second, independent stack on other ports."""
+    command = [sys.executable, "-m", "loadtest", *args, "--target", url]
+    command += ["--reports", str(reports), "--compose-option=-p", f"--compose-option={OUTSIDE}"]
+    environment = {
+        k: v
+        for k, v in stack.compose_env.items()
+        if k not in ("COMPOSE_PROJECT_NAME", "SSL_CERT_FILE", "SSL_CERT_DIR")
+    }
+    return subprocess.run(
+        command,
+        cwd=ROOT,
+        env={**environment, **env},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+def test_a_target_outside_the_stack_gets_the_load_and_the_stack_is_left_alone(
+    stack, load_limits, tmp_path
+):
+    prometheus = Prometheus(stack.prometheus)
+    before = prometheus.wait_for_scrape(time.time())
+    result = load_target(
+        stack, tmp_path, stack.https, "hello", "--rate", "20", "--duration", "3s",
+        SSL_CERT_FILE=str(stack.ca_file),
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
+    assert f"{stack.https} answers (200)" in result.stdout
+    (folder,) = tmp_path.iterdir()
+    summary = json.loads((folder / "summary.json").read_text())
+    settings = summary["settings"]
+    assert (settings["target"], settings["target_local"]) == (stack.https, False)
+    assert settings["tls_verified"] is True and "proxy_limits" not in settings
+    engine = summary["engines"]["target"]
+    assert engine["client"]["requests"] == engine["client"]["offered"] == 60
+    assert engine["client"]["errors_total"] == 0
+    assert engine["server"] is None  # no Prometheus cross-check outside the stack
+    assert set(engine["containers"]) == {"loadgen"}  # Docker stats of the generator only
+    assert "outside the stack: client figures only" in (folder / "report.md").read_text()
+    # The load reached the session stack: its app counted the requests.
+    after = prometheus.wait_for_scrape(time.time() + 0.5)
+    assert prometheus.counts(before, after).by_status.get("GET 200", 0) >= 60
+    # ... and the project the run started from was neither built up nor started.
+    ps = subprocess.run(
+        ["docker", "compose", "-p", OUTSIDE, "ps", "-a", "-q"],
+        cwd=ROOT, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert ps.returncode == 0 and ps.stdout.strip() == ""
+
+
+def test_a_target_that_cannot_prove_its_name_is_refused_unless_insecure(stack, tmp_path):
+    # httpx trusts certifi's bundle by default (no SSL_CERT_FILE): not the test CA
+    result = load_target(stack, tmp_path, stack.https, "hello", "--rate", "5", "--duration", "1s")
+    assert result.returncode == 1
+    assert "TLS certificate verification failed" in result.stderr
+    assert "--insecure" in result.stderr
+    assert not list(tmp_path.iterdir())  # refused before any load: no report
+    assert target.preflight(target.parse(stack.https, insecure=True)) == 200
