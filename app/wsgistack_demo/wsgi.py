@@ -22,6 +22,10 @@ Endpoints, for exercising every hop of the stack:
     GET  /api/status?code=N           answers status N (200..599; 204 and 304 without a
                                       body), otherwise {"status": N}
 
+While SLOWDOWN_FILE exists, every request but the two probes first waits the
+milliseconds it holds (0..60000; looked at once a second per process): a
+slower release, rehearsed without a rebuild (the load gate's test, docs/ci/).
+
 Each matched request tells the server its route (the metrics' bounded
 ``http_route`` label) through ``environ["wsgistack.http_route"]``: here the
 path itself, since every route is a fixed path; an app with path parameters
@@ -55,6 +59,11 @@ HOSTNAME = socket.gethostname()
 # and /readyz answers 503, while this file exists, so an outage can be
 # rehearsed by touching it in one replica. Environment: DEPENDENCY_DOWN_FILE.
 DEPENDENCY_DOWN_FILE = os.environ.get("DEPENDENCY_DOWN_FILE", "/tmp/dependency-down")
+# The demo app's stand-in for a regression: while this file exists, requests wait the
+# milliseconds it holds. Environment: SLOWDOWN_FILE.
+SLOWDOWN_FILE = os.environ.get("SLOWDOWN_FILE", "/tmp/slowdown-ms")
+SLOWDOWN_CHECK_INTERVAL = 1.0  # seconds between looks at SLOWDOWN_FILE, per process
+PROBES = frozenset({"/healthz", "/readyz"})
 GET = frozenset({"GET", "HEAD"})
 _INTEGER = re.compile(r"-?[0-9]+")
 
@@ -258,9 +267,30 @@ ROUTES: dict[str, tuple[frozenset[str] | None, Handler]] = {
 }
 
 
+_slowdown = {"checked": -1e9, "seconds": 0.0}  # the last look at SLOWDOWN_FILE
+
+
+def slowdown_seconds() -> float:
+    """The wait SLOWDOWN_FILE asks for, in seconds (0 without the file, or with anything
+    but an integer 0..60000 in it); the file is read at most once a second."""
+    now = time.monotonic()
+    if now - _slowdown["checked"] >= SLOWDOWN_CHECK_INTERVAL:
+        _slowdown["checked"] = now
+        try:
+            with open(SLOWDOWN_FILE) as handle:
+                text = handle.read(16).strip()
+        except OSError:
+            text = ""
+        ms = int(text) if _INTEGER.fullmatch(text) else 0
+        _slowdown["seconds"] = ms / 1000 if 0 <= ms <= 60000 else 0.0
+    return _slowdown["seconds"]
+
+
 def application(environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
     """The PEP 3333 application: route PATH_INFO and REQUEST_METHOD to a handler."""
     path = environ.get("PATH_INFO", "") or "/"
+    if path not in PROBES and (delay := slowdown_seconds()):
+        time.sleep(delay)
     route = ROUTES.get(path)
     if route is None:
         return _json(start_response, 404, {"error": "not found", "path": _text(path)})

@@ -110,6 +110,37 @@ def test_readyz_is_503_while_the_dependency_is_down(tmp_path, monkeypatch):
     assert call_json("/readyz")[0] == "200 OK"
 
 
+@pytest.fixture
+def slowdown(tmp_path, monkeypatch):
+    """SLOWDOWN_FILE in a temporary folder, looked at on every request."""
+    path = tmp_path / "slowdown-ms"
+    monkeypatch.setattr("wsgistack_demo.wsgi.SLOWDOWN_FILE", str(path))
+    monkeypatch.setattr("wsgistack_demo.wsgi.SLOWDOWN_CHECK_INTERVAL", 0.0)
+    return path
+
+
+def _seconds(path: str) -> float:
+    started = time.monotonic()
+    call(path)
+    return time.monotonic() - started
+
+
+def test_the_slowdown_file_delays_every_request_but_the_probes(slowdown):
+    assert _seconds("/") < 0.1
+    slowdown.write_text("300\n")
+    assert 0.3 <= _seconds("/") < 1.0
+    assert 0.3 <= _seconds("/nope") < 1.0  # a 404 too: the whole app is slower
+    assert _seconds("/healthz") < 0.1 and _seconds("/readyz") < 0.1
+    slowdown.unlink()
+    assert _seconds("/") < 0.1
+
+
+@pytest.mark.parametrize("content", ["", "slow", "-5", "60001", "1.5"])
+def test_a_slowdown_file_without_milliseconds_0_to_60000_delays_nothing(slowdown, content):
+    slowdown.write_text(content)
+    assert _seconds("/") < 0.1
+
+
 def test_echo_announces_itself_with_x_powered_by():
     assert call("/api/echo")[1]["X-Powered-By"] == "wsgistack-demo"
 
