@@ -3,10 +3,15 @@ connections, handing each connection with a complete request head to a handler.
 
 With ``--threads 1`` the handler runs inline in the loop thread (the fastest
 path, one request at a time, like gunicorn's sync worker but with keep-alive
-and pipelining). With ``--threads N`` a pool of N threads runs the app while
-the loop keeps accepting and watching idle connections; when all N are busy
-the worker stops accepting, so the kernel's queue and the other workers take
-the load (accept back-pressure).
+and pipelining). The loop never waits for a client there: a request whose
+body is still arriving, or a response the client does not take at once,
+goes to an offload thread that may wait (at most --client-timeout at a
+time), while the loop serves the others; the app still runs in one thread
+at a time (the offload threads hold the worker's app lock except while they
+wait for their client). With ``--threads N`` a pool of N threads runs the
+app while the loop keeps accepting and watching idle connections; when all
+N are busy the worker stops accepting, so the kernel's queue and the other
+workers take the load (accept back-pressure).
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ import struct
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from . import logs
@@ -36,7 +42,7 @@ from .http.connection import RECV_SIZE, ClientDisconnected, Connection
 from .http.parser import HttpError, Limits, Request
 from .http.response import Response, error_response
 from .metrics import instruments as metrics
-from .wsgi import WSGIHandler, load_app
+from .wsgi import Handled, WSGIHandler, load_app
 
 if TYPE_CHECKING:
     from prometheus_client import Histogram
@@ -69,6 +75,9 @@ _DESCRIPTOR_SHORTAGE = frozenset((errno.EMFILE, errno.ENFILE, errno.ENOBUFS, err
 _ACCEPT_PAUSE = 0.5
 _LINGER_RESET = struct.pack("ii", 1, 0)  # struct linger: on, 0 seconds
 _SHORTAGE_LOG_EVERY = 10.0
+# Inline mode: at most this many offload threads wait for slow clients at once;
+# more offloaded connections queue for them (each one waits at most --client-timeout).
+_OFFLOAD_THREADS = 32
 
 
 def resident_memory() -> int:
@@ -97,6 +106,9 @@ class Worker:
         server: object = None,
     ) -> None:
         self.cfg = cfg
+        self.inline = cfg.threads == 1  # the app runs in the loop's thread
+        # held by whoever runs the app in inline mode: the loop, or an offload thread
+        self.app_lock = threading.Lock()
         self.server = server  # the Arbiter that forked us, for the hooks
         self.listeners = listeners
         self.heartbeat = heartbeat
@@ -133,8 +145,11 @@ class Worker:
         self.connections: set[Connection] = set()  # open client connections (--worker-connections)
         self.accept_paused_until = 0.0  # monotonic: no accept before (descriptor shortage)
         self.shortage_logged_at = -_SHORTAGE_LOG_EVERY
-        # --threads > 1: connections for the handler threads; None: inline mode
+        # connections for the handler threads (--threads N) or the offload threads
+        # (inline mode, started on demand); None before the first
         self.work: queue.SimpleQueue[Connection | None] | None = None
+        # inline mode: a response stalled in the loop -> (the rest of it, its start)
+        self.stalled: dict[Connection, tuple[Callable[[], Handled], float]] = {}
         self.handler_threads: list[threading.Thread] = []
         # (method, status, route) -> the duration histogram's child for those labels
         self._duration_children: dict[tuple[str, int, str], Histogram] = {}
@@ -201,8 +216,9 @@ class Worker:
         for listener in self.listeners:
             listener.setblocking(False)
         self._set_accepting(True)
-        if cfg.threads > 1:
-            self._start_handler_threads(cfg.threads)
+        if not self.inline:
+            for _ in range(cfg.threads):
+                self._start_handler_thread()
         next_sweep = time.monotonic() + self.sweep_every
         while self.alive or self.busy or self.pending or self._has_connections():
             tick = self.sweep_every
@@ -307,7 +323,9 @@ class Worker:
 
     def _free_handlers(self) -> int:
         """Handler threads neither busy nor held for a connection just accepted
-        whose first request is due (see _FIRST_REQUEST_GRACE)."""
+        whose first request is due (see _FIRST_REQUEST_GRACE); inline: the loop."""
+        if self.inline:
+            return 1
         free = self.cfg.threads - self.busy
         if self.fresh and free > 0:
             expired = time.monotonic() - _FIRST_REQUEST_GRACE
@@ -354,12 +372,13 @@ class Worker:
         else:
             peer, local = ("", 0), (str(listener.getsockname()), 0)
         conn = Connection(sock, peer, local, self.limits, self.io_timeout)
-        if self.work is None:  # inline: the app runs in the loop, which cannot beat then
+        if self.inline:  # the app runs in the loop, which cannot beat then
             conn.on_progress = self.heartbeat.beat
+            conn.offload = True
         self.connections.add(conn)
         conn.idle_since = time.monotonic()
         self.selector.register(sock, selectors.EVENT_READ, conn)
-        if self.work is not None:
+        if not self.inline:
             self.fresh[conn] = conn.idle_since
         self._readable(conn)  # its request is usually there already (nginx sends at once)
         return True
@@ -383,8 +402,18 @@ class Worker:
             return  # the head is still incomplete
         if self.fresh:
             self.fresh.pop(conn, None)
-        if self.work is None:  # inline: serve now; the connection stays registered
-            if self._serve(conn):
+        if self.inline:  # serve now; the connection stays registered
+            if parser.requests and not parser.requests[0].complete:
+                self._offload(conn)  # its body is still coming: wait for it elsewhere
+                return
+            if self.busy:  # an offload thread may run the app too
+                with self.app_lock:
+                    kept = self._serve(conn)
+            else:
+                kept = self._serve(conn)
+            if kept is None:
+                self._offload(conn)
+            elif kept:
                 conn.idle_since = time.monotonic()
             else:
                 self._release(conn)
@@ -481,21 +510,30 @@ class Worker:
             pass
 
     # -- handing requests to the handler threads ----------------------------------
-    def _start_handler_threads(self, count: int) -> None:
-        """Start ``count`` threads that serve the connections the loop dispatches.
+    def _start_handler_thread(self) -> None:
+        """Start one more thread serving the connections the loop dispatches.
 
         A plain queue and long-lived threads rather than concurrent.futures:
         no Future, no idle semaphore and fewer lock hand-offs per request
         (measured: fewer futex(2) calls per request and less GIL contention
         with 8 threads), and 0.7 MiB less resident memory per worker.
         """
-        self.work = queue.SimpleQueue()
-        for number in range(count):
-            thread = threading.Thread(
-                target=self._handler_thread, name=f"app-{number}", daemon=True
-            )
-            thread.start()
-            self.handler_threads.append(thread)
+        if self.work is None:
+            self.work = queue.SimpleQueue()
+        number = len(self.handler_threads)
+        thread = threading.Thread(target=self._handler_thread, name=f"app-{number}", daemon=True)
+        thread.start()
+        self.handler_threads.append(thread)
+
+    def _offload(self, conn: Connection) -> None:
+        """Inline mode: hand ``conn`` to an offload thread, which may wait for its client
+        (a body still arriving, a response stalled in ``self.stalled``) and gives it back
+        to the loop as a handler thread does."""
+        self.selector.unregister(conn.sock)
+        conn.offload, conn.app_lock, conn.on_progress = False, self.app_lock, None
+        if self.busy >= len(self.handler_threads) < _OFFLOAD_THREADS:
+            self._start_handler_thread()
+        self._dispatch(conn)
 
     def _stop_handler_threads(self) -> None:
         """Let every handler thread finish its connection and exit; wait for them."""
@@ -517,7 +555,11 @@ class Worker:
         get = self.work.get
         while (conn := get()) is not None:
             try:
-                keep = self._serve(conn)
+                if self.inline:
+                    with self.app_lock:
+                        keep = bool(self._serve(conn))
+                else:
+                    keep = bool(self._serve(conn))
             except Exception:  # a bug of ours: lose the connection, not the thread
                 logs.error_log.exception("worker %d: error serving a connection", os.getpid())
                 keep = False
@@ -536,6 +578,8 @@ class Worker:
         while self.returned:
             conn, keep = self.returned.popleft()
             self.busy -= 1
+            if self.inline:  # back to the loop's thread
+                conn.offload, conn.app_lock, conn.on_progress = True, None, self.heartbeat.beat
             if keep and self.alive:
                 conn.idle_since = time.monotonic()
                 self.selector.register(conn.sock, selectors.EVENT_READ, conn)
@@ -545,36 +589,51 @@ class Worker:
                 self._release(conn)
 
     # -- serving -----------------------------------------------------------------
-    def _serve(self, conn: Connection) -> bool:
+    def _serve(self, conn: Connection) -> bool | None:
         """Answer every request parsed on ``conn`` in order (pipelining).
 
         Returns True when the connection stays open for more requests; the
-        caller closes it otherwise.
+        caller closes it otherwise. None (only in the loop's thread, inline
+        mode): a response stalled, its rest is in ``self.stalled``, and the
+        connection goes to an offload thread, which calls this again.
         """
         parser = conn.parser
+        in_loop = conn.offload
         try:
             while parser.requests:
-                started = time.monotonic()
-                if self.work is None:  # inline: the loop cannot beat while the app runs
-                    self.heartbeat.beat(started)
-                keep_alive = self.alive and self.cfg.keep_alive > 0
-                if self.requests_left > 0:
-                    self.requests_left -= 1
-                    if self.requests_left == 0:  # recycle: this is our last request
-                        self.alive, self.exit_status = False, WORKER_MAX_REQUESTS
-                        self.heartbeat.retire()
-                        keep_alive = False
                 request = parser.requests[0]
-                if self.cfg.pre_request is not None:
-                    run_hook(self.cfg, "pre_request", self, request)
+                stalled = self.stalled.pop(conn, None)
+                if stalled is None:
+                    started = time.monotonic()
+                    if in_loop:  # the loop cannot beat while the app runs
+                        self.heartbeat.beat(self._busy_since(started) if self.busy else started)
+                    keep_alive = self.alive and self.cfg.keep_alive > 0
+                    if self.requests_left > 0:
+                        self.requests_left -= 1
+                        if self.requests_left == 0:  # recycle: this is our last request
+                            self.alive, self.exit_status = False, WORKER_MAX_REQUESTS
+                            self.heartbeat.retire()
+                            keep_alive = False
+                    if self.cfg.pre_request is not None:
+                        run_hook(self.cfg, "pre_request", self, request)
+                else:
+                    started = stalled[1]
                 thread = threading.get_ident()
                 self.in_flight[thread] = (request, started, conn)
                 metrics.ACTIVE_REQUESTS.inc()
                 try:
-                    keep = self.handler.handle(conn, request, keep_alive)
+                    if stalled is None:
+                        keep = self.handler.handle(conn, request, keep_alive)
+                    else:
+                        keep = stalled[0]()
+                    while callable(keep) and not in_loop:
+                        keep = keep()
                 finally:
                     metrics.ACTIVE_REQUESTS.dec()
                     del self.in_flight[thread]
+                if callable(keep):
+                    self.stalled[conn] = (keep, started)
+                    return None
                 if not keep:
                     return False
                 parser.requests.popleft()

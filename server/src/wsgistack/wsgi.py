@@ -10,13 +10,14 @@ import logging
 import os
 import sys
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from functools import partial
 from typing import Any, cast
 from urllib.parse import unquote_to_bytes
 
 from ._types import ROUTE_ENVIRON_KEY, Environ, WSGIApp
 from .config import parse_app_spec
-from .http.connection import ClientDisconnected, Connection
+from .http.connection import ClientDisconnected, Connection, Stalled
 from .http.parser import HttpError, Request
 from .http.response import Response, SendableFile, error_response, reason_phrase
 from .logs import printable
@@ -24,6 +25,10 @@ from .logs import printable
 log = logging.getLogger("wsgistack.error")
 
 READ_SIZE = 64 * 1024
+# What WSGIHandler.handle returns: whether the connection may serve another request;
+# or, for a response stalled in the event loop's thread, the rest of the work for a
+# thread that may wait for the client (its call returns the same).
+Handled = bool | Callable[[], "Handled"]
 
 
 class Input:
@@ -318,11 +323,15 @@ class WSGIHandler:
                 env["wsgi.url_scheme"] = proto
         return env
 
-    def handle(self, conn: Connection, request: Request, keep_alive: bool) -> bool:
+    def handle(self, conn: Connection, request: Request, keep_alive: bool) -> Handled:
         """Serve ``request`` on ``conn``; True if the connection may serve another.
 
         ``keep_alive`` False forces ``Connection: close`` (shutdown, disabled
         keep-alive). Never raises for the application's or the client's faults.
+        On a connection served in the event loop's thread (``conn.offload``),
+        a response the client does not take at once stops there: the return
+        value is then a callable that sends the rest, waiting for the client,
+        in another thread, and returns what ``handle`` would have.
         """
         started = time.perf_counter()
         response = Response(conn, request, keep_alive and request.keep_alive, self.draining)
@@ -332,19 +341,55 @@ class WSGIHandler:
         if request.path == self.health_path and request.method in ("GET", "HEAD"):
             environ[ROUTE_ENVIRON_KEY] = environ["SCRIPT_NAME"] + environ["PATH_INFO"]
             return self._answer_itself(conn, request, response, environ, started, b"ok\n")
+        return self._respond(conn, request, response, environ, started, None)
+
+    def _respond(
+        self,
+        conn: Connection,
+        request: Request,
+        response: Response,
+        environ: Environ,
+        started: float,
+        resumed: tuple[Iterable[bytes], Iterator[bytes], str] | None,
+    ) -> Handled:
+        """Call the app and send its response; or, ``resumed`` after a Stalled send
+        with (the app's iterable, the rest of its items, the phase: "file", "body" or
+        "finished"), send what was left and go on from there."""
+        stalled = False
         result: Iterable[bytes] = ()  # no close(): nothing to close if the app raised
+        items: Iterator[bytes] = iter(())
+        phase = "body"
         try:
-            result = self.app(environ, response.start_response)
-            if isinstance(result, FileWrapper) and response.send_file(result):
-                pass
-            elif isinstance(result, (list, tuple)) and not response.headers_sent:
-                body = b"".join(result) if len(result) != 1 else result[0]
-                response.write(body, known_length=len(body) if type(body) is bytes else None)
+            if resumed is None:
+                result = self.app(environ, response.start_response)
+                conn.inline = conn.offload  # from here the server sends, not the app
+                if isinstance(result, FileWrapper) and not response.headers_sent:
+                    phase = "file"
+                    if conn.inline:  # sendfile(2) waits for the client: off the loop
+                        raise Stalled
+                elif isinstance(result, (list, tuple)) and not response.headers_sent:
+                    body = b"".join(result) if len(result) != 1 else result[0]
+                    response.write(body, known_length=len(body) if type(body) is bytes else None)
+                else:
+                    items = iter(result)
             else:
-                for data in result:
+                result, items, phase = resumed
+                conn.send_unsent()
+            if phase == "file":
+                phase = "body"
+                if not response.send_file(cast(FileWrapper, result)):
+                    items = iter(result)
+            if phase == "body":
+                for data in items:
                     if data or type(data) is not bytes:  # PEP 3333: b"" sends no head yet
                         response.write(data)
-            response.finish()
+                phase = "finished"
+                response.finish()
+        except Stalled:
+            stalled = True
+            return partial(
+                self._respond, conn, request, response, environ, started, (result, items, phase)
+            )
         except HttpError as exc:  # the body broke a limit or its framing (wsgi.input)
             response.keep_alive = False
             response.status_code = exc.status
@@ -366,7 +411,8 @@ class WSGIHandler:
                 response.status_code = 500
                 self._send_quietly(conn, error_response(HttpError(500, reason_phrase(500))))
         finally:
-            if hasattr(result, "close"):
+            conn.inline = False
+            if not stalled and hasattr(result, "close"):
                 try:
                     result.close()  # PEP 3333: always, also on errors and disconnects
                 except Exception:

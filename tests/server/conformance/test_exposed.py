@@ -232,3 +232,134 @@ def test_a_slow_but_steady_download_outlives_the_timeout(tmp_path):
         assert elapsed > 3 and "timed out" not in log.read_text()
     finally:
         _stop(process)
+
+
+# -- inline mode (--threads 1): the loop never waits for one client -----------------
+
+ONE_AT_A_TIME_APP = """
+import threading, time
+
+active, overlaps = [0], [0]
+
+def _step():
+    active[0] += 1
+    if active[0] > 1:
+        overlaps[0] += 1
+    time.sleep(0.001)  # lets another thread in, were the app not one at a time
+    active[0] -= 1
+
+def application(environ, start_response):
+    path = environ["PATH_INFO"]
+    _step()
+    if path == "/overlaps":
+        body = str(overlaps[0]).encode()
+        start_response("200 OK", [("Content-Length", str(len(body)))])
+        return [body]
+    if path == "/body":
+        data = environ["wsgi.input"].read()
+        start_response("200 OK", [("Content-Length", str(len(data)))])
+        return [data]
+    if path == "/big":
+        def chunks():
+            for _ in range(int(environ["QUERY_STRING"] or 2000)):
+                _step()
+                yield b"x" * 65536
+        start_response("200 OK", [])
+        return chunks()
+    start_response("200 OK", [("Content-Length", "2")])
+    return [b"ok"]
+"""
+
+
+def _quick_get(port: int, target: str = "/") -> tuple[int, float]:
+    """(status, seconds) of GET ``target`` on a new connection (0: no answer in 10 s)."""
+    started = time.monotonic()
+    try:
+        status = _get(port, target, timeout=10)
+    except OSError:
+        status = 0
+    return status, time.monotonic() - started
+
+
+def test_inline_a_client_that_never_reads_does_not_hold_up_the_others(tmp_path):
+    """--threads 1: a response of 128 MiB to a client that reads nothing stalls in
+    the loop's thread; it goes on in an offload thread, and bystanders are answered
+    at once, not after --client-timeout."""
+    (tmp_path / "one.py").write_text(ONE_AT_A_TIME_APP)
+    process, port, log = _start(tmp_path, "--client-timeout", "20", app="one:application")
+    try:
+        stuck = socket.create_connection(("127.0.0.1", port), timeout=5)
+        stuck.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+        stuck.sendall(request(target="/big"))
+        time.sleep(0.5)
+        answers = [_quick_get(port) for _ in range(3)]
+        print(f"\n  bystanders: {[f'{seconds:.2f} s' for _, seconds in answers]}")
+        assert [status for status, _ in answers] == [200, 200, 200], log.read_text()
+        assert max(seconds for _, seconds in answers) < 5
+        assert _get(port, "/overlaps") == 200
+        stuck.close()
+        assert "Traceback" not in log.read_text()
+    finally:
+        _stop(process)
+
+
+def test_inline_a_trickled_body_waits_off_the_loop(tmp_path):
+    """--threads 1: a body arriving a byte at a time is read by an offload thread;
+    bystanders are answered meanwhile, and the slow request gets its whole body."""
+    (tmp_path / "one.py").write_text(ONE_AT_A_TIME_APP)
+    process, port, log = _start(tmp_path, "--client-timeout", "20", app="one:application")
+    try:
+        slow = Client(socket.create_connection(("127.0.0.1", port), timeout=15))
+        slow.send(request("POST", "/body", [("Content-Length", "4")]))
+        answers = []
+        for byte in b"abcd":
+            time.sleep(0.5)
+            slow.send(bytes([byte]))
+            answers.append(_quick_get(port))
+        response = slow.response("POST")
+        assert (response.status, response.body) == (200, b"abcd")
+        assert [status for status, _ in answers] == [200] * 4, log.read_text()
+        assert max(seconds for _, seconds in answers) < 5
+        # the connection came back to the loop: it serves the next request inline
+        slow.send(request(target="/"))
+        assert slow.response().status == 200
+        slow.close()
+    finally:
+        _stop(process)
+
+
+def test_inline_a_stalled_response_resumes_whole_and_the_app_runs_one_at_a_time(tmp_path):
+    """A response that stalled is sent on, byte for byte, then the connection serves its
+    next request; meanwhile the app never ran in two threads at once."""
+    (tmp_path / "one.py").write_text(ONE_AT_A_TIME_APP)
+    process, port, log = _start(tmp_path, app="one:application")
+    try:
+        sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+        sock.sendall(request(target="/big?64") + request(target="/"))
+        time.sleep(0.5)  # the socket buffers fill: the response stalls
+        results = {}
+        bystanders = threading.Thread(
+            target=lambda: results.update(b=[_quick_get(port) for _ in range(20)])
+        )
+        bystanders.start()
+        received = b""
+        while received.count(b"ok") < 1 or not received.endswith(b"ok"):
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            received += chunk
+            time.sleep(0.002)  # a slow reader
+        bystanders.join(30)
+        sock.close()
+        head, _, rest = received.partition(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 200")
+        # 64 chunks of 64 KiB, chunked, then the pipelined request's answer
+        assert rest.count(b"x" * 65536) == 64 and rest.endswith(b"\r\n\r\nok")
+        assert [status for status, _ in results["b"]] == [200] * 20
+        overlaps = Client(socket.create_connection(("127.0.0.1", port), timeout=5))
+        overlaps.send(request(target="/overlaps"))
+        assert overlaps.response().body == b"0"
+        overlaps.close()
+    finally:
+        _stop(process)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import struct
+import threading
 import time
 from collections.abc import Callable
 
@@ -18,6 +20,11 @@ class ClientDisconnected(ConnectionError):
     """The client closed the connection before the request was read."""
 
 
+class Stalled(Exception):
+    """An inline send found the client's socket buffer full (``Connection.inline``): the
+    bytes not sent wait in ``Connection.unsent`` for a thread that may block on them."""
+
+
 class Connection:
     """One accepted TCP or Unix-socket connection.
 
@@ -30,6 +37,15 @@ class Connection:
     then fails with an OSError. Python's own socket timeouts would cost a
     poll(2) before every recv(2) and send(2); the event loop reads only
     readable sockets, without waiting (``receive(wait=False)``).
+
+    ``offload``: the connection is served in the event loop's own thread, which
+    must never wait for a client; ``inline`` is set while the server (not the
+    app: PEP 3333's write() is called from the app's own frame) sends a
+    response then: ``send`` takes what the socket buffer takes without
+    waiting and raises Stalled for the rest, kept in ``unsent``; the worker
+    then hands the connection to a thread, where the response goes on.
+    ``app_lock``: held by that thread while it runs the app, released while it
+    waits for the client, so the app never runs in two threads at once.
     """
 
     __slots__ = (
@@ -44,6 +60,10 @@ class Connection:
         "progressed_at",
         "on_progress",
         "environ_base",
+        "offload",
+        "inline",
+        "unsent",
+        "app_lock",
     )
 
     def __init__(
@@ -73,6 +93,10 @@ class Connection:
         # The environ entries that are the same for every request on this connection
         # and whether the peer is trusted (WSGIHandler fills it on the first request).
         self.environ_base: tuple[Environ, bool] | None = None
+        self.offload = False
+        self.inline = False
+        self.unsent = b""
+        self.app_lock: threading.Lock | None = None
         if sock.gettimeout() is not None:  # an app's socket.setdefaulttimeout()
             sock.settimeout(None)
         if io_timeout:
@@ -92,7 +116,11 @@ class Connection:
         Raises ClientDisconnected on end of stream, OSError on socket errors
         (BlockingIOError when io_timeout passed).
         """
-        data = self.sock.recv(RECV_SIZE, 0 if wait else socket.MSG_DONTWAIT)
+        if wait and self.app_lock is not None:
+            with _released(self.app_lock):
+                data = self.sock.recv(RECV_SIZE)
+        else:
+            data = self.sock.recv(RECV_SIZE, 0 if wait else socket.MSG_DONTWAIT)
         if not data:
             raise ClientDisconnected("client closed the connection")
         if wait:  # a handler waiting for a body: it progresses
@@ -101,7 +129,43 @@ class Connection:
 
     def send(self, data: bytes) -> None:
         """Send all of ``data``, in slices of SEND_SLICE bytes, each one progress.
-        Raises OSError (BlockingIOError when a slice made no progress for io_timeout)."""
+        Raises OSError (BlockingIOError when a slice made no progress for io_timeout);
+        Stalled when ``inline`` and the socket takes only part of it."""
+        if self.inline:
+            sent = self._send_now(data)
+            if sent < len(data):
+                self.unsent = data[sent:]
+                raise Stalled
+            self.progress()
+            return
+        if self.app_lock is not None:
+            with _released(self.app_lock):
+                self._send_all(data)
+            return
+        self._send_all(data)
+
+    def waiting(self) -> contextlib.AbstractContextManager[None]:
+        """Around a wait for the client outside ``send``/``receive`` (sendfile(2)): the
+        app lock released meanwhile, if this connection's thread holds one."""
+        return _released(self.app_lock) if self.app_lock is not None else contextlib.nullcontext()
+
+    def send_unsent(self) -> None:
+        """Send, waiting as ``send`` does, what a Stalled inline send left."""
+        if self.unsent:
+            data, self.unsent = self.unsent, b""
+            self.send(data)
+
+    def _send_now(self, data: bytes) -> int:
+        """Send what the socket buffer takes now, without waiting; bytes sent."""
+        sent = 0
+        try:
+            while sent < len(data):
+                sent += self.sock.send(data[sent:] if sent else data, socket.MSG_DONTWAIT)
+        except (BlockingIOError, InterruptedError):
+            pass
+        return sent
+
+    def _send_all(self, data: bytes) -> None:
         if len(data) > SEND_SLICE:
             view = memoryview(data)
             for start in range(0, len(data), SEND_SLICE):
@@ -123,3 +187,18 @@ class Connection:
             self.sock.close()
         except OSError:
             pass
+
+
+class _released:
+    """Context manager: ``lock`` released inside, taken again on the way out."""
+
+    __slots__ = ("lock",)
+
+    def __init__(self, lock: threading.Lock) -> None:
+        self.lock = lock
+
+    def __enter__(self) -> None:
+        self.lock.release()
+
+    def __exit__(self, *exc: object) -> None:
+        self.lock.acquire()

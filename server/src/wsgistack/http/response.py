@@ -362,6 +362,12 @@ class Response:
         file, offset, count = span
         if self.content_length is not None:
             count = min(count, self.content_length)
+        with self.conn.waiting():
+            self._send_file(file, offset, count)
+        return True
+
+    def _send_file(self, file: SendableFile, offset: int, count: int) -> None:
+        """The head, then ``count`` bytes of ``file`` from ``offset`` by sendfile(2)."""
         sock = self.conn.sock
         sock.sendall(self._head(count))
         if not self.no_body and count:
@@ -378,4 +384,3 @@ class Response:
                 self.body_bytes += sent
             finally:
                 sock.settimeout(None)
-        return True
