@@ -132,12 +132,11 @@ class Prometheus:
     def quantile(self, q: float, before: float, after: float) -> float | None:
         """The ``q``-quantile (0..1) of the app's request duration, seconds, between the
         two scrapes ``before`` and ``after`` (epoch s), the probe routes left out; None
-        when the server finished no request in between."""
-        window = math.ceil((after - before) * 1000) + 1  # ms; the +1 keeps `before` inside
-        result = self.query(
-            f"histogram_quantile({q:g}, sum by (le) (increase({BUCKETS}{{{LOAD}}}[{window}ms])))",
-            after,
-        )
+        when the server finished no request in between. The buckets are read at the two
+        scrapes, like the counts: exact, and a series born in between (a route's first
+        request) counts from 0, where increase() would need two samples of it."""
+        end, start = (f"sum by (le) ({BUCKETS}{{{LOAD}}} @ {t:.3f})" for t in (after, before))
+        result = self.query(f"histogram_quantile({q:g}, {end} - ({start} or {end} * 0))", after)
         value = float(result[0]["value"][1]) if result else math.nan
         return None if math.isnan(value) else value
 
