@@ -129,12 +129,13 @@ workers-down: ## one worker fewer in the running app (SIGTTOU)
 
 # -- load testing (python -m loadtest; docs/load-testing.md) --------------------
 .PHONY: load
-load: venv prepare ## load-test through nginx: SCENARIO=mixed [ENGINE=wsgistack|gunicorn|both] [RATE=100|max] [DURATION=60s] [ROUNDS=4] [CONNECTIONS=16] [TARGET=https://…]
+load: venv prepare ## load-test through nginx (exit 99: a threshold failed): SCENARIO=mixed [ENGINE=wsgistack|gunicorn|both] [RATE=100|max] [DURATION=60s] [ROUNDS=4] [CONNECTIONS=16] [TARGET=https://…] [FAIL_ON_THRESHOLD=0]
 	$(PY) -m loadtest $(SCENARIO) --engine $(or $(ENGINE),wsgistack) \
 	  $(if $(RATE),--rate $(RATE)) $(if $(DURATION),--duration $(DURATION)) \
 	  $(if $(ROUNDS),--rounds $(ROUNDS)) $(if $(CONNECTIONS),--connections $(CONNECTIONS)) \
 	  $(if $(TARGET),--target $(TARGET)) $(if $(filter 1,$(INSECURE)),--insecure) \
-	  $(if $(RATE_CEILING),--rate-ceiling $(RATE_CEILING)) $(if $(filter 1,$(CONFIRM)),--confirm-rate)
+	  $(if $(RATE_CEILING),--rate-ceiling $(RATE_CEILING)) $(if $(filter 1,$(CONFIRM)),--confirm-rate) \
+	  $(if $(filter 0,$(FAIL_ON_THRESHOLD)),--no-fail-on-threshold)
 
 # -- Docker Swarm (deploy/swarm/; docs/deploying.md) ------------------------------
 SWARM_STACK ?= wsgistack-swarm

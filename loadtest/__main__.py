@@ -5,10 +5,13 @@ a generator container on the stack's frontend network against nginx, prints
 progress, and writes reports/<timestamp>-<scenario>/ (summary.json, report.md,
 throughput.png, latency.png). With ``--target URL`` the traffic goes to that
 base URL instead (loadtest.target), from a generator on the host's network,
-and the stack is left alone. Exit status: 0 when the run completed (errors
-and all: they are in the report), 2 on a bad argument, scenario or target, 1
-when the stack, Prometheus or the target failed, 130 when interrupted (Ctrl-C;
-the app is put back on the engine it had).
+and the stack is left alone. Exit status: 0 when the run completed and met
+the scenario's thresholds (errors and all when it has none: they are in the
+report); 99 (k6's code) when a threshold failed, after the reports are written
+and one line per failed threshold printed (0 with --no-fail-on-threshold, which
+reports them the same); 2 on a bad argument, scenario or target; 1 when the
+stack, Prometheus or the target failed; 130 when interrupted (Ctrl-C; the app
+is put back on the engine it had).
 """
 
 from __future__ import annotations
@@ -17,11 +20,12 @@ import argparse
 import sys
 from pathlib import Path
 
-from loadtest import report, runner, scenario, target
+from loadtest import report, runner, scenario, target, thresholds
 from loadtest.prometheus import PrometheusError
 from loadtest.stack import ENGINES, ROOT, Stack, StackError
 
 DEFAULT_ROUNDS = {1: 1, 2: 4}  # engines compared -> interleaved rounds
+THRESHOLDS_FAILED = 99  # exit status: a threshold failed (k6's)
 
 
 def arguments(argv: list[str] | None) -> argparse.Namespace:
@@ -69,6 +73,12 @@ def arguments(argv: list[str] | None) -> argparse.Namespace:
         "--confirm-rate",
         action="store_true",
         help="with --target on another machine: allow a rate above --rate-ceiling, or RATE=max",
+    )
+    parser.add_argument(
+        "--no-fail-on-threshold",
+        dest="fail_on_threshold",
+        action="store_false",
+        help=f"report failed thresholds but exit 0, not {THRESHOLDS_FAILED} (FAIL_ON_THRESHOLD=0)",
     )
     parser.add_argument("--reports", type=Path, default=ROOT / "reports", help="reports folder")
     parser.add_argument(
@@ -154,7 +164,8 @@ def main(argv: list[str] | None = None) -> int:
             args.reports,
             target=where,
         )
-        report.write(folder, settings, results)
+        outcome = thresholds.evaluate(chosen, results, settings, args.fail_on_threshold)
+        report.write(folder, settings, results, outcome)
     except (StackError, PrometheusError, target.TargetError) as exc:
         print(f"load: {exc}", file=sys.stderr)
         return 1
@@ -164,7 +175,12 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print((folder / "report.md").read_text())
     print(f"load: report in {folder}/ (report.md, summary.json, throughput.png, latency.png)")
-    return 0
+    failed = [c for c in outcome["checks"] if not c["passed"]]
+    for check in failed:
+        print(f"load: threshold failed: {thresholds.line(check)}", file=sys.stderr)
+    if failed and not args.fail_on_threshold:
+        print("load: thresholds not enforced (--no-fail-on-threshold): exit 0", file=sys.stderr)
+    return THRESHOLDS_FAILED if failed and args.fail_on_threshold else 0
 
 
 if __name__ == "__main__":

@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 
 import httpx
 
@@ -40,7 +41,8 @@ class ServerCounts:
     left out; ``worker_restarts``: None when the engine does not export it
     (gunicorn); ``p99_seconds``: the 99th percentile of request duration from
     the histogram (PromQL histogram_quantile: linear within a bucket, so at
-    most as precise as the bucket bounds).
+    most as precise as the bucket bounds); ``quantiles_seconds``: more quantiles
+    of it, {q (0..1): seconds or None}, those a thresholds cross-check asked for.
     """
 
     before: float
@@ -48,6 +50,7 @@ class ServerCounts:
     by_status: dict[str, int]
     worker_restarts: int | None
     p99_seconds: float | None
+    quantiles_seconds: dict[float, float | None] = field(default_factory=dict)
 
     @property
     def requests(self) -> int:
@@ -126,9 +129,21 @@ class Prometheus:
         result = self.query(f"sum({metric}{{{JOB}}} @ {at:.3f})", at)
         return round(float(result[0]["value"][1])) if result else None
 
-    def counts(self, before: float, after: float) -> ServerCounts:
-        """The server's requests (the probe routes left out), worker restarts and p99
-        between the two scrapes ``before`` and ``after`` (epoch s); raises PrometheusError."""
+    def quantile(self, q: float, before: float, after: float) -> float | None:
+        """The ``q``-quantile (0..1) of the app's request duration, seconds, between the
+        two scrapes ``before`` and ``after`` (epoch s), the probe routes left out; None
+        when the server finished no request in between. The buckets are read at the two
+        scrapes, like the counts: exact, and a series born in between (a route's first
+        request) counts from 0, where increase() would need two samples of it."""
+        end, start = (f"sum by (le) ({BUCKETS}{{{LOAD}}} @ {t:.3f})" for t in (after, before))
+        result = self.query(f"histogram_quantile({q:g}, {end} - ({start} or {end} * 0))", after)
+        value = float(result[0]["value"][1]) if result else math.nan
+        return None if math.isnan(value) else value
+
+    def counts(self, before: float, after: float, quantiles: Iterable[float] = ()) -> ServerCounts:
+        """The server's requests (the probe routes left out), worker restarts, p99 and
+        the ``quantiles`` (0..1) of request duration between the two scrapes ``before``
+        and ``after`` (epoch s); raises PrometheusError."""
         start, end = self._by_status(before), self._by_status(after)
         by_status = {
             key: end[key] - start.get(key, 0) for key in sorted(end) if end[key] - start.get(key, 0)
@@ -136,12 +151,11 @@ class Prometheus:
         restarts = None
         if self._sum(WORKERS, after):  # an engine that exports its worker count
             restarts = (self._sum(RESTARTS, after) or 0) - (self._sum(RESTARTS, before) or 0)
-        window = math.ceil((after - before) * 1000) + 1  # ms; the +1 keeps `before` inside
-        p99 = self.query(
-            f"histogram_quantile(0.99, sum by (le) (increase({BUCKETS}{{{LOAD}}}[{window}ms])))",
-            after,
-        )
-        value = float(p99[0]["value"][1]) if p99 else math.nan
         return ServerCounts(
-            before, after, by_status, restarts, None if math.isnan(value) else value
+            before,
+            after,
+            by_status,
+            restarts,
+            self.quantile(0.99, before, after),
+            {q: self.quantile(q, before, after) for q in quantiles},
         )

@@ -273,8 +273,38 @@ def table_rows(engine: dict) -> list[tuple[str, str, str | None]]:
     return rows
 
 
-def markdown(settings: dict, engines: dict, compared: dict | None) -> str:
-    """report.md: what ran, the verdict (two engines), the table, the plots."""
+def threshold_lines(outcome: dict) -> list[str]:
+    """report.md's Thresholds section: the outcome, then every check (``outcome``:
+    summary["thresholds"], from thresholds.evaluate); none without thresholds."""
+    if outcome["passed"] is None:
+        return []
+    checks = outcome["checks"]
+    failed = sum(not c["passed"] for c in checks)
+    if not failed:
+        result = f"**Passed**: all {len(checks)} checks."
+    elif outcome["enforced"]:
+        result = f"**Failed**: {failed} of {len(checks)} checks (`make load` exits 99)."
+    else:
+        result = (
+            f"**Failed**: {failed} of {len(checks)} checks, not enforced "
+            "(`FAIL_ON_THRESHOLD=0`: `make load` exits 0)."
+        )
+    lines = ["## Thresholds", "", result, ""]
+    if not outcome["cross_checked"]:
+        lines += ["Prometheus cross-checks skipped: the target is not the local stack.", ""]
+    lines += ["| engine | threshold | source | result | observed |", "|---|---|---|---|---|"]
+    for c in checks:
+        lines.append(
+            f"| {c['engine']} | `{c['metric']}` `{c['expression']}` | "
+            f"{'Prometheus' if c['source'] == 'prometheus' else 'client'} | "
+            f"{'passed' if c['passed'] else '**failed**'} | {c['message']} |"
+        )
+    return [*lines, ""]
+
+
+def markdown(settings: dict, engines: dict, compared: dict | None, outcome: dict) -> str:
+    """report.md: what ran, the thresholds' outcome (summary["thresholds"]), the verdict
+    (two engines), the table, the plots."""
     names = settings["engines"]
     if settings["mode"] == "open":
         how = (
@@ -294,6 +324,7 @@ def markdown(settings: dict, engines: dict, compared: dict | None) -> str:
         + f"; {_where(settings)}.",
         "",
     ]
+    lines += threshold_lines(outcome)
     if compared is not None:
         lines += ["## Verdict", "", verdict(settings, compared), ""]
     header = "| | " + " | ".join(LABELS[n] for n in names)
@@ -441,19 +472,22 @@ def plotted_series(figure: Figure) -> dict[str, int]:
     }
 
 
-def write(folder: Path, settings: dict, results: list[Round]) -> dict:
+def write(folder: Path, settings: dict, results: list[Round], outcome: dict | None = None) -> dict:
     """Write summary.json, report.md, throughput.png and latency.png into ``folder``;
-    returns the summary."""
+    returns the summary. ``outcome``: the thresholds' (thresholds.evaluate); None when
+    they were not evaluated, which summary["thresholds"] records as no thresholds."""
     folder.mkdir(parents=True, exist_ok=True)
     names = settings["engines"]
     engines = {n: engine_summary([r for r in results if r.engine == n]) for n in names}
     compared = comparison(results, names[0], names[1]) if len(names) == 2 else None
-    summary = {"settings": settings, "engines": engines, "plots": {}}
+    if outcome is None:
+        outcome = {"enforced": False, "passed": None, "checks": []}
+    summary = {"settings": settings, "thresholds": outcome, "engines": engines, "plots": {}}
     if compared is not None:
         summary["comparison"] = {f"{names[0]}/{names[1]}": compared}
     for name, figure in figures(settings, results).items():
         figure.savefig(folder / name)
         summary["plots"][name] = {"series": plotted_series(figure)}
     (folder / "summary.json").write_text(json.dumps(summary, indent=2, allow_nan=False) + "\n")
-    (folder / "report.md").write_text(markdown(settings, engines, compared))
+    (folder / "report.md").write_text(markdown(settings, engines, compared, outcome))
     return summary

@@ -30,7 +30,7 @@ from typing import TextIO
 
 import numpy as np
 
-from loadtest import analysis, generators
+from loadtest import analysis, generators, thresholds
 from loadtest.generators import Plan, Responses
 from loadtest.prometheus import Prometheus
 from loadtest.scenario import Scenario
@@ -172,7 +172,8 @@ def run_round(
     result.client = client_summary(result, scenario)
     if prometheus is not None and before is not None:
         after = prometheus.wait_for_scrape(finished + SETTLE)
-        result.server = server_summary(result, prometheus.counts(before, after))
+        quantiles = thresholds.server_quantiles(scenario.thresholds)
+        result.server = server_summary(result, prometheus.counts(before, after, quantiles))
     result.containers = sampler.usage(launched, finished)
     result.series = round_series(result)
     return result
@@ -260,6 +261,8 @@ def server_summary(result: Round, counts) -> dict:
     client does not know: in the closed loop, one per connection in flight when
     wrk stops plus those its socket errors broke; in the open loop, those that
     failed or were not completed (the server may have finished them or not).
+    ``latency_quantiles_seconds``: the histogram's quantiles the thresholds cross-check,
+    keyed by q as ``f"{q:g}"`` (e.g. "0.95").
     """
     client = result.client
     errors = client["errors"]
@@ -275,6 +278,7 @@ def server_summary(result: Round, counts) -> dict:
         "request_rate_rps": counts.requests / duration if duration else None,
         "ratio_5xx": counts.errors_5xx / counts.requests if counts.requests else None,
         "latency_p99_seconds": counts.p99_seconds,
+        "latency_quantiles_seconds": {f"{q:g}": s for q, s in counts.quantiles_seconds.items()},
         "worker_restarts": counts.worker_restarts,
         "client_requests": client["requests"] - errors["http_429"],
         "count_tolerance": in_flight,

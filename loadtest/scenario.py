@@ -15,6 +15,12 @@ A scenario file (``loadtest/scenarios/<name>.toml``, or any path) holds:
     weight = 1           # share of the traffic, relative to the other requests
     headers = { "Content-Type" = "application/json" }   # optional
     body = '{"a": 1}'    # optional, POST only; or body_bytes = 1048576 (that many bytes)
+    expect = { status = [200, 201] }   # optional: the statuses that pass (k6: 200-399)
+
+    [thresholds]         # optional: pass/fail criteria in k6's form (loadtest.thresholds)
+    http_req_failed = "rate<0.01"
+    http_req_duration = ["p(95)<200", "p(99)<500"]       # milliseconds
+    "http_req_duration{name:hello}" = "p(99)<50"         # one request of the scenario
 
 Every run is bounded: at most MAX_DURATION seconds per engine and at most
 MAX_REQUESTS requests offered per engine in the open loop.
@@ -27,12 +33,16 @@ import tomllib
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from loadtest import thresholds
+from loadtest.thresholds import Threshold, ThresholdError
+
 SCENARIOS_DIR = Path(__file__).resolve().parent / "scenarios"
 MAX_DURATION = 3600.0  # seconds of measured load per engine
 MAX_REQUESTS = 2_000_000  # requests offered per engine (open loop)
 MAX_BODY_BYTES = 16 * 1024 * 1024  # the stack's LIMIT_REQUEST_BODY default
 PROTOCOLS = ("h2", "http/1.1")
 METHODS = ("GET", "POST")
+EXPECT_STATUS = tuple(range(200, 400))  # k6's expected statuses by default: 200-399
 _DURATION = re.compile(r"([0-9]+(?:\.[0-9]+)?)(ms|s|m|h)?")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
 _NAME = re.compile(r"[A-Za-z0-9_-]+")
@@ -47,7 +57,8 @@ class Request:
     """One kind of request in a scenario.
 
     ``weight`` is its share of the traffic relative to the scenario's other
-    requests; ``body`` is sent as the request content (POST only).
+    requests; ``body`` is sent as the request content (POST only);
+    ``expect_status``: the statuses that pass its check (k6's expected statuses).
     """
 
     name: str
@@ -56,11 +67,13 @@ class Request:
     weight: float
     headers: tuple[tuple[str, str], ...]
     body: bytes
+    expect_status: tuple[int, ...]
 
 
 @dataclass(frozen=True)
 class Scenario:
-    """A validated scenario: rate in requests/s (open loop), duration in seconds."""
+    """A validated scenario: rate in requests/s (open loop), duration in seconds,
+    ``thresholds`` parsed from its [thresholds] table (loadtest.thresholds)."""
 
     name: str
     description: str
@@ -70,6 +83,7 @@ class Scenario:
     protocol: str
     requests: tuple[Request, ...]
     source: Path
+    thresholds: tuple[Threshold, ...]
 
     def share(self, request: Request) -> float:
         """The fraction (0..1] of the traffic that ``request`` gets."""
@@ -142,7 +156,7 @@ def load(name_or_path: str) -> Scenario:
 def parse(data: dict, path: Path) -> Scenario:
     """Validate a scenario's TOML table (see the module docstring for the fields)."""
     where = str(path)
-    known = {"description", "rate", "duration", "connections", "protocol", "request"}
+    known = {"description", "rate", "duration", "connections", "protocol", "request", "thresholds"}
     unknown = sorted(set(data) - known)
     if unknown:
         raise ScenarioError(f"{where}: unknown setting(s) {', '.join(unknown)}")
@@ -152,6 +166,11 @@ def parse(data: dict, path: Path) -> Scenario:
     protocol = data.get("protocol", "h2")
     if protocol not in PROTOCOLS:
         raise ScenarioError(f"{where}: protocol must be one of {PROTOCOLS}, got {protocol!r}")
+    parsed = tuple(_request(table, f"{where}: request {i + 1}") for i, table in enumerate(requests))
+    try:
+        limits = thresholds.parse(data.get("thresholds", {}), [r.name for r in parsed])
+    except ThresholdError as exc:
+        raise ScenarioError(f"{where}: {exc}") from None
     scenario = Scenario(
         name=path.stem,
         description=str(data.get("description", "")),
@@ -159,10 +178,9 @@ def parse(data: dict, path: Path) -> Scenario:
         duration=parse_duration(data.get("duration", "30s"), f"{where}: duration"),
         connections=int(_number(data, "connections", where, default=8)),
         protocol=protocol,
-        requests=tuple(
-            _request(table, f"{where}: request {i + 1}") for i, table in enumerate(requests)
-        ),
+        requests=parsed,
         source=path,
+        thresholds=limits,
     )
     names = [r.name for r in scenario.requests]
     if len(set(names)) != len(names):
@@ -181,7 +199,7 @@ def _number(table: dict, key: str, where: str, default: float | None = None) -> 
 
 
 def _request(table: dict, where: str) -> Request:
-    known = {"name", "method", "path", "weight", "headers", "body", "body_bytes"}
+    known = {"name", "method", "path", "weight", "headers", "body", "body_bytes", "expect"}
     unknown = sorted(set(table) - known)
     if unknown:
         raise ScenarioError(f"{where}: unknown setting(s) {', '.join(unknown)}")
@@ -219,7 +237,26 @@ def _request(table: dict, where: str) -> Request:
         weight=_number(table, "weight", where, default=1),
         headers=tuple(headers.items()),
         body=body,
+        expect_status=_expect_status(table.get("expect", {}), where),
     )
+
+
+def _expect_status(expect: object, where: str) -> tuple[int, ...]:
+    """``expect = { status = [200, 201] }``: the statuses that pass; EXPECT_STATUS if absent."""
+    if not isinstance(expect, dict) or set(expect) - {"status"}:
+        raise ScenarioError(f"{where}: expect must be a table like {{ status = [200, 201] }}")
+    if "status" not in expect:
+        return EXPECT_STATUS
+    status = expect["status"]
+    if (
+        not isinstance(status, list)
+        or not status
+        or not all(type(code) is int and 100 <= code <= 599 for code in status)
+    ):
+        raise ScenarioError(
+            f"{where}: expect.status must be a list of HTTP statuses 100..599, got {status!r}"
+        )
+    return tuple(status)
 
 
 def _check_bounds(scenario: Scenario, where: str) -> None:

@@ -70,7 +70,9 @@ def test_counts_are_differences_at_the_two_scrapes_without_the_probe_routes():
         for route in PROBE_ROUTES:
             assert f'http_route!="{route}"' in query
     assert f"@ {BEFORE:.3f}" in requests[0] and f"@ {AFTER:.3f}" in requests[1]
-    assert "[10001ms]" in requests[2]  # the whole window, its opening scrape included
+    assert requests[2].startswith("histogram_quantile(0.99, sum by (le) (")
+    assert f"@ {AFTER:.3f}) - (sum by (le) (" in requests[2]  # the buckets at the two scrapes
+    assert f"@ {BEFORE:.3f}) or sum by (le) (" in requests[2]  # none yet: all from 0
 
 
 def test_a_round_on_gunicorn_has_no_worker_restarts():
@@ -99,3 +101,20 @@ def test_an_error_answer_names_what_prometheus_said():
     prometheus, _ = fake(lambda query, at: None)
     with pytest.raises(PrometheusError, match="400: bad_data: nope"):
         prometheus.query("up", AFTER)
+
+
+def test_the_quantiles_a_threshold_cross_checks_are_asked_of_the_histogram():
+    def answer(query, at):
+        if query.startswith("histogram_quantile(0.95,"):
+            return vector(({}, 0.2))
+        if query.startswith("histogram_quantile(0.5,"):
+            return vector(({}, float("nan")))  # no request in the window
+        return by_method_and_status(query, at)
+
+    prometheus, asked = fake(answer)
+    counts = prometheus.counts(BEFORE, AFTER, [0.5, 0.95])
+    assert (counts.p99_seconds, counts.quantiles_seconds) == (0.02, {0.5: None, 0.95: 0.2})
+    quantiles = [q for q, at in asked if q.startswith("histogram_quantile")]
+    assert len(quantiles) == 3 and all(at == AFTER for q, at in asked[-3:])
+    for query in quantiles:
+        assert all(f'http_route!="{route}"' in query for route in PROBE_ROUTES)

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from loadtest import analysis, generators, report, runner, scenario, target
+from loadtest import analysis, generators, report, runner, scenario, target, thresholds
 from loadtest.generators import Responses
 from loadtest.prometheus import ServerCounts
 from loadtest.runner import Round
@@ -255,3 +255,39 @@ def test_a_generator_behind_its_schedule_and_a_failed_generator_are_flagged(tmp_
     text = (tmp_path / "report.md").read_text()
     assert "**The generator fell behind the rate** (gunicorn, round 1)" in text
     assert "**hello failed** (wsgistack, round 2): getaddrinfo() failed" in text
+
+
+def test_the_thresholds_come_first_with_every_check(tmp_path):
+    settings, results = both_engines()
+    settings["target_local"] = False  # client-side checks only
+    outcome = thresholds.evaluate(MIXED, results, settings, enforced=True)
+    summary = report.write(tmp_path, settings, results, outcome)
+    assert summary["thresholds"] == outcome
+    text = (tmp_path / "report.md").read_text()
+    assert text.index("## Thresholds") < text.index("## Verdict") < text.index("| requests")
+    assert f"**Passed**: all {len(MIXED.thresholds) * 2} checks." in text
+    assert "Prometheus cross-checks skipped: the target is not the local stack." in text
+    assert (
+        "| gunicorn | `http_req_duration{name:hello}` `p(99)<500` | client | passed | 20 ms |"
+        in (text)
+    )
+
+
+def test_failed_thresholds_not_enforced_say_so(tmp_path):
+    settings, results = both_engines()
+    outcome = thresholds.evaluate(MIXED, results, settings, enforced=False)  # no server p95
+    report.write(tmp_path, settings, results, outcome)
+    text = (tmp_path / "report.md").read_text()
+    assert "checks, not enforced (`FAIL_ON_THRESHOLD=0`: `make load` exits 0)." in text
+    assert (
+        "| wsgistack | `http_req_duration` `p(95)<500` | Prometheus | **failed** | no value: "
+        in text
+    )
+    assert "cross-checks skipped" not in text
+
+
+def test_without_thresholds_the_report_has_no_such_section(tmp_path):
+    settings, results = both_engines()
+    summary = report.write(tmp_path, settings, results)
+    assert summary["thresholds"] == {"enforced": False, "passed": None, "checks": []}
+    assert "Thresholds" not in (tmp_path / "report.md").read_text()

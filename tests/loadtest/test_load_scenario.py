@@ -104,11 +104,56 @@ def test_bad_durations_are_refused(value):
         ('rate = 1000\nduration = "1h"\n[[request]]\nname = "a"\npath = "/"\n', "at most"),
         ('rate = 1\nduration = "2h"\n[[request]]\nname = "a"\npath = "/"\n', "at most 3600"),
         ("rate = [", "not valid TOML"),
+        ('rate = 1\n[[request]]\nname = "a"\npath = "/"\nexpect = [200]\n', "expect must be"),
+        (
+            'rate = 1\n[[request]]\nname = "a"\npath = "/"\nexpect = { code = [200] }\n',
+            "expect must be a table like",
+        ),
+        (
+            'rate = 1\n[[request]]\nname = "a"\npath = "/"\nexpect = { status = [] }\n',
+            "request 1: expect.status must be a list of HTTP statuses",
+        ),
+        (
+            'rate = 1\n[[request]]\nname = "a"\npath = "/"\nexpect = { status = 200 }\n',
+            "expect.status must be a list",
+        ),
+        (
+            'rate = 1\n[[request]]\nname = "a"\npath = "/"\nexpect = { status = [200, 99] }\n',
+            "expect.status must be a list of HTTP statuses 100..599, got \\[200, 99\\]",
+        ),
+        (
+            'rate = 1\n[[request]]\nname = "a"\npath = "/"\nexpect = { status = ["200"] }\n',
+            "expect.status",
+        ),
+        (
+            'rate = 1\n[[request]]\nname = "a"\npath = "/"\nexpect = { status = [true] }\n',
+            "expect.status",
+        ),
     ],
 )
 def test_bad_scenarios_name_the_problem(tmp_path, text, message):
     with pytest.raises(ScenarioError, match=message):
         scenario.load(str(write(tmp_path, text)))
+
+
+def test_expected_statuses_default_to_k6_s_200_to_399(tmp_path):
+    loaded = scenario.load(
+        str(
+            write(
+                tmp_path,
+                'rate = 1\n[[request]]\nname = "a"\npath = "/"\n'
+                '[[request]]\nname = "b"\npath = "/x"\nexpect = { status = [200, 404] }\n',
+            )
+        )
+    )
+    assert loaded.requests[0].expect_status == tuple(range(200, 400))
+    assert loaded.requests[1].expect_status == (200, 404)
+
+
+@pytest.mark.parametrize("name", ["hello", "mixed"])
+def test_hello_and_mixed_gate_on_failures_and_the_tail(name):
+    keys = {(t.key, t.expression) for t in scenario.load(name).thresholds}
+    assert {("http_req_failed", "rate<0.01"), ("http_req_duration", "p(99)<1000")} <= keys
 
 
 def test_unknown_names_list_the_shipped_scenarios():
@@ -123,13 +168,25 @@ def test_overrides_are_checked_against_the_bounds():
         hello.with_overrides(duration=scenario.MAX_DURATION + 1)
 
 
-def test_the_docs_example_scenario_is_valid(tmp_path):
-    """The scenario on the docs' Load testing page (docs/load-testing.md) loads."""
+def docs_toml() -> list[str]:
+    """The TOML blocks of the docs' Load testing page (docs/load-testing.md), in order."""
     root = next(p for p in Path(__file__).resolve().parents if (p / "mkdocs.yml").is_file())
-    section = (root / "docs" / "load-testing.md").read_text()
-    example = section[
-        section.index("```toml\n") + 8 : section.index("```\n", section.index("```toml"))
-    ]
-    loaded = scenario.load(str(write(tmp_path, example)))
+    page = (root / "docs" / "load-testing.md").read_text()
+    return [block.split("```\n")[0] for block in page.split("```toml\n")[1:]]
+
+
+def test_the_docs_example_scenario_is_valid(tmp_path):
+    """The scenario on the docs' Load testing page loads."""
+    loaded = scenario.load(str(write(tmp_path, docs_toml()[0])))
     assert [r.name for r in loaded.requests] == ["home", "checkout"]
     assert loaded.requests[1].body == b'{"items": [1, 2]}'
+    assert loaded.requests[1].expect_status == (200, 201)
+    assert [t.expression for t in loaded.thresholds] == ["rate<0.01", "p(95)<300", "p(99)<1000"]
+
+
+def test_the_docs_thresholds_example_is_valid(tmp_path):
+    """The Thresholds section's table, in place of the example scenario's, loads."""
+    example, table = docs_toml()[:2]
+    path = write(tmp_path, example.split("[thresholds]")[0] + table)
+    keys = [t.key for t in scenario.load(str(path)).thresholds]
+    assert keys[-1] == "http_req_duration{name:checkout}" and len(keys) == 6
