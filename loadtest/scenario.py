@@ -16,6 +16,8 @@ A scenario file (``loadtest/scenarios/<name>.toml``, or any path) holds:
     headers = { "Content-Type" = "application/json" }   # optional
     body = '{"a": 1}'    # optional, POST only; or body_bytes = 1048576 (that many bytes)
 
+    [bench]              # optional: settings of `make bench` (loadtest/bench/scenarios.py)
+
 Every run is bounded: at most MAX_DURATION seconds per engine and at most
 MAX_REQUESTS requests offered per engine in the open loop.
 """
@@ -24,7 +26,7 @@ from __future__ import annotations
 
 import re
 import tomllib
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 SCENARIOS_DIR = Path(__file__).resolve().parent / "scenarios"
@@ -70,6 +72,7 @@ class Scenario:
     protocol: str
     requests: tuple[Request, ...]
     source: Path
+    bench: dict = field(default_factory=dict)  # the [bench] table, read by loadtest.bench
 
     def share(self, request: Request) -> float:
         """The fraction (0..1] of the traffic that ``request`` gets."""
@@ -142,13 +145,15 @@ def load(name_or_path: str) -> Scenario:
 def parse(data: dict, path: Path) -> Scenario:
     """Validate a scenario's TOML table (see the module docstring for the fields)."""
     where = str(path)
-    known = {"description", "rate", "duration", "connections", "protocol", "request"}
+    known = {"description", "rate", "duration", "connections", "protocol", "request", "bench"}
     unknown = sorted(set(data) - known)
     if unknown:
         raise ScenarioError(f"{where}: unknown setting(s) {', '.join(unknown)}")
     requests = data.get("request")
     if not isinstance(requests, list) or not requests:
         raise ScenarioError(f"{where}: needs at least one [[request]] table")
+    if not isinstance(data.get("bench", {}), dict):
+        raise ScenarioError(f"{where}: bench must be a table ([bench])")
     protocol = data.get("protocol", "h2")
     if protocol not in PROTOCOLS:
         raise ScenarioError(f"{where}: protocol must be one of {PROTOCOLS}, got {protocol!r}")
@@ -163,6 +168,7 @@ def parse(data: dict, path: Path) -> Scenario:
             _request(table, f"{where}: request {i + 1}") for i, table in enumerate(requests)
         ),
         source=path,
+        bench=data.get("bench", {}),
     )
     names = [r.name for r in scenario.requests]
     if len(set(names)) != len(names):

@@ -133,3 +133,12 @@ def test_the_docs_example_scenario_is_valid(tmp_path):
     loaded = scenario.load(str(write(tmp_path, example)))
     assert [r.name for r in loaded.requests] == ["home", "checkout"]
     assert loaded.requests[1].body == b'{"items": [1, 2]}'
+
+
+def test_a_bench_table_is_carried_and_must_be_a_table(tmp_path):
+    head = 'rate = 1\n[[request]]\nname = "a"\npath = "/"\n'
+    assert scenario.load(str(write(tmp_path, head))).bench == {}
+    loaded = scenario.load(str(write(tmp_path, head + "[bench]\ndirect = true\n")))
+    assert loaded.bench == {"direct": True}
+    with pytest.raises(ScenarioError, match="bench must be a table"):
+        scenario.load(str(write(tmp_path, "bench = 1\n" + head)))
