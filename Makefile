@@ -203,7 +203,7 @@ $(BENCH_VENV)/.installed: requirements/bench.txt requirements/app.txt requiremen
 
 .PHONY: bench
 bench: $(BENCH_VENV)/.installed ## wsgistack vs gunicorn, waitress, granian behind nginx (BENCH_* settings; docs/benchmark.md)
-	$(BENCH_VENV)/bin/python scripts/bench.py --install-missing
+	$(BENCH_VENV)/bin/python -m loadtest.bench --install-missing
 
 .PHONY: clean
 clean: ## remove the stack with its volumes, the venv and caches

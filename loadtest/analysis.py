@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import statistics
+from collections.abc import Iterable
 
 import numpy as np
 
@@ -51,13 +52,24 @@ def per_second(responses: Responses, t0: float, seconds: int) -> dict[str, list]
     return series
 
 
-def spread(values: list[float | None]) -> dict[str, float | int | None]:
+def _present(values: Iterable[float | None]) -> list[float]:
+    """``values`` without the Nones and NaNs."""
+    return [v for v in values if v is not None and not math.isnan(v)]
+
+
+def median(values: Iterable[float | None]) -> float | None:
+    """The median of ``values`` (Nones and NaNs left out), or None when none is left."""
+    kept = _present(values)
+    return statistics.median(kept) if kept else None
+
+
+def spread(values: Iterable[float | None]) -> dict[str, float | int | None]:
     """Median, min and max of ``values`` (Nones and NaNs left out), and how many there were."""
-    kept = [v for v in values if v is not None and not math.isnan(v)]
+    kept = _present(values)
     if not kept:
         return {"median": None, "min": None, "max": None, "rounds": 0}
     return {
-        "median": statistics.median(kept),
+        "median": median(kept),
         "min": min(kept),
         "max": max(kept),
         "rounds": len(kept),

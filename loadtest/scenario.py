@@ -22,6 +22,8 @@ A scenario file (``loadtest/scenarios/<name>.toml``, or any path) holds:
     http_req_duration = ["p(95)<200", "p(99)<500"]       # milliseconds
     "http_req_duration{name:hello}" = "p(99)<50"         # one request of the scenario
 
+    [bench]              # optional: settings of `make bench` (loadtest/bench/scenarios.py)
+
 Every run is bounded: at most MAX_DURATION seconds per engine and at most
 MAX_REQUESTS requests offered per engine in the open loop.
 """
@@ -30,7 +32,7 @@ from __future__ import annotations
 
 import re
 import tomllib
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from loadtest import thresholds
@@ -84,6 +86,7 @@ class Scenario:
     requests: tuple[Request, ...]
     source: Path
     thresholds: tuple[Threshold, ...]
+    bench: dict = field(default_factory=dict)  # the [bench] table, read by loadtest.bench
 
     def share(self, request: Request) -> float:
         """The fraction (0..1] of the traffic that ``request`` gets."""
@@ -156,13 +159,16 @@ def load(name_or_path: str) -> Scenario:
 def parse(data: dict, path: Path) -> Scenario:
     """Validate a scenario's TOML table (see the module docstring for the fields)."""
     where = str(path)
-    known = {"description", "rate", "duration", "connections", "protocol", "request", "thresholds"}
+    known = {"description", "rate", "duration", "connections", "protocol", "request"}
+    known |= {"thresholds", "bench"}
     unknown = sorted(set(data) - known)
     if unknown:
         raise ScenarioError(f"{where}: unknown setting(s) {', '.join(unknown)}")
     requests = data.get("request")
     if not isinstance(requests, list) or not requests:
         raise ScenarioError(f"{where}: needs at least one [[request]] table")
+    if not isinstance(data.get("bench", {}), dict):
+        raise ScenarioError(f"{where}: bench must be a table ([bench])")
     protocol = data.get("protocol", "h2")
     if protocol not in PROTOCOLS:
         raise ScenarioError(f"{where}: protocol must be one of {PROTOCOLS}, got {protocol!r}")
@@ -181,6 +187,7 @@ def parse(data: dict, path: Path) -> Scenario:
         requests=parsed,
         source=path,
         thresholds=limits,
+        bench=data.get("bench", {}),
     )
     names = [r.name for r in scenario.requests]
     if len(set(names)) != len(names):

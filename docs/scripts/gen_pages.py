@@ -1,4 +1,5 @@
-"""The documentation pages written from the code: the server's settings and its metrics.
+"""The documentation pages written from the code and the data: the server's settings,
+its metrics, and the published benchmark run.
 
 An mkdocs hook (``hooks:`` in mkdocs.yml), so ``mkdocs build`` alone writes them:
 ``on_files`` adds them to the site as generated pages, never as files in docs/.
@@ -10,8 +11,11 @@ An mkdocs hook (``hooks:`` in mkdocs.yml), so ``mkdocs build`` alone writes them
   subprocess (importing the module installs the server's metrics-file identities in
   prometheus-client, which the mkdocs process must not get), with
   ``PROMETHEUS_MULTIPROC_DIR`` unset so no metrics file is written.
+- ``benchmark-results.md``: the published ``make bench`` run, ``docs/benchmark/results.json``
+  (a ``reports/bench-<time>/results.json``), rendered by ``loadtest.bench.table``:
+  the same text ``make bench`` printed, under the run's date, commit and machine.
 
-``python docs/scripts/gen_pages.py OUTDIR`` writes both pages to OUTDIR, to read them.
+``python docs/scripts/gen_pages.py OUTDIR`` writes the pages to OUTDIR, to read them.
 The tests in tests/manifests/docs/ import this module.
 """
 
@@ -29,6 +33,8 @@ SCRIPT = "docs/scripts/gen_pages.py"
 
 SERVER_REFERENCE = "server-reference.md"
 METRICS = "metrics.md"
+BENCHMARK_RESULTS = "benchmark-results.md"
+BENCHMARK_JSON = ROOT / "docs" / "benchmark" / "results.json"
 
 
 def _cell(text: str) -> str:
@@ -228,9 +234,61 @@ def metrics_reference() -> str:
     return "\n".join(lines)
 
 
+def benchmark_results(path: Path = BENCHMARK_JSON) -> str:
+    """The Benchmark results page (Markdown), from a ``make bench`` results.json."""
+    if str(ROOT) not in sys.path:
+        sys.path.insert(0, str(ROOT))
+    from loadtest.bench import results, table
+    from loadtest.bench.settings import Settings
+
+    meta, runs = results.read(path)
+    settings = [f"BENCH_{name.upper()}={value}" for name, value in meta["settings"].items()]
+    settings += [
+        f"BENCH_ENGINES={','.join(meta['engines'])}",
+        f"BENCH_SCENARIOS={','.join(meta['scenarios'])}",
+    ]
+    report = table.render_markdown(meta, runs).partition("\n")[2]  # without its heading
+    relative = path.relative_to(ROOT) if path.is_relative_to(ROOT) else path
+    lines = [
+        *_WIDE,
+        "# Benchmark results",
+        "",
+        '!!! note "Generated"',
+        f"    Generated from `{relative}` by `{SCRIPT}` when the site is built; do not "
+        "edit. A run is published by copying its `reports/bench-<time>/results.json` there.",
+        "",
+        f"The published `make bench` run: started {meta['started']} at commit "
+        f"`{meta['commit']}`, {meta['seconds']:g} s in all, as",
+        "",
+        "```sh",
+        " ".join(settings) + " make bench",
+        "```",
+        "",
+    ]
+    defaults = Settings()
+    ran = meta["settings"]
+    if ran["rounds"] < defaults.rounds or ran["duration"] < defaults.duration:
+        lines += [
+            f"A short run (the defaults are {defaults.rounds} rounds of {defaults.duration} s): "
+            "it shows the format; its figures are noisier than a default run's.",
+            "",
+        ]
+    lines += [
+        "[Benchmark](benchmark.md) says what runs and how to read the table; only the "
+        "ratios mean something beyond this machine and run. What `make bench` printed:",
+        "",
+        report,
+    ]
+    return "\n".join(lines)
+
+
 def pages() -> dict[str, str]:
     """Every generated page: its path under docs/ -> its Markdown."""
-    return {SERVER_REFERENCE: server_reference(), METRICS: metrics_reference()}
+    return {
+        SERVER_REFERENCE: server_reference(),
+        METRICS: metrics_reference(),
+        BENCHMARK_RESULTS: benchmark_results(),
+    }
 
 
 # -- mkdocs hooks -----------------------------------------------------------------
@@ -255,6 +313,7 @@ def on_serve(server, config, builder):
     """`make docs-serve` rebuilds when the code the pages come from changes."""
     server.watch(str(SERVER_SRC / "wsgistack"))
     server.watch(str(ROOT / "CHANGELOG.md"))
+    server.watch(str(ROOT / "loadtest" / "bench"))
     return server
 
 

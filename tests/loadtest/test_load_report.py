@@ -236,7 +236,7 @@ def test_latency_summary_and_series():
     assert series["p50"] == [0.1, None, 0.3]  # the failed request has no latency
 
 
-def test_spread_and_ratio():
+def test_spread_median_and_ratio():
     assert analysis.spread([2.0, None, 1.0, math.nan, 4.0]) == {
         "median": 2.0,
         "min": 1.0,
@@ -245,6 +245,8 @@ def test_spread_and_ratio():
     }
     assert analysis.spread([None])["median"] is None
     assert analysis.ratio(1, 4) == 0.25 and analysis.ratio(1, 0) is None
+    assert analysis.median(iter([3.0, None, 1.0, math.nan])) == 2.0  # any iterable
+    assert analysis.median([None, math.nan]) is None
 
 
 def test_a_generator_behind_its_schedule_and_a_failed_generator_are_flagged(tmp_path):

@@ -190,3 +190,12 @@ def test_the_docs_thresholds_example_is_valid(tmp_path):
     path = write(tmp_path, example.split("[thresholds]")[0] + table)
     keys = [t.key for t in scenario.load(str(path)).thresholds]
     assert keys[-1] == "http_req_duration{name:checkout}" and len(keys) == 6
+
+
+def test_a_bench_table_is_carried_and_must_be_a_table(tmp_path):
+    head = 'rate = 1\n[[request]]\nname = "a"\npath = "/"\n'
+    assert scenario.load(str(write(tmp_path, head))).bench == {}
+    loaded = scenario.load(str(write(tmp_path, head + "[bench]\ndirect = true\n")))
+    assert loaded.bench == {"direct": True}
+    with pytest.raises(ScenarioError, match="bench must be a table"):
+        scenario.load(str(write(tmp_path, "bench = 1\n" + head)))

@@ -5,6 +5,7 @@ serves."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -13,6 +14,8 @@ import sys
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.multiprocess import MultiProcessCollector
 from wsgistack.config import SETTINGS
+
+from loadtest.bench.engines import ENGINES
 
 from .conftest import ROOT
 
@@ -117,6 +120,44 @@ def test_metrics_page_lists_every_metric_the_exporter_serves(gen_pages, tmp_path
 def test_generated_pages_say_so_at_the_top(gen_pages):
     for name, text in gen_pages.pages().items():
         head = "\n".join(text.splitlines()[:12])
-        assert "Generated from `server/src/wsgistack/" in head, name
+        source = re.search(r"Generated from `([^`]+)`", head)
+        assert source and (ROOT / source.group(1)).is_file(), name
         assert "do not edit" in head, name
         assert (ROOT / "docs" / name).exists() is False, f"docs/{name} is generated: remove it"
+
+
+def _row_cells(page: str, scenario: str, label: str) -> list[str]:
+    [row] = [row for row in _table_rows(page) if row[:2] == [scenario, label]]
+    return row
+
+
+def test_benchmark_results_page_shows_the_published_runs_figures(gen_pages):
+    data = json.loads(gen_pages.BENCHMARK_JSON.read_text())
+    page = gen_pages.benchmark_results()
+    meta = data["meta"]
+    assert f"started {meta['started']} at commit `{meta['commit']}`" in page
+    assert f"{meta['machine']['cpus']} CPUs ({meta['machine']['cpu_model']})" in page
+    assert meta["machine"]["python"] in page
+    assert f"BENCH_ROUNDS={meta['settings']['rounds']} " in page
+    assert data["summary"], "the published run has no rows"
+    for row in data["summary"]:
+        label = ENGINES[row["engine"]].label
+        cells = _row_cells(page, row["scenario"], label)
+        assert cells[3] == f"{row['rps']:,.0f}", (row["scenario"], label)
+        if row["p99_ms"] is not None:
+            assert cells[5] == f"{row['p99_ms']:,.2f}"
+        if row["vs_sync"] is not None:
+            assert cells[9] == f"{row['vs_sync']:.2f}×"
+
+
+def test_benchmark_results_page_follows_the_json(gen_pages, tmp_path):
+    data = json.loads(gen_pages.BENCHMARK_JSON.read_text())
+    for run in data["runs"]:
+        if run["engine"] == "wsgistack" and run["scenario"] == "hello":
+            run["rps"] = 123456.0
+    data["meta"]["commit"] = "0123abc"
+    path = tmp_path / "results.json"
+    path.write_text(json.dumps(data))
+    page = gen_pages.benchmark_results(path)
+    assert _row_cells(page, "hello", "wsgistack")[3] == "123,456"
+    assert "at commit `0123abc`" in page

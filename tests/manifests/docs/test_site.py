@@ -36,6 +36,7 @@ def test_the_site_builds_strictly_with_every_page(built_site):
         "server-reference.html",
         "metrics.html",
         "load-testing.html",
+        "benchmark-results.html",
         "changelog.html",
     ):
         assert (built_site / page).is_file(), page

@@ -1,0 +1,64 @@
+"""``make bench`` (``python -m loadtest.bench``): our WSGI server against gunicorn,
+waitress and granian, side by side.
+
+Every engine serves the demo app (``wsgistack_demo.wsgi:application``) on loopback behind
+the same host nginx (Debian ``nginx-light``, a minimal config written to a temp
+folder: upstream keep-alive, ``proxy_http_version 1.1``, empty ``Connection`` —
+the proxy settings of ``nginx/templates/app-proxy.inc.template`` in plain HTTP, so
+TLS costs nothing here), with the same worker and thread counts, and ``wrk``
+drives nginx. Engines:
+
+    wsgistack         python -m wsgistack -w W --threads T
+    gunicorn-sync     gunicorn -k sync -w W             (no threads)
+    gunicorn-gthread  gunicorn -k gthread -w W --threads T
+    waitress          W waitress processes, --threads T each (waitress has no
+                      pre-fork mode; nginx balances over their W ports)
+    granian           granian --interface wsgi --workers W --blocking-threads T
+    nginx-static      not a WSGI engine: a second nginx (W worker processes)
+                      that answers the greeting itself. The ceiling: what
+                      this machine reaches for ``hello`` when the upstream
+                      costs (almost) nothing.
+
+Scenarios (``loadtest/scenarios/bench/<name>.toml``, read with ``loadtest.scenario``):
+``hello`` (GET /), ``64k`` (GET /api/stream?chunks=1&size=65536), ``upload`` (POST
+/api/upload of 1 MiB, from a wrk Lua script) with T threads, ``sleep`` (GET
+/api/sleep?ms=20) with BENCH_SLEEP_THREADS threads, and ``hello-direct``: hello world
+with wrk hitting the engine's port itself, no nginx (not waitress: its W processes
+listen on W ports, which one wrk cannot balance).
+
+The engines of a thread count are started side by side (each with its own
+nginx) and stay up for every round; wrk loads one at a time. A round measures
+each scenario on every engine back to back, in an order rotated each round, so
+the engines of one scenario are measured seconds apart and the drifts of a
+shared machine hit them alike. Reported per engine and scenario: median
+requests/s, median p50 and p99 latency (wrk --latency), peak RSS of one worker
+process (sampled from /proc), errors, and the ratio to gunicorn sync (and to
+gunicorn gthread): the median over the rounds of the round's requests/s ratio.
+Only the ratios mean something beyond this machine and run.
+
+Writes ``reports/bench-<timestamp>/results.json`` and ``results.md`` and prints
+the table. Environment (defaults in brackets):
+
+    BENCH_DURATION       seconds of each measured wrk run [3]
+    BENCH_WARMUP         seconds of wrk warm-up before each run [1]
+    BENCH_ROUNDS         interleaved rounds [3]
+    BENCH_WORKERS        worker processes of every engine [2]
+    BENCH_THREADS        threads per worker, hello/64k/upload [1]
+    BENCH_SLEEP_THREADS  threads per worker, sleep [8]
+    BENCH_CONNECTIONS    wrk connections to nginx [32]
+    BENCH_ENGINES        comma-separated engines [all]
+    BENCH_SCENARIOS      comma-separated scenarios [all]
+
+Needs ``nginx`` and ``wrk`` (Debian: ``apt-get install nginx-light wrk``;
+``--install-missing`` does that when run as root) and a Python with
+requirements/bench.txt (``make bench`` creates .venv-bench and does both).
+Every process it starts runs in its own session and is stopped (its whole
+process group) when its run ends, on Ctrl-C, SIGTERM or SIGHUP, and at exit.
+
+Modules: ``settings`` (BENCH_*), ``scenarios``, ``engines``, ``nginx`` (the host
+configs), ``wrk`` (its report parsed, its Lua script), ``sampling`` (/proc CPU and
+RSS), ``processes``, ``tools`` (nginx, wrk, packages), ``session`` (one engine and its
+nginx), ``run`` (the plan and the report), ``results`` and ``table`` (summary, ratios,
+targets, Markdown); the statistics are ``loadtest.analysis``'s and the machine
+description ``loadtest.environment``'s.
+"""

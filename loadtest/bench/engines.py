@@ -1,0 +1,96 @@
+"""The engines compared, and the command lines that start them on loopback."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from loadtest.bench.scenarios import Scenario
+
+APP = "wsgistack_demo.wsgi:application"
+HOST = "127.0.0.1"
+BASELINE = "gunicorn-sync"
+THREADED_BASELINE = "gunicorn-gthread"
+
+
+@dataclass(frozen=True)
+class Engine:
+    name: str
+    label: str
+    module: str | None  # the importable package, also the distribution whose version is shown
+    threaded: bool  # honours a thread count
+    process_per_port: bool = False  # one process per worker, each on its own port (waitress)
+    only: tuple[str, ...] | None = None  # the scenarios it can run (None: every one)
+
+    @property
+    def wsgi(self) -> bool:
+        """False for the nginx-static reference, which runs no Python at all."""
+        return self.module is not None
+
+    def runs(self, scenario: Scenario) -> bool:
+        """True if this engine takes part in ``scenario``."""
+        if self.only is not None and scenario.name not in self.only:
+            return False
+        return not (scenario.direct and self.process_per_port)
+
+
+ENGINES: dict[str, Engine] = {
+    e.name: e
+    for e in (
+        Engine("wsgistack", "wsgistack", "wsgistack", True),
+        Engine("gunicorn-sync", "gunicorn sync", "gunicorn", False),
+        Engine("gunicorn-gthread", "gunicorn gthread", "gunicorn", True),
+        Engine("waitress", "waitress", "waitress", True, process_per_port=True),
+        Engine("granian", "granian (wsgi)", "granian", True),
+        Engine(
+            "nginx-static", "nginx static (ceiling)", None, False, only=("hello", "hello-direct")
+        ),
+    )
+}
+
+
+def engine_commands(
+    engine: Engine,
+    python: str,
+    ports: Sequence[int],
+    workers: int,
+    threads: int,
+    nginx: str = "nginx",
+    directory: Path = Path("."),
+) -> list[list[str]]:
+    """The argv of every process that makes up ``engine`` (one, or one per port).
+    ``nginx`` and ``directory`` (where nginx.static_config() is written) serve
+    nginx-static."""
+    bind = f"{HOST}:{ports[0]}"
+    if engine.name == "wsgistack":
+        return [
+            [python, "-m", "wsgistack", "-b", bind, "-w", str(workers), "--threads", str(threads),
+             "--keep-alive", "75", "--graceful-timeout", "5", "--log-level", "warning", APP]
+        ]  # fmt: skip
+    if engine.name in ("gunicorn-sync", "gunicorn-gthread"):
+        kind = ["-k", "sync"] if engine.name == "gunicorn-sync" else ["-k", "gthread"]
+        if engine.name == "gunicorn-gthread":
+            kind += ["--threads", str(threads)]
+        return [
+            [python, "-m", "gunicorn", "-b", bind, "-w", str(workers), *kind,
+             "--keep-alive", "75", "--graceful-timeout", "5", "--log-level", "warning",
+             "--no-control-socket", APP]
+        ]  # fmt: skip
+    if engine.name == "waitress":
+        return [
+            [python, "-m", "waitress", f"--listen={HOST}:{port}", f"--threads={threads}",
+             "--channel-timeout=120", APP]
+            for port in ports
+        ]  # fmt: skip
+    if engine.name == "granian":
+        return [
+            [python, "-m", "granian", "--interface", "wsgi", "--host", HOST,
+             "--port", str(ports[0]), "--workers", str(workers),
+             "--blocking-threads", str(threads), "--runtime-threads", "1",
+             "--workers-kill-timeout", "5", "--log-level", "warning", APP]
+        ]  # fmt: skip
+    if engine.name == "nginx-static":
+        return [[nginx, "-p", str(directory), "-c", str(directory / "static.conf"),
+                 "-e", str(directory / "static-error.log")]]  # fmt: skip
+    raise ValueError(f"unknown engine {engine.name!r}")

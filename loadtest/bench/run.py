@@ -1,0 +1,183 @@
+"""A whole run: the plan (phases by thread count, rounds in rotated order), the
+sessions side by side, and the report in reports/bench-<time>/ (results.json, results.md)."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import asdict
+from datetime import UTC, datetime
+from pathlib import Path
+
+from loadtest import environment
+from loadtest.bench import processes, table, wrk
+from loadtest.bench.engines import Engine
+from loadtest.bench.results import Run
+from loadtest.bench.scenarios import Scenario
+from loadtest.bench.session import Session
+from loadtest.bench.settings import BenchError, Settings
+from loadtest.bench.tools import Tools, versions
+
+SESSION_OVERHEAD = 2.5  # rough seconds to start and stop one engine, for the estimate
+
+
+def phases(
+    settings: Settings, engines: Sequence[Engine], scenarios: Sequence[Scenario]
+) -> list[tuple[int, list[Engine], list[Scenario]]]:
+    """(threads, engines, scenarios) of each phase: BENCH_THREADS for the scenarios
+    without threads, BENCH_SLEEP_THREADS for the others; a phase's engines run side by
+    side. Phases with no scenario or no engine are left out."""
+    found = []
+    for threads, threaded in ((settings.threads, False), (settings.sleep_threads, True)):
+        group = [s for s in scenarios if s.threaded == threaded]
+        runners = [e for e in engines if any(e.runs(s) for s in group)]
+        if group and runners:
+            found.append((threads, runners, group))
+    return found
+
+
+def schedule(
+    rounds: int, engines: Sequence[Engine], scenarios: Sequence[Scenario]
+) -> Iterator[tuple[int, Scenario, Engine]]:
+    """(round, scenario, engine) in measuring order: each round runs each scenario on
+    every engine that takes part, back to back, starting one engine further along
+    than the round before."""
+    for round_no in range(1, rounds + 1):
+        for scenario in scenarios:
+            runners = [e for e in engines if e.runs(scenario)]
+            shift = (round_no - 1) % len(runners) if runners else 0
+            for engine in [*runners[shift:], *runners[:shift]]:
+                yield round_no, scenario, engine
+
+
+def estimate_seconds(
+    settings: Settings, engines: Sequence[Engine], scenarios: Sequence[Scenario]
+) -> float:
+    """Rough duration of a run with these settings, seconds (for the progress line)."""
+    total = 0.0
+    for _, runners, group in phases(settings, engines, scenarios):
+        measured = sum(1 for _ in schedule(settings.rounds, runners, group))
+        total += len(runners) * SESSION_OVERHEAD
+        total += measured * (settings.duration + settings.warmup + 0.3)
+    return total
+
+
+def write_scripts(scenarios: Sequence[Scenario], folder: Path) -> dict[str, Path]:
+    """wrk's Lua script (and request body) in ``folder`` for each scenario that needs one:
+    {scenario name: script path}."""
+    scripts = {}
+    for scenario in scenarios:
+        if wrk.needs_script(scenario.request):
+            body = folder / f"{scenario.name}.body"
+            body.write_bytes(scenario.request.body)
+            scripts[scenario.name] = folder / f"{scenario.name}.lua"
+            scripts[scenario.name].write_text(wrk.script(scenario.request, body))
+    return scripts
+
+
+def commit() -> str:
+    """The checkout's commit (``git describe --always --dirty``), or "?" outside git."""
+    with contextlib.suppress(OSError, subprocess.SubprocessError):
+        out = subprocess.run(
+            ["git", "describe", "--always", "--dirty"],
+            cwd=processes.REPO,
+            capture_output=True,
+            text=True,
+            timeout=10,
+        )
+        if out.returncode == 0:
+            return out.stdout.strip()
+    return "?"
+
+
+def run(
+    settings: Settings,
+    engines: Sequence[Engine],
+    scenarios: Sequence[Scenario],
+    tools: Tools,
+    out_dir: Path,
+) -> bool:
+    """Every planned run; writes the report and prints the table. True if interrupted."""
+    started = datetime.now(UTC)
+    meta = {
+        "started": started.strftime("%Y-%m-%d %H:%M:%S UTC"),
+        "commit": commit(),
+        "settings": asdict(settings),
+        "engines": [e.name for e in engines],
+        "scenarios": [s.name for s in scenarios],
+        "versions": versions(tools, engines),
+        "machine": environment.describe(),
+        "failures": [],
+    }
+    runs: list[Run] = []
+    report = out_dir / f"bench-{started.strftime('%Y%m%d-%H%M%S')}"
+    estimate = estimate_seconds(settings, engines, scenarios)
+    print(
+        f"bench: {len(engines)} engines × {len(scenarios)} scenarios × {settings.rounds} "
+        f"rounds, about {estimate / 60:.1f} min; results in {report}/",
+        file=sys.stderr,
+    )
+    tmp = Path(tempfile.mkdtemp(prefix="wsgistack-bench-"))
+    tmp.chmod(0o755)
+    scripts = write_scripts(scenarios, tmp)
+    begin = time.monotonic()
+
+    def failed(what: str, exc: BaseException) -> None:
+        meta["failures"].append(f"{what}: {exc}".splitlines()[0])
+        print(f"  FAILED {what}: {exc}", file=sys.stderr)
+
+    try:
+        for threads, runners, group in phases(settings, engines, scenarios):
+            with contextlib.ExitStack() as stack:
+                sessions: dict[str, Session] = {}
+                for engine in runners:
+                    try:
+                        session = Session(engine, settings, threads, tools, tmp)
+                        sessions[engine.name] = stack.enter_context(session)
+                    except (BenchError, OSError, subprocess.TimeoutExpired) as exc:
+                        failed(f"starting {engine.name} ({threads} threads)", exc)
+                for round_no, scenario, engine in schedule(settings.rounds, runners, group):
+                    if engine.name not in sessions:
+                        continue
+                    script = scripts.get(scenario.name)
+                    try:
+                        result = sessions[engine.name].measure(scenario, script, round_no)
+                    except (BenchError, OSError, ValueError, subprocess.TimeoutExpired) as exc:
+                        failed(f"round {round_no} {scenario.name} {engine.name}", exc)
+                        continue
+                    runs.append(result)
+                    print(
+                        f"  round {round_no} {scenario.name:<12} {engine.name:<17} "
+                        f"{result.rps:>9.1f} req/s  p99 {result.p99_ms or 0:8.2f} ms  "
+                        f"errors {result.errors}",
+                        file=sys.stderr,
+                    )
+    except KeyboardInterrupt:
+        meta["interrupted"] = True
+        print("bench: interrupted, writing what was measured", file=sys.stderr)
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            signal.signal(sig, signal.SIG_IGN)  # a second Ctrl-C must not cut the clean-up short
+        processes.stop_all()
+        shutil.rmtree(tmp, ignore_errors=True)
+    meta["seconds"] = round(time.monotonic() - begin, 1)
+    rows = table.summarize(runs)
+    report.mkdir(parents=True, exist_ok=True)
+    (report / "results.json").write_text(
+        json.dumps(
+            {"meta": meta, "summary": [asdict(r) for r in rows], "runs": [asdict(r) for r in runs]},
+            indent=2,
+        )
+        + "\n"
+    )
+    markdown = table.render_markdown(meta, runs)
+    (report / "results.md").write_text(markdown)
+    print(markdown)
+    return bool(meta.get("interrupted"))

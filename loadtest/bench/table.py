@@ -1,0 +1,209 @@
+"""From runs to what a reader sees: the summary per engine and scenario with paired
+ratios, the Markdown table, issue 3's targets, and results.md."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from loadtest import analysis
+from loadtest.bench.engines import BASELINE, ENGINES, THREADED_BASELINE
+from loadtest.bench.results import Row, Run
+from loadtest.bench.sampling import RSS_SAMPLE_INTERVAL
+from loadtest.bench.scenarios import SCENARIOS
+
+
+def paired_ratio(runs: Sequence[Run], scenario: str, engine: str, base: str) -> float | None:
+    """The median over the rounds of ``engine``'s req/s over ``base``'s in the same round
+    of ``scenario`` (rounds where both ran and ``base`` served something), or None."""
+    by_round = {(r.round, r.engine): r.rps for r in runs if r.scenario == scenario}
+    return analysis.median(
+        analysis.ratio(rps, by_round.get((number, base)))
+        for (number, name), rps in by_round.items()
+        if name == engine
+    )
+
+
+def summarize(runs: Sequence[Run]) -> list[Row]:
+    """One row per (scenario, engine) in SCENARIOS/ENGINES order, with paired ratios."""
+    rows: list[Row] = []
+    for scenario in SCENARIOS:
+        by_engine: dict[str, Row] = {}
+        for engine in ENGINES:
+            mine = [r for r in runs if r.scenario == scenario and r.engine == engine]
+            if not mine:
+                continue
+            rss = [r.peak_rss_worker_kib for r in mine if r.peak_rss_worker_kib is not None]
+            by_engine[engine] = Row(
+                scenario=scenario,
+                engine=engine,
+                workers=mine[0].workers,
+                threads=mine[0].threads if ENGINES[engine].threaded else None,
+                rounds=len(mine),
+                rps=analysis.median(r.rps for r in mine),
+                p50_ms=analysis.median(r.p50_ms for r in mine),
+                p99_ms=analysis.median(r.p99_ms for r in mine),
+                peak_rss_worker_mib=max(rss) / 1024 if rss else None,
+                errors=sum(r.errors for r in mine),
+                engine_cpu_us=analysis.median(r.cpu_us_per_request(r.engine_cpu_s) for r in mine),
+                nginx_cpu_us=analysis.median(r.cpu_us_per_request(r.nginx_cpu_s) for r in mine),
+                client_cpu_us=analysis.median(r.cpu_us_per_request(r.client_cpu_s) for r in mine),
+            )
+        for row in by_engine.values():
+            row.vs_sync = paired_ratio(runs, scenario, row.engine, BASELINE)
+            row.vs_gthread = paired_ratio(runs, scenario, row.engine, THREADED_BASELINE)
+        rows.extend(by_engine.values())
+    return rows
+
+
+def _num(value: float | None, digits: int) -> str:
+    return "—" if value is None else f"{value:,.{digits}f}"
+
+
+def _ratio(value: float | None) -> str:
+    return "—" if value is None else f"{value:.2f}×"
+
+
+def _cpu(row: Row) -> str:
+    """CPU µs per request as "engine + nginx + wrk", e.g. "44 + 30 + 18"."""
+    parts = (row.engine_cpu_us, row.nginx_cpu_us, row.client_cpu_us)
+    if all(part is None for part in parts):
+        return "—"
+    return " + ".join(_num(part, 0) for part in parts)
+
+
+def render_table(rows: Sequence[Row]) -> str:
+    """The summary as a Markdown table."""
+    lines = [
+        "| scenario | engine | workers×threads | req/s (median) | p50 ms | p99 ms "
+        "| peak RSS/worker MiB | CPU µs/request: engine + nginx + wrk | errors "
+        "| vs gunicorn sync | vs gunicorn gthread |",
+        "|---|---|---|--:|--:|--:|--:|--:|--:|--:|--:|",
+    ]
+    for row in rows:
+        shape = f"{row.workers}×{row.threads}" if row.threads is not None else f"{row.workers}×—"
+        lines.append(
+            f"| {row.scenario} | {ENGINES[row.engine].label} | {shape} | {_num(row.rps, 0)} "
+            f"| {_num(row.p50_ms, 2)} | {_num(row.p99_ms, 2)} "
+            f"| {_num(row.peak_rss_worker_mib, 1)} | {_cpu(row)} | {row.errors} "
+            f"| {_ratio(row.vs_sync)} | {_ratio(row.vs_gthread)} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def check_targets(
+    runs: Sequence[Run], cpus: int | None = None
+) -> list[tuple[str, bool | None, str]]:
+    """Issue 3's targets as (target, met — None when not measured —, the numbers).
+
+    With ``cpus`` (the machine's CPU count) the hello target's numbers also give
+    the CPU budget per request that 8× gunicorn sync leaves to wrk, nginx and the
+    engine together, and what wrk and nginx take of it in front of nginx-static.
+    """
+    by = {(row.scenario, row.engine): row for row in summarize(runs)}
+
+    def ratio(scenario: str, engine: str, base: str) -> float | None:
+        return paired_ratio(runs, scenario, engine, base)
+
+    found: list[tuple[str, bool | None, str]] = []
+    vs_sync = ratio("hello", "wsgistack", BASELINE)
+    detail = _ratio(vs_sync)
+    ceiling = ratio("hello", "nginx-static", BASELINE)
+    if ceiling is not None:
+        detail += f"; with an upstream that costs nothing (nginx-static) {_ratio(ceiling)}"
+    detail += _cpu_budget(by, cpus)
+    found.append(("hello ≥ 8× gunicorn sync", None if vs_sync is None else vs_sync >= 8, detail))
+    vs_granian = ratio("hello", "wsgistack", "granian")
+    found.append(
+        (
+            "hello ≥ granian",
+            None if vs_granian is None else vs_granian >= 1,
+            _ratio(vs_granian),
+        )
+    )
+    ours, gthread = by.get(("sleep", "wsgistack")), by.get(("sleep", THREADED_BASELINE))
+    met, detail = None, "—"
+    if ours and gthread and ours.p99_ms is not None and gthread.p99_ms is not None:
+        vs = ours.vs_gthread
+        met = vs is not None and vs >= 1 and ours.p99_ms <= gthread.p99_ms
+        detail = f"{_ratio(vs)} the req/s, p99 {ours.p99_ms:,.1f} ms vs {gthread.p99_ms:,.1f} ms"
+    found.append(("sleep ≥ gunicorn gthread at equal or lower p99", met, detail))
+    checked = []  # (ours, gunicorn) peak RSS per worker in each scenario, MiB
+    for (scenario, engine), row in by.items():
+        base = by.get((scenario, THREADED_BASELINE if SCENARIOS[scenario].threaded else BASELINE))
+        if engine == "wsgistack" and base and row.peak_rss_worker_mib and base.peak_rss_worker_mib:
+            checked.append((scenario, row.peak_rss_worker_mib, base.peak_rss_worker_mib))
+    met = all(a <= b for _, a, b in checked) if checked else None
+    detail = ", ".join(f"{n} {a:.1f} vs {b:.1f} MiB" for n, a, b in checked) or "—"
+    found.append(("peak RSS per worker ≤ gunicorn's", met, detail))
+    return found
+
+
+def _cpu_budget(by: Mapping[tuple[str, str], Row], cpus: int | None) -> str:
+    """What 8× gunicorn sync asks of the CPUs per hello request, from the rows."""
+    sync, static, ours = (
+        by.get(("hello", name)) for name in (BASELINE, "nginx-static", "wsgistack")
+    )
+    if not (cpus and sync and sync.rps and static and ours):
+        return ""
+    front = (static.nginx_cpu_us, static.client_cpu_us)
+    if ours.engine_cpu_us is None or None in front:
+        return ""
+    budget = cpus * 1e6 / (8 * sync.rps)
+    return (
+        f"; at 8× gunicorn sync ({8 * sync.rps:,.0f} req/s) the {cpus} CPUs give each request "
+        f"{budget:.0f} µs of CPU for wrk, nginx and the engine together; wrk and nginx take "
+        f"{sum(front):.0f} µs of it in front of nginx-static, and our engine takes "
+        f"{ours.engine_cpu_us:.0f} µs"
+    )
+
+
+def machine_line(machine: Mapping[str, object]) -> str:
+    """loadtest.environment.describe()'s dict as one line: CPUs, model, kernel, Python."""
+    return (
+        f"{machine['cpus']} CPUs ({machine['cpu_model']}), {machine['kernel']}, {machine['python']}"
+    )
+
+
+def render_markdown(meta: dict, runs: Sequence[Run]) -> str:
+    """results.md: what ran (``meta``: as ``run`` writes it to results.json), the table,
+    the targets, how to read it."""
+    rows = summarize(runs)
+    machine = meta["machine"]
+    s = meta["settings"]
+    versions = ", ".join(f"{k} {v}" for k, v in meta["versions"].items())
+    scenarios = "; ".join(
+        f"`{n}` = {SCENARIOS[n].title}, `{SCENARIOS[n].method} {SCENARIOS[n].path}`"
+        for n in meta["scenarios"]
+    )
+    status = " **(interrupted: partial results)**" if meta.get("interrupted") else ""
+    failures = "".join(f"- failed: {f}\n" for f in meta.get("failures", []))
+    mark = {True: "met", False: "NOT met", None: "not measured"}
+    targets = "".join(
+        f"- {target}: **{mark[met]}** ({detail})\n"
+        for target, met, detail in check_targets(runs, machine.get("cpus"))
+    )
+    return (
+        f"# WSGI engines side by side behind nginx — {meta['started']}{status}\n\n"
+        f"Commit {meta['commit']}; {machine_line(machine)}; {versions}.\n\n"
+        f"{s['rounds']} interleaved rounds × {s['duration']} s per run (after {s['warmup']} s "
+        f"of warm-up), wrk 1 thread / {s['connections']} connections → nginx (1 worker, "
+        f"upstream keep-alive) → engine with {s['workers']} workers; {s['threads']} thread(s) "
+        f"per worker, {s['sleep_threads']} for `sleep`. Scenarios: {scenarios}.\n\n"
+        f"{render_table(rows)}\n"
+        f"Targets (issue 3):\n\n{targets}\n"
+        "req/s, p50 and p99 are medians over the rounds; peak RSS/worker is the largest "
+        "resident set any one worker process reached (sampled every "
+        f"{RSS_SAMPLE_INTERVAL} s); errors are non-2xx/3xx answers plus socket errors, "
+        "summed. A ratio is the median over the rounds of the engine's req/s over "
+        "gunicorn's in the same round (measured seconds apart) — compare those, not the "
+        "absolute numbers, which depend on this machine and its neighbours. `wsgistack` "
+        "records its Prometheus metrics (multiprocess mode, as shipped); the other engines "
+        "record none. CPU µs/request is the CPU time (user + system, from /proc) the "
+        "engine's processes, nginx's processes and wrk used during the run, divided by "
+        "the requests served (median over the rounds). No engine writes "
+        "an access log. waitress runs one process per worker, each on its own port. "
+        "`nginx static (ceiling)` is no WSGI engine: a second nginx answering the greeting "
+        "itself, so its row is the most this machine gives the `hello` setup (wrk, nginx "
+        "and the upstream share the CPUs).\n"
+        f"{failures}"
+    )

@@ -1,0 +1,216 @@
+"""loadtest.bench.table: runs into the summary (medians, paired ratios), the Markdown
+table, issue 3's targets and results.md. Pure functions on made-up runs."""
+
+from __future__ import annotations
+
+import pytest
+
+from loadtest.bench import table
+from loadtest.bench.results import Run
+from loadtest.bench.settings import Settings
+
+# what loadtest.environment.describe() gives
+MACHINE = {
+    "cpu_model": "AMD EPYC 7B13",
+    "cpus": 2,
+    "kernel": "Linux 6.1",
+    "python": "CPython 3.11.2 (PGO, LTO)",
+}
+
+
+def run(
+    engine, scenario, rps, round_no=1, p50=1.0, p99=2.0, errors=0, rss=20480, threads=1, cpu=None
+):
+    """A Run of 3 s; ``cpu`` = (engine, nginx, wrk) CPU seconds during it."""
+    engine_cpu, nginx_cpu, client_cpu = cpu or (None, None, None)
+    return Run(
+        round=round_no,
+        engine=engine,
+        scenario=scenario,
+        workers=2,
+        threads=threads,
+        rps=rps,
+        p50_ms=p50,
+        p99_ms=p99,
+        errors=errors,
+        requests=int(rps * 3),
+        peak_rss_worker_kib=rss,
+        peak_rss_total_kib=None if rss is None else rss * 3,
+        engine_cpu_s=engine_cpu,
+        nginx_cpu_s=nginx_cpu,
+        client_cpu_s=client_cpu,
+    )
+
+
+def test_summarize_medians_peak_and_ratios():
+    runs = [
+        run("gunicorn-sync", "hello", 1000, 1, p50=5.0, p99=9.0),
+        run("gunicorn-sync", "hello", 1200, 2, p50=4.0, p99=8.0),
+        run("gunicorn-sync", "hello", 900, 3, p50=6.0, p99=30.0),
+        run("wsgistack", "hello", 3000, 1, p50=1.0, p99=3.0, rss=20480, errors=1),
+        run("wsgistack", "hello", 2500, 2, p50=2.0, p99=4.0, rss=30720),
+        run("wsgistack", "hello", 9000, 3, p50=1.5, p99=2.0, rss=None, errors=2),
+    ]
+    rows = {row.engine: row for row in table.summarize(runs)}
+    assert list(rows) == ["wsgistack", "gunicorn-sync"]  # ENGINES order, not run order
+    sync, ours = rows["gunicorn-sync"], rows["wsgistack"]
+    assert (sync.rps, sync.p50_ms, sync.p99_ms, sync.rounds) == (1000, 5.0, 9.0, 3)
+    assert sync.threads is None  # the sync worker has no threads
+    assert (ours.rps, ours.p50_ms, ours.p99_ms) == (3000, 1.5, 3.0)
+    assert ours.threads == 1
+    assert ours.peak_rss_worker_mib == pytest.approx(30.0)  # the largest, missing ones skipped
+    assert ours.errors == 3
+    assert ours.vs_sync == pytest.approx(3.0)  # median of 3000/1000, 2500/1200, 9000/900
+    assert sync.vs_sync == pytest.approx(1.0)
+    assert ours.vs_gthread is None and sync.vs_gthread is None  # gthread did not run
+
+
+def test_summarize_ratios_stay_within_a_scenario():
+    runs = [
+        run("gunicorn-sync", "sleep", 100, threads=8),
+        run("gunicorn-gthread", "sleep", 800, threads=8),
+        run("wsgistack", "sleep", 1000, threads=8),
+        run("gunicorn-sync", "hello", 4000),
+        run("wsgistack", "hello", 2000),
+    ]
+    rows = {(row.scenario, row.engine): row for row in table.summarize(runs)}
+    assert [key[0] for key in rows] == ["hello", "hello", "sleep", "sleep", "sleep"]
+    assert rows["sleep", "wsgistack"].vs_sync == pytest.approx(10.0)
+    assert rows["sleep", "wsgistack"].vs_gthread == pytest.approx(1.25)
+    assert rows["sleep", "gunicorn-sync"].vs_gthread == pytest.approx(0.125)
+    assert rows["hello", "wsgistack"].vs_sync == pytest.approx(0.5)
+    assert rows["hello", "wsgistack"].vs_gthread is None
+
+
+def test_ratios_pair_runs_of_the_same_round():
+    runs = [
+        run("gunicorn-sync", "hello", 1000, 1),
+        run("gunicorn-sync", "hello", 500, 2),  # a disturbed round hits both engines
+        run("wsgistack", "hello", 4000, 1),
+        run("wsgistack", "hello", 2000, 2),
+        run("wsgistack", "hello", 9999, 3),  # no gunicorn run in round 3: not paired
+    ]
+    assert table.paired_ratio(runs, "hello", "wsgistack", "gunicorn-sync") == pytest.approx(4.0)
+    assert table.paired_ratio(runs, "hello", "wsgistack", "granian") is None
+    assert table.paired_ratio(runs, "64k", "wsgistack", "gunicorn-sync") is None
+
+
+def test_summarize_zero_baseline_gives_no_ratio():
+    rows = table.summarize([run("gunicorn-sync", "hello", 0.0), run("wsgistack", "hello", 10.0)])
+    assert all(row.vs_sync is None for row in rows)
+
+
+def test_render_table():
+    rows = table.summarize(
+        [
+            run("gunicorn-sync", "hello", 4626.4, p50=6.3, p99=13.62, rss=22323),
+            run(
+                "wsgistack",
+                "hello",
+                14740.8,
+                p50=1.854,
+                p99=9.031,
+                rss=20890,
+                errors=4,
+                cpu=(1.9, 1.2, None),
+            ),
+            run("granian", "hello", 100.0, p50=None, p99=None, rss=None),
+        ]
+    )
+    lines = table.render_table(rows).splitlines()
+    assert lines[0].startswith("| scenario | engine | workers×threads | req/s (median) |")
+    assert lines[0].count("|") == lines[1].count("|") == 12
+    # 1.9 s of engine CPU over 44,222 requests: 43 µs each; nginx 27 µs; wrk unknown
+    assert lines[2] == (
+        "| hello | wsgistack | 2×1 | 14,741 | 1.85 | 9.03 | 20.4 | 43 + 27 + — | 4 | 3.19× | — |"
+    )
+    assert lines[3] == (
+        "| hello | gunicorn sync | 2×— | 4,626 | 6.30 | 13.62 | 21.8 | — | 0 | 1.00× | — |"
+    )
+    assert lines[4] == "| hello | granian (wsgi) | 2×1 | 100 | — | — | — | — | 0 | 0.02× | — |"
+    assert len(lines) == 5
+
+
+def test_render_markdown_says_what_ran():
+    meta = {
+        "started": "2026-01-01 00:00:00 UTC",
+        "settings": {**vars(Settings())},
+        "scenarios": ["hello", "sleep"],
+        "versions": {"gunicorn": "1.0"},
+        "commit": "abc1234",
+        "machine": MACHINE,
+        "failures": ["round 2 waitress: boom"],
+        "interrupted": True,
+    }
+    runs = [run("wsgistack", "hello", 10.0)]
+    text = table.render_markdown(meta, runs)
+    assert table.render_table(table.summarize(runs)) in text
+    assert "interrupted" in text
+    assert "- failed: round 2 waitress: boom" in text
+    assert "`sleep` = 20 ms sleep, `GET /api/sleep?ms=20`" in text
+    assert "gunicorn 1.0" in text
+    assert "Commit abc1234; 2 CPUs (AMD EPYC 7B13), Linux 6.1, CPython 3.11.2 (PGO, LTO);" in text
+
+
+# -- targets ------------------------------------------------------------------------
+
+
+def test_check_targets_met_and_missed():
+    runs = [
+        run("gunicorn-sync", "hello", 1000, rss=22000),
+        run("wsgistack", "hello", 5000, rss=21000),
+        run("granian", "hello", 4000),
+        run("nginx-static", "hello", 6000, rss=None),
+        run("gunicorn-gthread", "sleep", 700, p99=50.0, rss=23000, threads=8),
+        run("wsgistack", "sleep", 750, p99=60.0, rss=24000, threads=8),
+    ]
+    targets = {name: (met, detail) for name, met, detail in table.check_targets(runs)}
+    assert targets["hello ≥ 8× gunicorn sync"] == (
+        False,
+        "5.00×; with an upstream that costs nothing (nginx-static) 6.00×",
+    )
+    assert targets["hello ≥ granian"] == (True, "1.25×")
+    met, detail = targets["sleep ≥ gunicorn gthread at equal or lower p99"]
+    assert met is False  # more req/s, but a higher p99
+    assert detail == "1.07× the req/s, p99 60.0 ms vs 50.0 ms"
+    met, detail = targets["peak RSS per worker ≤ gunicorn's"]
+    assert met is False  # sleep: 24000 KiB against gthread's 23000
+    assert "hello 20.5 vs 21.5 MiB" in detail and "sleep 23.4 vs 22.5 MiB" in detail
+
+
+def test_check_targets_hello_gives_the_cpu_budget_of_8x():
+    runs = [
+        run("gunicorn-sync", "hello", 5000, cpu=(3.0, 1.0, 0.5)),
+        run("wsgistack", "hello", 25000, cpu=(3.3, 1.5, 0.9)),  # 75,000 requests: 44 µs engine
+        run("nginx-static", "hello", 40000, cpu=(1.2, 2.4, 1.2)),  # 120,000: 20 + 10 µs in front
+    ]
+    [(name, met, detail), *_] = table.check_targets(runs, cpus=2)
+    assert (name, met) == ("hello ≥ 8× gunicorn sync", False)
+    assert detail == (
+        "5.00×; with an upstream that costs nothing (nginx-static) 8.00×; at 8× gunicorn sync "
+        "(40,000 req/s) the 2 CPUs give each request 50 µs of CPU for wrk, nginx and the "
+        "engine together; wrk and nginx take 30 µs of it in front of nginx-static, and our "
+        "engine takes 44 µs"
+    )
+    [(_, _, without_cpus), *_] = table.check_targets(runs)
+    assert without_cpus == "5.00×; with an upstream that costs nothing (nginx-static) 8.00×"
+
+
+def test_check_targets_not_measured():
+    targets = table.check_targets([run("wsgistack", "hello", 10.0)])
+    assert [met for _, met, _ in targets] == [None, None, None, None]
+
+
+def test_render_markdown_lists_the_targets():
+    meta = {
+        "started": "x",
+        "settings": {**vars(Settings())},
+        "scenarios": ["hello"],
+        "versions": {},
+        "commit": "abc1234",
+        "machine": MACHINE,
+    }
+    runs = [run("gunicorn-sync", "hello", 100.0), run("wsgistack", "hello", 900.0)]
+    text = table.render_markdown(meta, runs)
+    assert "- hello ≥ 8× gunicorn sync: **met** (9.00×)" in text
+    assert "- hello ≥ granian: **not measured** (—)" in text
