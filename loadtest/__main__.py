@@ -2,8 +2,8 @@
 
 Brings the stack up (or uses the running one), runs the scenario's traffic from
 a generator container on the stack's frontend network against nginx, prints
-progress, and writes reports/<timestamp>-<scenario>/ (summary.json, report.md,
-throughput.png, latency.png). Exit status: 0 when the run completed (errors
+progress, and writes reports/<timestamp>-<scenario>/ (report.html, summary.json,
+report.md, throughput.png, latency.png). Exit status: 0 when the run completed (errors
 and all: they are in the report), 2 on a bad argument or scenario, 1 when the
 stack or Prometheus failed, 130 when interrupted (Ctrl-C; the app is put back
 on the engine it had).
@@ -113,7 +113,10 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     print()
     print((folder / "report.md").read_text())
-    print(f"load: report in {folder}/ (report.md, summary.json, throughput.png, latency.png)")
+    print(
+        f"load: report in {folder}/report.html "
+        "(and report.md, summary.json, throughput.png, latency.png)"
+    )
     return 0
 
 
