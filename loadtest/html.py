@@ -238,13 +238,17 @@ def _spread(s: dict | None) -> str:
     return f"{s['median']:.2f} [{s['min']:.2f}-{s['max']:.2f}]"
 
 
+def _compared(summary: dict) -> dict | None:
+    """The per-round ratios of the two engines (report.comparison), None for one engine."""
+    names = summary["settings"]["engines"]
+    return summary["comparison"][f"{names[0]}/{names[1]}"] if len(names) == 2 else None
+
+
 def _comparison(summary: dict) -> str:
     """The verdict lines and every round's ratio (two engines only)."""
     settings = summary["settings"]
     names = settings["engines"]
-    compared = (
-        summary.get("comparison", {}).get(f"{names[0]}/{names[1]}") if len(names) == 2 else None
-    )
+    compared = _compared(summary)
     if compared is None:
         return ""
     lines = report.verdict(settings, compared).splitlines()
@@ -276,9 +280,7 @@ def _engines(summary: dict) -> str:
     """report.md's table: a column per engine, and the ratio's spread for two."""
     names = summary["settings"]["engines"]
     engines = summary["engines"]
-    compared = (
-        summary.get("comparison", {}).get(f"{names[0]}/{names[1]}") if len(names) == 2 else None
-    )
+    compared = _compared(summary)
     header = [""] + [report.LABELS[n] for n in names]
     if compared is not None:
         header.append(f"{report.LABELS[names[0]]} / {names[1]}, median [min-max] of rounds")
