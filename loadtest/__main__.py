@@ -2,8 +2,8 @@
 
 Brings the stack up (or uses the running one), runs the scenario's traffic from
 a generator container on the stack's frontend network against nginx, prints
-progress, and writes reports/<timestamp>-<scenario>/ (summary.json, report.md,
-throughput.png, latency.png). With ``--target URL`` the traffic goes to that
+progress, and writes reports/<timestamp>-<scenario>/ (report.html, summary.json,
+report.md, throughput.png, latency.png). With ``--target URL`` the traffic goes to that
 base URL instead (loadtest.target), from a generator on the host's network,
 and the stack is left alone. Exit status: 0 when the run completed and met
 the scenario's thresholds (errors and all when it has none: they are in the
@@ -174,7 +174,10 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     print()
     print((folder / "report.md").read_text())
-    print(f"load: report in {folder}/ (report.md, summary.json, throughput.png, latency.png)")
+    print(
+        f"load: report in {folder}/report.html "
+        "(and report.md, summary.json, throughput.png, latency.png)"
+    )
     failed = [c for c in outcome["checks"] if not c["passed"]]
     for check in failed:
         print(f"load: threshold failed: {thresholds.line(check)}", file=sys.stderr)

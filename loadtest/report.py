@@ -1,9 +1,11 @@
-"""The report of a load test: summary.json, report.md and PNG plots, in one folder.
+"""The report of a load test: report.html, summary.json, report.md and PNG plots, in one
+folder.
 
-summary.json holds everything (seconds, bytes, requests/s); report.md is the
-table a person reads; throughput.png and latency.png show each engine over its
-measured time, both engines on the same axes. Plots use matplotlib's Agg
-canvas (no display needed).
+report.html is the one file a person opens (loadtest.html: settings, tables,
+plots inline); summary.json holds everything (seconds, bytes, requests/s) for
+machines; report.md is the table for a terminal or a pull request;
+throughput.png and latency.png show each engine over its measured time, both
+engines on the same axes. Plots use matplotlib's Agg canvas (no display needed).
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from pathlib import Path
 import numpy as np
 from matplotlib.figure import Figure
 
-from loadtest import analysis, target
+from loadtest import analysis, html, target
 from loadtest.generators import PERCENTILES, Responses
 from loadtest.runner import Round
 
@@ -302,6 +304,61 @@ def threshold_lines(outcome: dict) -> list[str]:
     return [*lines, ""]
 
 
+SOURCES = (
+    "Client figures are the generator's; server figures come from Prometheus "
+    "(the app's request counter and duration histogram between a scrape just before "
+    "each round and the first one after it, without the probe routes /healthz and "
+    "/readyz); CPU and RSS from Docker's stats."
+)
+
+
+def notes(settings: dict, engines: dict) -> list[tuple[str, str]]:
+    """What the reader must know before trusting the figures, per engine and round:
+    (headline, details) of each count mismatch, 429s from nginx, failed generator, round
+    cut at the time limit, and generator that fell behind its rate."""
+    found = []
+    for n in settings["engines"]:
+        for r in engines[n]["rounds"]:
+            where = f"({n}, round {r['round']})"
+            check = r["server"]
+            if (
+                check
+                and abs(check["client_requests"] - check["requests"]) > check["count_tolerance"]
+            ):
+                found.append(
+                    (
+                        "Count mismatch",
+                        f"{where}: the client got {check['client_requests']} answers, "
+                        f"the server counted {check['requests']}.",
+                    )
+                )
+            limited = r["client"]["errors"].get("http_429", 0)
+            if limited:
+                found.append(
+                    (
+                        f"nginx refused {limited} requests with 429",
+                        f"{where}: the generator, one client address, went past the "
+                        "per-client limits above (LOAD_RATE_LIMIT, LOAD_RATE_LIMIT_BURST, "
+                        "LOAD_CONN_LIMIT raise them); these requests never reached the app.",
+                    )
+                )
+            for process, message in r["client"]["generator_messages"].items():
+                found.append((f"{process} failed", f"{where}: {message}"))
+            if r["client"]["timed_out"]:
+                found.append(("Cut at the time limit", f"{where}."))
+            send = r["client"].get("send_seconds")
+            if send is not None and send > settings["round_seconds"] * 1.05 + 1:
+                found.append(
+                    (
+                        "The generator fell behind the rate",
+                        f"{where}: it took {send:.1f} s to send what was planned for "
+                        f"{settings['round_seconds']:g} s, so latency percentiles understate "
+                        "the wait (coordinated omission).",
+                    )
+                )
+    return found
+
+
 def markdown(settings: dict, engines: dict, compared: dict | None, outcome: dict) -> str:
     """report.md: what ran, the thresholds' outcome (summary["thresholds"]), the verdict
     (two engines), the table, the plots."""
@@ -365,42 +422,9 @@ def markdown(settings: dict, engines: dict, compared: dict | None, outcome: dict
         "",
         "![latency](latency.png)",
         "",
-        "Client figures are the generator's; server figures come from Prometheus "
-        "(the app's request counter and duration histogram between a scrape just before "
-        "each round and the first one after it, without the probe routes /healthz and "
-        "/readyz); CPU and RSS from Docker's stats.",
+        SOURCES,
     ]
-    for n in names:
-        for r in engines[n]["rounds"]:
-            check = r["server"]
-            if (
-                check
-                and abs(check["client_requests"] - check["requests"]) > check["count_tolerance"]
-            ):
-                lines.append(
-                    f"\n**Count mismatch** ({n}, round {r['round']}): the client got "
-                    f"{check['client_requests']} answers, the server counted {check['requests']}."
-                )
-            limited = r["client"]["errors"].get("http_429", 0)
-            if limited:
-                lines.append(
-                    f"\n**nginx refused {limited} requests with 429** ({n}, round {r['round']}): "
-                    "the generator, one client address, went past the per-client limits above "
-                    "(LOAD_RATE_LIMIT, LOAD_RATE_LIMIT_BURST, LOAD_CONN_LIMIT raise them); "
-                    "these requests never reached the app."
-                )
-            for process, message in r["client"]["generator_messages"].items():
-                lines.append(f"\n**{process} failed** ({n}, round {r['round']}): {message}")
-            if r["client"]["timed_out"]:
-                lines.append(f"\n**Cut at the time limit** ({n}, round {r['round']}).")
-            send = r["client"].get("send_seconds")
-            if send is not None and send > settings["round_seconds"] * 1.05 + 1:
-                lines.append(
-                    f"\n**The generator fell behind the rate** ({n}, round {r['round']}): it "
-                    f"took {send:.1f} s to send what was planned for "
-                    f"{settings['round_seconds']:g} s, "
-                    "so latency percentiles understate the wait (coordinated omission)."
-                )
+    lines += [f"\n**{title}** {text}" for title, text in notes(settings, engines)]
     return "\n".join(lines) + "\n"
 
 
@@ -473,9 +497,10 @@ def plotted_series(figure: Figure) -> dict[str, int]:
 
 
 def write(folder: Path, settings: dict, results: list[Round], outcome: dict | None = None) -> dict:
-    """Write summary.json, report.md, throughput.png and latency.png into ``folder``;
-    returns the summary. ``outcome``: the thresholds' (thresholds.evaluate); None when
-    they were not evaluated, which summary["thresholds"] records as no thresholds."""
+    """Write report.html, summary.json, report.md, throughput.png and latency.png into
+    ``folder``; returns the summary. ``outcome``: the thresholds' (thresholds.evaluate);
+    None when they were not evaluated, which summary["thresholds"] records as no
+    thresholds."""
     folder.mkdir(parents=True, exist_ok=True)
     names = settings["engines"]
     engines = {n: engine_summary([r for r in results if r.engine == n]) for n in names}
@@ -485,9 +510,11 @@ def write(folder: Path, settings: dict, results: list[Round], outcome: dict | No
     summary = {"settings": settings, "thresholds": outcome, "engines": engines, "plots": {}}
     if compared is not None:
         summary["comparison"] = {f"{names[0]}/{names[1]}": compared}
-    for name, figure in figures(settings, results).items():
+    drawn = figures(settings, results)
+    for name, figure in drawn.items():
         figure.savefig(folder / name)
         summary["plots"][name] = {"series": plotted_series(figure)}
     (folder / "summary.json").write_text(json.dumps(summary, indent=2, allow_nan=False) + "\n")
     (folder / "report.md").write_text(markdown(settings, engines, compared, outcome))
+    (folder / "report.html").write_text(html.render(summary, drawn))
     return summary

@@ -30,7 +30,7 @@ from typing import TextIO
 
 import numpy as np
 
-from loadtest import analysis, generators, thresholds
+from loadtest import analysis, environment, generators, thresholds
 from loadtest.generators import Plan, Responses
 from loadtest.prometheus import Prometheus
 from loadtest.scenario import Scenario
@@ -366,6 +366,7 @@ def run(
             "started": started.isoformat(timespec="seconds"),
             "finished": datetime.now(UTC).isoformat(timespec="seconds"),
             "scenario_file": str(scenario.source),
+            "environment": environment.describe(),
         },
     )
 

@@ -67,6 +67,10 @@ def both_engines() -> tuple[dict, list[Round]]:
         },
         "stack": "test",
         "started": "2023-11-14T22:13:20+00:00",
+        "finished": "2023-11-14T22:14:00+00:00",
+        "generator": "h2load (nghttp2)",
+        "wsgi_server": {"wsgistack": "wsgistack", "gunicorn": "gunicorn"},
+        "scenario_file": str(MIXED.source),
     }
     return settings, results
 

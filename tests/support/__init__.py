@@ -7,7 +7,9 @@ Here: ROOT, ``in_ci()``, ``wait_until()`` and ``load_script()``. Modules:
   client, and raw exchanges over TLS or inside a container;
 * ``process``: free ports and real ``python -m wsgistack`` processes
   (``Server``) for the conformance and framework tests;
-* ``dockerhost``: whether Docker answers, for the stack tests' fixtures.
+* ``dockerhost``: whether Docker answers, for the stack tests' fixtures;
+* ``browser``: a headless Chromium driven over the DevTools protocol (pages
+  opened offline, their console, exceptions and failed loads, screenshots).
 """
 
 from __future__ import annotations
