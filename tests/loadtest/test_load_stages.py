@@ -213,3 +213,14 @@ def test_reading_a_stage_that_never_finished(tmp_path):
     assert (second.started, len(second.responses), second.not_completed) == (None, 0, 10)
     assert totals["not_completed"] == 16 and len(responses) == 4
     assert totals["exit_codes"] == {"stage-1.a": None, "stage-2.a": None}
+
+
+def test_the_docs_ramp_example_is_valid(tmp_path):
+    """The ramp on the docs' Load testing page, section Stages and soak, loads."""
+    root = next(p for p in Path(__file__).resolve().parents if (p / "mkdocs.yml").is_file())
+    page = (root / "docs" / "load-testing.md").read_text()
+    section = page[page.index("## Stages and soak") :]
+    start = section.index("```toml\n") + len("```toml\n")
+    example = section[start : section.index("```\n", start)]
+    loaded = scenario.load(str(write(tmp_path, example)))
+    assert [(s.rate, s.duration) for s in loaded.stages] == [(50, 30), (100, 30)]
