@@ -50,7 +50,9 @@ def arguments(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--duration", help="measured time per engine, e.g. 30s, 2m")
     parser.add_argument("--connections", type=int, help="TCP connections to nginx")
-    parser.add_argument("--rounds", type=int, help="rounds per engine (default: 1; 4 with both)")
+    parser.add_argument(
+        "--rounds", type=int, help="rounds per engine (default: 1; 4 with both; a ramp or soak: 1)"
+    )
     parser.add_argument(
         "--target",
         metavar="URL",
@@ -111,6 +113,23 @@ def _rate(text: str) -> float:
     return rate
 
 
+def _rounds(chosen: scenario.Scenario, asked: int | None, engines: int) -> int:
+    """Rounds per engine: ROUNDS=, else DEFAULT_ROUNDS; a ramp or a soak runs in one round
+    (each stage, each minute measured once per engine, in one go)."""
+    if chosen.stages or chosen.mode == "soak":
+        if asked not in (None, 1):
+            what = "[[stages]]" if chosen.stages else 'mode = "soak"'
+            raise scenario.ScenarioError(
+                f"ROUNDS: scenario {chosen.name} has {what}: it runs one round per engine, "
+                f"got {asked}"
+            )
+        return 1
+    rounds = DEFAULT_ROUNDS[engines] if asked is None else asked
+    if not 1 <= rounds <= 20:
+        raise scenario.ScenarioError(f"rounds must be 1..20, got {rounds}")
+    return rounds
+
+
 def main(argv: list[str] | None = None) -> int:
     args = arguments(argv)
     if not args.scenario:
@@ -127,6 +146,11 @@ def main(argv: list[str] | None = None) -> int:
         rate = None if closed or args.rate is None else _rate(args.rate)
         duration = None if args.duration is None else scenario.parse_duration(args.duration)
         chosen = chosen.with_overrides(rate=rate, duration=duration, connections=args.connections)
+        if closed and chosen.stages:
+            raise scenario.ScenarioError(
+                f"RATE=max runs the closed loop (wrk), which has no rate to ramp: scenario "
+                f"{chosen.name} has [[stages]], it runs open loop only"
+            )
         where = target.STACK
         if args.target is not None:
             where = target.parse(args.target, insecure=args.insecure)
@@ -134,9 +158,8 @@ def main(argv: list[str] | None = None) -> int:
                 raise scenario.ScenarioError(
                     "ENGINE chooses the local stack's server; a TARGET's is its own"
                 )
-            target.check_rate(
-                where, None if closed else chosen.rate, args.rate_ceiling, args.confirm_rate
-            )
+            peak = max((stage.rate for stage in chosen.stages), default=chosen.rate)
+            target.check_rate(where, None if closed else peak, args.rate_ceiling, args.confirm_rate)
         engines = (
             [target.ENGINE]
             if where.external
@@ -144,9 +167,7 @@ def main(argv: list[str] | None = None) -> int:
             if args.engine == "both"
             else [args.engine]
         )
-        rounds = DEFAULT_ROUNDS[len(engines)] if args.rounds is None else args.rounds
-        if not 1 <= rounds <= 20:
-            raise scenario.ScenarioError(f"rounds must be 1..20, got {rounds}")
+        rounds = _rounds(chosen, args.rounds, len(engines))
     except (scenario.ScenarioError, target.TargetError) as exc:
         print(f"load: {exc}", file=sys.stderr)
         return 2

@@ -8,6 +8,8 @@ Two well-kept tools from Debian, in the ``loadgen`` image (loadtest/Dockerfile):
   One h2load process per scenario request, at that request's share of the rate,
   all in parallel. ``--log-file`` writes one line per request: start time (µs
   since the epoch), status (-1: stream or connection failed), latency (µs).
+  A scenario with ``[[stages]]`` runs its stages one after another, on schedule
+  (``open_loop``), each stage's files named ``stage-<k>.<request>``.
 * **closed loop** — ``wrk``: each connection sends its next request as soon as
   the previous answer arrives: the maximum throughput the stack sustains. A
   generated Lua script picks each request by weight, writes one line per
@@ -30,7 +32,7 @@ from urllib.parse import urlsplit
 
 import numpy as np
 
-from loadtest.scenario import Scenario, ScenarioError
+from loadtest.scenario import Request, Scenario, ScenarioError
 from loadtest.target import STACK, Target
 
 PROXY = "proxy"  # nginx's compose service name, its host name on the frontend network
@@ -46,11 +48,22 @@ WRK_MAX_CONNECTIONS = 128  # the closed loop runs one wrk thread per connection
 
 
 @dataclass(frozen=True)
+class StagePlan:
+    """One stage of an open-loop plan: ``rate`` requests/s for ``duration`` s, ``offered``
+    requests in all."""
+
+    rate: float
+    duration: float
+    offered: int
+
+
+@dataclass(frozen=True)
 class Plan:
     """One generator run: the files to write into its folder and what to expect.
 
     ``offered`` is the number of requests the open loop sends (None for the
-    closed loop, whose count is whatever the stack answers in ``duration`` s).
+    closed loop, whose count is whatever the stack answers in ``duration`` s);
+    ``stages`` are a ramp's stages in order (none for a constant rate).
     """
 
     mode: str  # "open" (h2load, constant rate) or "closed" (wrk, maximum throughput)
@@ -58,6 +71,7 @@ class Plan:
     offered: int | None
     duration: float
     connections: int
+    stages: tuple[StagePlan, ...] = ()
 
 
 def open_loop(scenario: Scenario, duration: float, target: Target = STACK) -> Plan:
@@ -68,8 +82,16 @@ def open_loop(scenario: Scenario, duration: float, target: Target = STACK) -> Pl
     connections and sends exactly round(rate x share_i x duration) requests (at least 1),
     evenly spaced: each connection sends every connections / rate_i s, and the
     connections start 1 / rate_i s apart.
+
+    A scenario with stages runs in one round (``duration`` is the scenario's): per
+    stage such h2load processes at the stage's rate, each stage started on its planned
+    schedule — run.sh sleeps a stage's duration, then starts the next — whatever the
+    earlier stages do: a stage that cannot keep up neither delays nor thins the
+    arrivals of the next; it runs on beside it, and its actual end is recorded.
     """
-    files: dict[str, bytes] = {}
+    if scenario.stages:
+        return _staged(scenario, duration, target)
+    files = _bodies(scenario)
     lines = [
         "#!/bin/sh",
         f"# Open loop, scenario {scenario.name}: one h2load per request, in parallel,",
@@ -79,41 +101,111 @@ def open_loop(scenario: Scenario, duration: float, target: Target = STACK) -> Pl
     ]
     offered = connections = 0
     for request in scenario.requests:
-        share = scenario.share(request)
-        rate = scenario.rate * share
-        count = max(1, round(rate * duration))
-        clients = min(count, max(1, round(scenario.connections * share)))
+        line, count, clients = _h2load(scenario, request, scenario.rate, duration, "", target)
         offered += count
         connections += clients
-        # Connections open one per 1/rate s (per ms in batches above 1000/s), so the
-        # clients' request timers are out of phase: arrivals evenly spaced, not bursts.
-        period_ms = max(1, round(1000 / rate))
-        args = [
-            "h2load",
-            f"--requests={count}",
-            f"--clients={clients}",
-            f"--rps={rate / clients:.6g}",
-            f"--rate={max(1, round(rate * period_ms / 1000))}",
-            f"--rate-period={period_ms}ms",
-            f"--connection-inactivity-timeout={INACTIVITY_TIMEOUT}",
-            f"--log-file={OUT}/{request.name}.log",
-        ]
-        if protocol(scenario, target) == "http/1.1":
-            args += ["--h1", "--max-concurrent-streams=1"]
-        else:
-            args += [f"--max-concurrent-streams={H2_STREAMS}"]
-        for name, value in request.headers:
-            args.append(f"--header={name.lower()}: {value}")
-        if request.method == "POST":
-            files[f"{request.name}.body"] = request.body
-            args.append(f"--data={OUT}/{request.name}.body")
-        args.append(target.url(request.path))
-        command = " ".join(shlex.quote(arg) for arg in args)
-        out = f"{OUT}/{request.name}"
-        lines.append(f"( {command} >{out}.out 2>&1; echo $? >{out}.rc ) &")
+        lines.append(line)
     lines.append("wait")
     files["run.sh"] = ("\n".join(lines) + "\n").encode()
     return Plan("open", files, offered, duration, connections)
+
+
+def _staged(scenario: Scenario, duration: float, target: Target) -> Plan:
+    """The open loop of a scenario with stages (see ``open_loop``)."""
+    if duration != scenario.duration:
+        raise ScenarioError(
+            f"scenario {scenario.name} has [[stages]]: it runs in one round per engine"
+        )
+    files = _bodies(scenario)
+    lines = [
+        "#!/bin/sh",
+        f"# Open loop, scenario {scenario.name}: {len(scenario.stages)} stages one after another,",
+        "# each started on schedule (when the one before has had its planned duration),",
+        "# whatever the earlier ones do. Per stage one h2load per request, in parallel, at",
+        "# its share of the stage's rate; stage-<k>.<name>.log: one line per request;",
+        "# stage-<k>.started, stage-<k>.finished: when the stage started and when its last",
+        "# h2load exited (epoch s).",
+        "set -u",
+        *_wait_for(target),
+    ]
+    stages = []
+    connections = 0
+    for number, stage in enumerate(scenario.stages, 1):
+        prefix = stage_prefix(number)
+        lines += [
+            f"# stage {number}: {stage.rate:g} requests/s for {stage.duration:g} s",
+            "(",
+            f"date +%s.%N >{OUT}/{prefix}started",
+        ]
+        offered = clients = 0
+        for request in scenario.requests:
+            line, count, used = _h2load(
+                scenario, request, stage.rate, stage.duration, prefix, target
+            )
+            offered += count
+            clients += used
+            lines.append(line)
+        lines += ["wait", f"date +%s.%N >{OUT}/{prefix}finished", ") &"]
+        if number < len(scenario.stages):
+            lines.append(f"sleep {stage.duration:g}")
+        stages.append(StagePlan(stage.rate, stage.duration, offered))
+        connections = max(connections, clients)
+    lines.append("wait")
+    files["run.sh"] = ("\n".join(lines) + "\n").encode()
+    offered = sum(stage.offered for stage in stages)
+    return Plan("open", files, offered, duration, connections, tuple(stages))
+
+
+def stage_prefix(number: int) -> str:
+    """How the files of stage ``number`` (1-based) begin: ``stage-<number>.``."""
+    return f"stage-{number}."
+
+
+def _bodies(scenario: Scenario) -> dict[str, bytes]:
+    """The POST requests' bodies, <name>.body, for h2load --data (one copy for every stage)."""
+    return {f"{r.name}.body": r.body for r in scenario.requests if r.method == "POST"}
+
+
+def _h2load(
+    scenario: Scenario,
+    request: Request,
+    rate: float,
+    duration: float,
+    prefix: str,
+    target: Target,
+) -> tuple[str, int, int]:
+    """run.sh's line for ``request`` at its share of ``rate`` (requests/s) for ``duration``
+    s against ``target``, its output files named ``<prefix><name>``; and the requests and
+    connections it uses."""
+    share = scenario.share(request)
+    rate = rate * share
+    count = max(1, round(rate * duration))
+    clients = min(count, max(1, round(scenario.connections * share)))
+    # Connections open one per 1/rate s (per ms in batches above 1000/s), so the
+    # clients' request timers are out of phase: arrivals evenly spaced, not bursts.
+    period_ms = max(1, round(1000 / rate))
+    args = [
+        "h2load",
+        f"--requests={count}",
+        f"--clients={clients}",
+        f"--rps={rate / clients:.6g}",
+        f"--rate={max(1, round(rate * period_ms / 1000))}",
+        f"--rate-period={period_ms}ms",
+        f"--connection-inactivity-timeout={INACTIVITY_TIMEOUT}",
+        f"--log-file={OUT}/{prefix}{request.name}.log",
+    ]
+    if protocol(scenario, target) == "http/1.1":
+        args += ["--h1", "--max-concurrent-streams=1"]
+    else:
+        args += [f"--max-concurrent-streams={H2_STREAMS}"]
+    for name, value in request.headers:
+        args.append(f"--header={name.lower()}: {value}")
+    if request.method == "POST":
+        args.append(f"--data={OUT}/{request.name}.body")
+    args.append(target.url(request.path))
+    command = " ".join(shlex.quote(arg) for arg in args)
+    out = f"{OUT}/{prefix}{request.name}"
+    return f"( {command} >{out}.out 2>&1; echo $? >{out}.rc ) &", count, clients
 
 
 def closed_loop(scenario: Scenario, duration: float, target: Target = STACK) -> Plan:
@@ -298,6 +390,21 @@ class Responses:
 _FIELDS = ("end", "status", "latency", "kind")
 
 
+@dataclass
+class StageRun:
+    """One stage of a finished run: ``number`` (1-based), its plan, when it started and when
+    its last h2load exited (epoch s, written by run.sh; None if it never got there, e.g.
+    the run was cut at its time limit), its responses, and how many of the requests it
+    offered got no answer."""
+
+    number: int
+    plan: StagePlan
+    started: float | None
+    finished: float | None
+    responses: Responses
+    not_completed: int
+
+
 def parse_h2load_log(text: str, kind: int) -> Responses:
     """h2load --log-file lines: start µs since the epoch, status, latency µs (tab-separated).
 
@@ -352,22 +459,24 @@ def read_run(plan: Plan, scenario: Scenario, folder: Path) -> tuple[Responses, d
     Totals: ``exit_codes`` {process: status, None if it never finished},
     ``messages`` {process: its last line, for those that failed}, ``not_completed`` (open loop:
     offered minus answered, e.g. connections refused or the run cut at its
-    time limit), and for the closed loop wrk's summary (requests, socket errors
-    by kind, latency percentiles in µs).
+    time limit), for the closed loop wrk's summary (requests, socket errors
+    by kind, latency percentiles in µs), and for a plan with stages ``stages``, a
+    StageRun per stage (processes are named ``stage-<k>.<request>`` there).
     """
     totals: dict = {"exit_codes": {}, "messages": {}}
+    if plan.mode == "open" and plan.stages:
+        stages = totals["stages"] = []
+        for number, stage in enumerate(plan.stages, 1):
+            prefix = stage_prefix(number)
+            responses, missing = _read_open(totals, scenario, folder, prefix, stage.offered)
+            times = _time(folder / f"{prefix}started"), _time(folder / f"{prefix}finished")
+            stages.append(StageRun(number, stage, *times, responses, missing))
+        totals["not_completed"] = sum(stage.not_completed for stage in stages)
+        return Responses.concat([stage.responses for stage in stages]), totals
     if plan.mode == "open":
-        parts = []
-        done = 0
-        for index, request in enumerate(scenario.requests):
-            log = folder / f"{request.name}.log"
-            parts.append(parse_h2load_log(_read(log), index))
-            counts = parse_h2load_output(_read(folder / f"{request.name}.out"))
-            done += counts.get("done", 0)
-            totals["exit_codes"][request.name] = _exit_code(folder / f"{request.name}.rc")
-            _message(totals, request.name, folder / f"{request.name}.out")
-        responses = Responses.concat(parts)
-        totals["not_completed"] = max(0, (plan.offered or 0) - max(done, len(responses)))
+        responses, totals["not_completed"] = _read_open(
+            totals, scenario, folder, "", plan.offered or 0
+        )
         return responses, totals
     parts = [parse_wrk_log(_read(path)) for path in sorted(folder.glob("wrk-*.tsv"))]
     totals["exit_codes"]["wrk"] = _exit_code(folder / "wrk.rc")
@@ -375,6 +484,23 @@ def read_run(plan: Plan, scenario: Scenario, folder: Path) -> tuple[Responses, d
     summary = folder / "wrk-summary.json"
     totals["wrk"] = json.loads(summary.read_text()) if summary.is_file() else None
     return Responses.concat(parts), totals
+
+
+def _read_open(
+    totals: dict, scenario: Scenario, folder: Path, prefix: str, offered: int
+) -> tuple[Responses, int]:
+    """The responses of the h2load processes ``<prefix><request>`` and how many of the
+    ``offered`` requests got no answer; their exit codes and messages go into ``totals``."""
+    parts = []
+    done = 0
+    for index, request in enumerate(scenario.requests):
+        name = prefix + request.name
+        parts.append(parse_h2load_log(_read(folder / f"{name}.log"), index))
+        done += parse_h2load_output(_read(folder / f"{name}.out")).get("done", 0)
+        totals["exit_codes"][name] = _exit_code(folder / f"{name}.rc")
+        _message(totals, name, folder / f"{name}.out")
+    responses = Responses.concat(parts)
+    return responses, max(0, offered - max(done, len(responses)))
 
 
 def _message(totals: dict, name: str, output: Path) -> None:
@@ -386,6 +512,14 @@ def _message(totals: dict, name: str, output: Path) -> None:
 
 def _read(path: Path) -> str:
     return path.read_text() if path.is_file() else ""
+
+
+def _time(path: Path) -> float | None:
+    """Seconds since the epoch from ``date +%s.%N``; None if the file is not (fully) there."""
+    try:
+        return float(_read(path))
+    except ValueError:
+        return None
 
 
 def _exit_code(path: Path) -> int | None:

@@ -5,7 +5,9 @@ report.html is the one file a person opens (loadtest.html: settings, tables,
 plots inline); summary.json holds everything (seconds, bytes, requests/s) for
 machines; report.md is the table for a terminal or a pull request;
 throughput.png and latency.png show each engine over its measured time, both
-engines on the same axes. Plots use matplotlib's Agg canvas (no display needed).
+engines on the same axes; a ramp adds stages.png (offered and achieved rate, p99 per
+stage, the knee marked) and a soak per_minute.png. Plots use matplotlib's Agg canvas
+(no display needed).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 from loadtest import analysis, html, target
 from loadtest.generators import PERCENTILES, Responses
@@ -32,6 +35,7 @@ COMPARED = (
     ("app_cpu_seconds_per_request", "app CPU per request", False),
     ("app_peak_rss_bytes", "app peak RSS", False),
 )
+OVERRUN_NOTED = 1.0  # seconds a stage's generators may run past its planned end unremarked
 
 
 def round_metrics(result: Round) -> dict[str, float | None]:
@@ -50,7 +54,7 @@ def round_metrics(result: Round) -> dict[str, float | None]:
     }
 
 
-def engine_summary(rounds: list[Round]) -> dict:
+def engine_summary(rounds: list[Round], p99_limit_seconds: float | None = None) -> dict:
     """One engine over all its rounds: counts add up; client latency percentiles are over
     every answered request of every round; the server's p99 is the median of the rounds';
     CPU seconds add up, peak RSS is the largest. ``server`` is None when the rounds have
@@ -101,7 +105,7 @@ def engine_summary(rounds: list[Round]) -> dict:
             }
             for r in rounds
         ],
-    }
+    } | stage_results(rounds, p99_limit_seconds)
 
 
 def _server_summary(servers: list[dict], duration: float) -> dict:
@@ -138,6 +142,24 @@ def _containers_summary(rounds: list[Round], requests: int) -> dict:
         "containers": containers,
         "app_cpu_seconds_per_request": app_cpu / requests if app_cpu and requests else None,
     }
+
+
+def stage_results(rounds: list[Round], p99_limit_seconds: float | None) -> dict:
+    """A ramp's ``stages`` (analysis.stage_summary of each, in order; a ramp runs in one
+    round) and its ``knee`` (analysis.knee, with the scenario's p(99) threshold in
+    seconds, if any); {} for a scenario without stages."""
+    stages = [analysis.stage_summary(run) for r in rounds for run in r.totals.get("stages", [])]
+    if not stages:
+        return {}
+    return {"stages": stages, "knee": analysis.knee(stages, p99_limit_seconds)}
+
+
+def minute_series(result: Round) -> dict[str, list]:
+    """A soak round's per-minute series (analysis.per_minute) over its whole planned minutes,
+    from its first request sent."""
+    responses = result.responses
+    t0 = float((responses.end - responses.latency).min()) if len(responses) else 0.0
+    return analysis.per_minute(responses, t0, int(result.plan.duration // 60))
 
 
 def comparison(results: list[Round], first: str, second: str) -> dict:
@@ -363,7 +385,15 @@ def markdown(settings: dict, engines: dict, compared: dict | None, outcome: dict
     """report.md: what ran, the thresholds' outcome (summary["thresholds"]), the verdict
     (two engines), the table, the plots."""
     names = settings["engines"]
-    if settings["mode"] == "open":
+    if settings.get("stages"):
+        steps = ", ".join(
+            f"{s['rate_rps']:g} req/s for {s['duration_seconds']:g} s" for s in settings["stages"]
+        )
+        how = (
+            f"open loop in {len(settings['stages'])} stages, {steps} (h2load, "
+            f"{settings['protocol']}, {settings['connections']} connections)"
+        )
+    elif settings["mode"] == "open":
         how = (
             f"open loop at {settings['rate_rps']:g} req/s (h2load, {settings['protocol']}, "
             f"{settings['connections']} connections)"
@@ -377,7 +407,7 @@ def markdown(settings: dict, engines: dict, compared: dict | None, outcome: dict
         "",
         f"{how}, {settings['duration_seconds']:g} s per engine in {settings['rounds']} "
         f"round(s) of {settings['round_seconds']:g} s"
-        + (", interleaved" if len(names) > 1 else "")
+        + (", interleaved" if len(names) > 1 and settings["rounds"] > 1 else "")
         + f"; {_where(settings)}.",
         "",
     ]
@@ -416,6 +446,10 @@ def markdown(settings: dict, engines: dict, compared: dict | None, outcome: dict
                 cells += [_ms(entry["p50"]), _ms(entry["p99"])]
             count = engines[names[0]]["client"]["by_request"][request]["requests"]
             lines.append(f"| {request} | " + " | ".join(cells) + f" | {count} |")
+    if "stages" in engines[names[0]]:
+        lines += stages_markdown(names, engines)
+    if "per_minute" in engines[names[0]]:
+        lines += per_minute_markdown(names, engines)
     lines += [
         "",
         "![throughput](throughput.png)",
@@ -426,6 +460,85 @@ def markdown(settings: dict, engines: dict, compared: dict | None, outcome: dict
     ]
     lines += [f"\n**{title}** {text}" for title, text in notes(settings, engines)]
     return "\n".join(lines) + "\n"
+
+
+def stages_markdown(names: list[str], engines: dict) -> list[str]:
+    """report.md's lines on a ramp: per stage the offered rate and each engine's achieved
+    rate, p99 and errors, the knee marked; and the stages that ran past their end."""
+    header = "| stage | offered, req/s | duration, s |"
+    rule = "|---:|---:|---:|"
+    for n in names:
+        header += f" {LABELS[n]} achieved, req/s | {LABELS[n]} p99, ms | {LABELS[n]} errors |"
+        rule += "---:|---:|---:|"
+    lines = ["", "### Stages", "", header, rule]
+    knees = {n: engines[n]["knee"] for n in names}
+    for i, stage in enumerate(engines[names[0]]["stages"]):
+        at_knee = [LABELS[n] for n in names if knees[n] and knees[n]["stage"] == stage["stage"]]
+        label = f"{stage['stage']}" + (f" **knee** ({', '.join(at_knee)})" if at_knee else "")
+        cells = [label, f"{stage['rate_rps']:g}", f"{stage['duration_seconds']:g}"]
+        for n in names:
+            ours = engines[n]["stages"][i]
+            cells += [
+                _num(ours["achieved_rps"]),
+                _ms(ours["latency_seconds"]["p99"]),
+                str(ours["errors"]),
+            ]
+        lines.append("| " + " | ".join(cells) + " |")
+    lines.append("")
+    for n in names:
+        knee = knees[n]
+        lines.append(
+            f"- knee, {LABELS[n]}: "
+            + (
+                f"stage {knee['stage']}, {knee['reason']}"
+                if knee
+                else f"none: every stage achieved its offered rate within "
+                f"{analysis.KNEE_SHORTFALL:.0%}"
+            )
+        )
+    for n in names:
+        stages = engines[n]["stages"]
+        for i, stage in enumerate(stages):
+            if stage["started"] is None or stage["finished"] is None:
+                continue
+            late = stage["finished"] - stage["started"] - stage["duration_seconds"]
+            if late > OVERRUN_NOTED:
+                beside = (
+                    f" while stage {i + 2} ran, adding to its load (stage {i + 2} started on "
+                    "schedule all the same)"
+                    if i + 1 < len(stages)
+                    else ""
+                )
+                lines.append(
+                    f"\n**Stage {stage['stage']} ran {late:.1f} s past its planned end** "
+                    f"({LABELS[n]}): its requests were still being sent or answered{beside}."
+                )
+    return lines + ["", "![stages](stages.png)"]
+
+
+def per_minute_markdown(names: list[str], engines: dict) -> list[str]:
+    """report.md's per-minute table of a soak: throughput, p50, p99, errors per engine."""
+    header, rule = "| minute |", "|---:|"
+    for n in names:
+        header += f" {LABELS[n]} req/s | {LABELS[n]} p50, ms | {LABELS[n]} p99, ms |"
+        header += f" {LABELS[n]} errors |"
+        rule += "---:|---:|---:|---:|"
+    lines = ["", "### Per minute (soak)", "", header, rule]
+    for m in engines[names[0]]["per_minute"]["minute"]:
+        cells = [str(m)]
+        for n in names:
+            series = engines[n]["per_minute"]
+            if m >= len(series["minute"]):
+                cells += ["-"] * 4
+                continue
+            cells += [
+                _num(series["throughput_rps"][m]),
+                _ms(series["p50"][m]),
+                _ms(series["p99"][m]),
+                str(series["errors"][m]),
+            ]
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines + ["", "![per minute](per_minute.png)"]
 
 
 # -- the plots -------------------------------------------------------------------
@@ -483,7 +596,100 @@ def figures(settings: dict, results: list[Round]) -> dict[str, Figure]:
             axis.axvline(x, color="grey", linestyle=":", linewidth=0.8)
         axis.grid(True, alpha=0.3)
         axis.legend(loc="upper right", fontsize="small")
-    return {"throughput.png": throughput, "latency.png": latency}
+    out = {"throughput.png": throughput, "latency.png": latency}
+    limit = settings.get("p99_limit_seconds")
+    staged = {n: stage_results([r for r in results if r.engine == n], limit) for n in names}
+    if all(staged.values()):
+        out["stages.png"] = stages_figure(settings, staged)
+    if settings.get("soak"):
+        minutes = {n: minute_series(next(r for r in results if r.engine == n)) for n in names}
+        out["per_minute.png"] = per_minute_figure(settings, minutes)
+    return out
+
+
+def stages_figure(settings: dict, staged: dict[str, dict]) -> Figure:
+    """stages.png: per stage the offered rate and each engine's achieved rate (top) and
+    p99 (bottom, log scale); a dashed line at each engine's knee."""
+    figure = Figure(figsize=(10, 6), dpi=100, layout="constrained")
+    ax, bx = figure.subplots(2, 1, sharex=True)
+    first = next(iter(staged.values()))["stages"]
+    x = [s["stage"] for s in first]
+    ax.plot(x, [s["rate_rps"] for s in first], "k--", marker="s", label="offered")
+    for n, results in staged.items():
+        stages = results["stages"]
+        ax.plot(
+            x,
+            [s["achieved_rps"] for s in stages],
+            marker="o",
+            color=COLORS[n],
+            label=f"{LABELS[n]} achieved",
+        )
+        p99 = np.array([_nan(s["latency_seconds"]["p99"]) for s in stages]) * 1000
+        mask = ~np.isnan(p99)
+        bx.plot(np.array(x)[mask], p99[mask], marker="o", color=COLORS[n], label=f"{LABELS[n]} p99")
+        knee = results["knee"]
+        if knee:
+            for axis, label in ((ax, f"{LABELS[n]} knee: stage {knee['stage']}"), (bx, "_knee")):
+                axis.axvline(knee["stage"], color=COLORS[n], linestyle="--", label=label)
+    ax.set(
+        title=f"{settings['scenario']}: offered and achieved rate per stage (client side)",
+        ylabel="requests / s",
+    )
+    ax.set_ylim(bottom=0)
+    bx.set(
+        title="latency p99 per stage",
+        xlabel="stage (offered req/s)",
+        ylabel="ms (log scale)",
+        yscale="log",
+    )
+    bx.set_xticks(x, [f"{s['stage']}\n{s['rate_rps']:g}/s" for s in first])
+    for axis in (ax, bx):
+        axis.grid(True, alpha=0.3)
+        axis.legend(loc="upper left", fontsize="small")
+    return figure
+
+
+def per_minute_figure(settings: dict, minutes: dict[str, dict]) -> Figure:
+    """per_minute.png: a soak's answers per second (top) and p50/p99 latency (bottom, log
+    scale) per minute, each engine's."""
+    figure = Figure(figsize=(10, 6), dpi=100, layout="constrained")
+    ax, bx = figure.subplots(2, 1, sharex=True)
+    for n, series in minutes.items():
+        ax.plot(
+            series["minute"], series["throughput_rps"], marker=".", color=COLORS[n], label=LABELS[n]
+        )
+        for key, style in (("p50", "-"), ("p99", "--")):
+            y = np.array([_nan(v) for v in series[key]]) * 1000
+            mask = ~np.isnan(y)
+            bx.plot(
+                np.array(series["minute"])[mask],
+                y[mask],
+                style,
+                marker=".",
+                color=COLORS[n],
+                label=f"{LABELS[n]} {key}",
+            )
+    ax.set(
+        title=f"{settings['scenario']}: answers per second, per minute of the soak (client side)",
+        ylabel="responses / s",
+    )
+    top = max((max(s["throughput_rps"], default=0) for s in minutes.values()), default=0)
+    ax.set_ylim(0, 1.15 * top or 1)  # room above a flat line
+    bx.xaxis.set_major_locator(MaxNLocator(integer=True))
+    bx.set(
+        title="latency per minute (p50 solid, p99 dashed)",
+        xlabel="minute of load",
+        ylabel="ms (log scale)",
+        yscale="log",
+    )
+    for axis in (ax, bx):
+        axis.grid(True, alpha=0.3)
+        axis.legend(loc="upper right", fontsize="small")
+    return figure
+
+
+def _nan(value: float | None) -> float:
+    return math.nan if value is None else value
 
 
 def plotted_series(figure: Figure) -> dict[str, int]:
@@ -503,8 +709,12 @@ def write(folder: Path, settings: dict, results: list[Round], outcome: dict | No
     thresholds."""
     folder.mkdir(parents=True, exist_ok=True)
     names = settings["engines"]
-    engines = {n: engine_summary([r for r in results if r.engine == n]) for n in names}
+    limit = settings.get("p99_limit_seconds")
+    engines = {n: engine_summary([r for r in results if r.engine == n], limit) for n in names}
     compared = comparison(results, names[0], names[1]) if len(names) == 2 else None
+    if settings.get("soak"):
+        for n in names:
+            engines[n]["per_minute"] = minute_series(next(r for r in results if r.engine == n))
     if outcome is None:
         outcome = {"enforced": False, "passed": None, "checks": []}
     summary = {"settings": settings, "thresholds": outcome, "engines": engines, "plots": {}}

@@ -181,11 +181,13 @@ def run_round(
 
 def _tails(plan: Plan, scenario: Scenario, folder: Path) -> list:
     if plan.mode == "open":
+        prefixes = [generators.stage_prefix(n) for n in range(1, len(plan.stages) + 1)] or [""]
         return [
             (
-                generators.Tail(folder / f"{request.name}.log"),
+                generators.Tail(folder / f"{prefix}{request.name}.log"),
                 lambda text, kind=index: generators.parse_h2load_log(text, kind),
             )
+            for prefix in prefixes
             for index, request in enumerate(scenario.requests)
         ]
     return [
@@ -366,6 +368,11 @@ def run(
             "started": started.isoformat(timespec="seconds"),
             "finished": datetime.now(UTC).isoformat(timespec="seconds"),
             "scenario_file": str(scenario.source),
+            "stages": [
+                {"rate_rps": s.rate, "duration_seconds": s.duration} for s in scenario.stages
+            ],
+            "soak": scenario.mode == "soak",
+            "p99_limit_seconds": thresholds.p99_limit_seconds(scenario.thresholds),
             "environment": environment.describe(),
         },
     )

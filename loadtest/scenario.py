@@ -24,8 +24,20 @@ A scenario file (``loadtest/scenarios/<name>.toml``, or any path) holds:
 
     [bench]              # optional: settings of `make bench` (loadtest/bench/scenarios.py)
 
+A ramp replaces ``rate`` and ``duration`` with ``[[stages]]`` tables, run in
+order, each holding its rate for its duration (k6's ``ramping-arrival-rate``
+ramps linearly between targets; h2load sends at a constant rate, so we step):
+
+    [[stages]]           # at most MAX_STAGES; rate and duration as above
+    rate = 50
+    duration = "10s"
+
+``mode = "soak"`` marks a long constant-rate run (``rate``, ``duration`` of at
+least a minute, no stages) whose report has a per-minute series.
+
 Every run is bounded: at most MAX_DURATION seconds per engine and at most
-MAX_REQUESTS requests offered per engine in the open loop.
+MAX_REQUESTS requests offered per engine in the open loop (for a ramp: the
+stages' durations and requests, summed).
 """
 
 from __future__ import annotations
@@ -41,6 +53,9 @@ from loadtest.thresholds import Threshold, ThresholdError
 SCENARIOS_DIR = Path(__file__).resolve().parent / "scenarios"
 MAX_DURATION = 3600.0  # seconds of measured load per engine
 MAX_REQUESTS = 2_000_000  # requests offered per engine (open loop)
+MAX_STAGES = 50  # [[stages]] tables per scenario
+SOAK_MIN_DURATION = 60.0  # seconds: a soak's series is per minute
+MODES = ("load", "soak")  # "soak": one long constant-rate run, reported per minute
 MAX_BODY_BYTES = 16 * 1024 * 1024  # the stack's LIMIT_REQUEST_BODY default
 PROTOCOLS = ("h2", "http/1.1")
 METHODS = ("GET", "POST")
@@ -73,9 +88,22 @@ class Request:
 
 
 @dataclass(frozen=True)
+class Stage:
+    """One step of a ramp: ``rate`` requests/s offered (open loop) for ``duration`` seconds."""
+
+    rate: float
+    duration: float
+
+
+@dataclass(frozen=True)
 class Scenario:
     """A validated scenario: rate in requests/s (open loop), duration in seconds,
-    ``thresholds`` parsed from its [thresholds] table (loadtest.thresholds)."""
+    ``thresholds`` parsed from its [thresholds] table (loadtest.thresholds).
+
+    With ``stages``, ``duration`` is the stages' sum and ``rate`` their mean offered
+    rate (requests offered / duration), so ``rate * duration`` is always the number
+    of requests offered per engine.
+    """
 
     name: str
     description: str
@@ -87,6 +115,8 @@ class Scenario:
     source: Path
     thresholds: tuple[Threshold, ...]
     bench: dict = field(default_factory=dict)  # the [bench] table, read by loadtest.bench
+    stages: tuple[Stage, ...] = ()
+    mode: str = "load"
 
     def share(self, request: Request) -> float:
         """The fraction (0..1] of the traffic that ``request`` gets."""
@@ -98,7 +128,13 @@ class Scenario:
         duration: float | None = None,
         connections: int | None = None,
     ) -> Scenario:
-        """This scenario with the given settings replaced, validated again."""
+        """This scenario with the given settings replaced, validated again; a scenario
+        with stages takes no rate or duration (its stages set both)."""
+        if self.stages and (rate is not None or duration is not None):
+            raise ScenarioError(
+                f"RATE= and DURATION= do not apply to scenario {self.name}: its [[stages]] "
+                "set each stage's rate and duration (edit them, or copy the file)"
+            )
         changed = replace(
             self,
             rate=self.rate if rate is None else rate,
@@ -160,7 +196,7 @@ def parse(data: dict, path: Path) -> Scenario:
     """Validate a scenario's TOML table (see the module docstring for the fields)."""
     where = str(path)
     known = {"description", "rate", "duration", "connections", "protocol", "request"}
-    known |= {"thresholds", "bench"}
+    known |= {"thresholds", "bench", "stages", "mode"}
     unknown = sorted(set(data) - known)
     if unknown:
         raise ScenarioError(f"{where}: unknown setting(s) {', '.join(unknown)}")
@@ -177,23 +213,68 @@ def parse(data: dict, path: Path) -> Scenario:
         limits = thresholds.parse(data.get("thresholds", {}), [r.name for r in parsed])
     except ThresholdError as exc:
         raise ScenarioError(f"{where}: {exc}") from None
+    mode = data.get("mode", MODES[0])
+    if mode not in MODES:
+        raise ScenarioError(f"{where}: mode must be one of {MODES}, got {mode!r}")
+    stages = _stages(data, mode, where)
+    if stages:
+        duration = sum(stage.duration for stage in stages)
+        rate = sum(stage.rate * stage.duration for stage in stages) / duration
+    else:
+        rate = _number(data, "rate", where)
+        duration = parse_duration(data.get("duration", "30s"), f"{where}: duration")
     scenario = Scenario(
         name=path.stem,
         description=str(data.get("description", "")),
-        rate=_number(data, "rate", where),
-        duration=parse_duration(data.get("duration", "30s"), f"{where}: duration"),
+        rate=rate,
+        duration=duration,
         connections=int(_number(data, "connections", where, default=8)),
         protocol=protocol,
         requests=parsed,
         source=path,
         thresholds=limits,
         bench=data.get("bench", {}),
+        stages=stages,
+        mode=mode,
     )
     names = [r.name for r in scenario.requests]
     if len(set(names)) != len(names):
         raise ScenarioError(f"{where}: request names must be unique, got {names}")
     _check_bounds(scenario, where)
     return scenario
+
+
+def _stages(data: dict, mode: str, where: str) -> tuple[Stage, ...]:
+    """The [[stages]] tables, in order; none when the scenario has no ``stages`` key."""
+    if "stages" not in data:
+        return ()
+    tables = data["stages"]
+    if (
+        not isinstance(tables, list)
+        or not 1 <= len(tables) <= MAX_STAGES
+        or not all(isinstance(table, dict) for table in tables)
+    ):
+        raise ScenarioError(f"{where}: stages must be 1..{MAX_STAGES} [[stages]] tables")
+    beside = sorted({"rate", "duration"} & set(data))
+    if beside:
+        raise ScenarioError(
+            f"{where}: {' and '.join(beside)} must not be set beside [[stages]]: "
+            "each stage has its own rate and duration"
+        )
+    if mode == "soak":
+        raise ScenarioError(f'{where}: mode = "soak" is one constant rate: no [[stages]]')
+    stages = []
+    for i, table in enumerate(tables):
+        at = f"{where}: stage {i + 1}"
+        unknown = sorted(set(table) - {"rate", "duration"})
+        if unknown:
+            raise ScenarioError(f"{at}: unknown setting(s) {', '.join(unknown)}")
+        if "duration" not in table:
+            raise ScenarioError(f"{at}: duration is required")
+        stages.append(
+            Stage(_number(table, "rate", at), parse_duration(table["duration"], f"{at}: duration"))
+        )
+    return tuple(stages)
 
 
 def _number(table: dict, key: str, where: str, default: float | None = None) -> float:
@@ -272,9 +353,18 @@ def _check_bounds(scenario: Scenario, where: str) -> None:
             f"{where}: duration must be at most {MAX_DURATION:.0f} s, got {scenario.duration:g} s"
         )
     if scenario.rate * scenario.duration > MAX_REQUESTS:
+        got = (
+            f"{scenario.rate * scenario.duration:.0f} over the stages"
+            if scenario.stages
+            else f"{scenario.rate:g}/s x {scenario.duration:g} s"
+        )
         raise ScenarioError(
-            f"{where}: rate x duration must be at most {MAX_REQUESTS} requests, got "
-            f"{scenario.rate:g}/s x {scenario.duration:g} s"
+            f"{where}: rate x duration must be at most {MAX_REQUESTS} requests, got {got}"
+        )
+    if scenario.mode == "soak" and scenario.duration < SOAK_MIN_DURATION:
+        raise ScenarioError(
+            f"{where}: a soak's duration must be at least {SOAK_MIN_DURATION:.0f} s "
+            f"(its series is per minute), got {scenario.duration:g} s"
         )
     if not 1 <= scenario.connections <= 1000:
         raise ScenarioError(f"{where}: connections must be 1..1000, got {scenario.connections}")

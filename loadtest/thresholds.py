@@ -210,6 +210,20 @@ def server_quantiles(thresholds: Iterable[Threshold]) -> list[float]:
 # -- evaluation ----------------------------------------------------------------------
 
 
+def p99_limit_seconds(thresholds: Iterable[Threshold]) -> float | None:
+    """The tightest upper limit (seconds) on p(99) of every request's http_req_duration
+    (``p(99)<500`` -> 0.5), which marks a ramp's knee; None without one."""
+    limits = [
+        t.limit / 1000
+        for t in thresholds
+        if t.metric == "http_req_duration"
+        and t.request is None
+        and t.aggregation == "p(99)"
+        and t.operator in ("<", "<=")
+    ]
+    return min(limits, default=None)
+
+
 def evaluate(scenario: Scenario, results: list[Round], settings: dict, enforced: bool) -> dict:
     """summary["thresholds"]: every threshold of ``scenario`` checked per engine on the
     client's side and, where the target is the local stack (``settings["target_local"]``,

@@ -11,14 +11,14 @@ import pytest
 
 import loadtest.__main__
 from loadtest import runner, scenario
-from loadtest.__main__ import main
+from loadtest.__main__ import _rounds, main
 from tests.loadtest.test_load_report import both_engines
 
 
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
-        ([], "SCENARIO=cpu|hello|io|json-echo|mixed|stream|upload"),
+        ([], "SCENARIO=cpu|hello|io|json-echo|mixed|ramp|soak|stream|upload"),
         (["nope"], "no scenario 'nope'"),
         (["hello", "--rate", "fast"], "RATE must be"),
         (["hello", "--rate", "-3"], "RATE must be"),
@@ -26,6 +26,12 @@ from tests.loadtest.test_load_report import both_engines
         (["hello", "--duration", "2h"], "at most 3600"),
         (["hello", "--rounds", "0"], "rounds must be 1..20"),
         (["hello", "--connections", "0"], "connections must be"),
+        (["ramp", "--rate", "max"], "RATE=max runs the closed loop (wrk), which has no rate"),
+        (["ramp", "--rate", "10"], "RATE= and DURATION= do not apply to scenario ramp"),
+        (["ramp", "--duration", "1m"], "RATE= and DURATION= do not apply to scenario ramp"),
+        (["ramp", "--rounds", "4"], "ROUNDS: scenario ramp has [[stages]]: it runs one round"),
+        (["soak", "--engine", "both", "--rounds", "2"], 'soak has mode = "soak": it runs one'),
+        (["soak", "--duration", "30s"], "a soak's duration must be at least 60 s"),
     ],
 )
 def test_bad_arguments_exit_2_with_one_line(capsys, argv, message):
@@ -104,3 +110,9 @@ def test_the_makefile_passes_fail_on_threshold_0_on():
     on = subprocess.run([*dry, "FAIL_ON_THRESHOLD=1"], capture_output=True, text=True)
     assert "--no-fail-on-threshold" in off.stdout
     assert "-m loadtest hello" in on.stdout and "--no-fail-on-threshold" not in on.stdout
+
+
+def test_a_ramp_or_a_soak_runs_one_round_per_engine_even_with_both():
+    assert _rounds(scenario.load("ramp"), None, 2) == 1
+    assert _rounds(scenario.load("soak"), 1, 2) == 1
+    assert _rounds(scenario.load("mixed"), None, 2) == 4

@@ -9,7 +9,7 @@ import pytest
 from loadtest import scenario
 from loadtest.scenario import ScenarioError
 
-SHIPPED = ["cpu", "hello", "io", "json-echo", "mixed", "stream", "upload"]
+SHIPPED = ["cpu", "hello", "io", "json-echo", "mixed", "ramp", "soak", "stream", "upload"]
 
 
 def write(tmp_path: Path, text: str) -> Path:

@@ -378,3 +378,15 @@ def test_the_runner_records_the_quantiles_the_thresholds_read():
     result.server = runner.server_summary(result, counts)
     observed = [thresholds.server_value(t, parsed, [result]) for t in parsed.thresholds]
     assert observed == pytest.approx([0.999 * 10, 0.5 * 10])  # ms
+
+
+def test_the_knee_s_latency_limit_is_the_tightest_p99_upper_bound():
+    limits = thresholds.parse(
+        {
+            "http_req_duration": ["p(95)<100", "p(99)<800", "p(99)<=500", "p(99)>1"],
+            "http_req_duration{name:a}": "p(99)<50",
+        },
+        ["a"],
+    )
+    assert thresholds.p99_limit_seconds(limits) == 0.5
+    assert thresholds.p99_limit_seconds(thresholds.parse({"checks": "rate>0.9"}, ["a"])) is None
