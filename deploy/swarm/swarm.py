@@ -29,6 +29,7 @@ import copy
 import hashlib
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -152,6 +153,50 @@ def tls_version(cert_dir: Path) -> str:
     return digest.hexdigest()[:12]
 
 
+SECRETS_TARGET = "/run/secrets"  # where the app finds its secret files (APP_SECRETS_DIR)
+SECRET_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")  # Docker's secret names, in short
+APP_UID = "10001"  # the app image's user, who must read its secrets
+
+
+def app_secrets(model: dict[str, Any], stack: str) -> None:
+    """The app's secret files as Swarm secrets, as the TLS pair: in ``model`` (the merged
+    compose model), the app's read-only bind mount of APP_SECRETS_DIR at /run/secrets
+    becomes one secret per file of that folder, /run/secrets/<file name>, readable by
+    the app's user only; each secret's name carries a digest of its file (secrets are
+    immutable: a changed file is a new secret, and the app rolls onto it). A bind mount
+    could not follow the tasks to other nodes. Raises SwarmError for a file name Docker
+    can't use as a secret's."""
+    app = model.get("services", {}).get("app", {})
+    volumes = app.get("volumes") or []
+    mounts = [v for v in volumes if v.get("type") == "bind" and v.get("target") == SECRETS_TARGET]
+    if not mounts:
+        return
+    folder = Path(mounts[0]["source"])
+    app["volumes"] = [v for v in volumes if v not in mounts]
+    files = sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith("."))
+    for path in files:
+        if not SECRET_NAME.fullmatch(path.name):
+            raise SwarmError(
+                f"APP_SECRETS_DIR: {path.name!r} can't name a Swarm secret (letters, digits, "
+                "'_', '-', '.'; at most 64)"
+            )
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()[:12]
+        key = f"app_{path.name}"
+        model.setdefault("secrets", {})[key] = {
+            "name": f"{stack}_{key}_{digest}",
+            "file": str(path),
+        }
+        app.setdefault("secrets", []).append(
+            {
+                "source": key,
+                "target": f"{SECRETS_TARGET}/{path.name}",
+                "uid": APP_UID,
+                "gid": APP_UID,
+                "mode": 0o400,
+            }
+        )
+
+
 def _run(*command: str, env: dict[str, str] | None = None, timeout: float = 600) -> str:
     """Run ``command`` in the repository; its stdout, or SwarmError with its stderr."""
     try:
@@ -218,6 +263,7 @@ def render(stack: str, env_file: str | None) -> dict[str, Any]:
         versioned = f"{image.rsplit(':', 1)[0]}:{image_id.removeprefix('sha256:')[:12]}"
         _run("docker", "image", "tag", image, versioned)
         service["image"] = versioned
+    app_secrets(model, stack)
     for gap in swarm_gaps(model):
         print(f"swarm: not applied in Swarm: {gap} (deploy/swarm/stack.yml)", file=sys.stderr)
     return stack_file(model)

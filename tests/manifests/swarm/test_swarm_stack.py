@@ -118,3 +118,58 @@ def test_pushed_images_replace_the_local_ones_for_app_and_proxy():
     assert swarm.pushed_image("app", environ) == "registry.example/team/app:v1.2"
     assert swarm.pushed_image("proxy", environ) is None  # empty: the local build
     assert swarm.pushed_image("prometheus", {"PROMETHEUS_IMAGE": "x"}) is None
+
+
+def _model_with_secrets(folder) -> dict:
+    return {
+        "services": {
+            "app": {
+                "volumes": [
+                    {"type": "volume", "source": "app-data", "target": "/data"},
+                    {"type": "bind", "source": str(folder), "target": "/run/secrets"},
+                ]
+            },
+            "proxy": {},
+        },
+        "secrets": {"tls_privkey": {"name": "s_tls_privkey_x", "file": "/k"}},
+    }
+
+
+def test_app_secrets_become_swarm_secrets_named_by_their_content(tmp_path):
+    (tmp_path / "api_token").write_text("t0ken")
+    (tmp_path / "db.password").write_text("pw")
+    (tmp_path / ".gitkeep").write_text("")
+    model = _model_with_secrets(tmp_path)
+    swarm.app_secrets(model, "shop")
+    app = model["services"]["app"]
+    assert app["volumes"] == [{"type": "volume", "source": "app-data", "target": "/data"}]
+    assert [ref["target"] for ref in app["secrets"]] == [
+        "/run/secrets/api_token",
+        "/run/secrets/db.password",
+    ]
+    assert {(ref["uid"], ref["mode"]) for ref in app["secrets"]} == {("10001", 0o400)}
+    token = model["secrets"]["app_api_token"]
+    assert token["file"] == str(tmp_path / "api_token")
+    assert token["name"].startswith("shop_app_api_token_") and "tls_privkey" in model["secrets"]
+    (tmp_path / "api_token").write_text("rotated")  # a new file is a new secret
+    again = _model_with_secrets(tmp_path)
+    swarm.app_secrets(again, "shop")
+    assert again["secrets"]["app_api_token"]["name"] != token["name"]
+    assert again["secrets"]["app_db.password"] == model["secrets"]["app_db.password"]
+
+
+def test_no_app_secrets_folder_leaves_the_model_alone_and_an_empty_one_drops_the_mount(tmp_path):
+    model = {"services": {"app": {"volumes": [{"type": "volume", "target": "/data"}]}}}
+    swarm.app_secrets(model, "shop")
+    assert model == {"services": {"app": {"volumes": [{"type": "volume", "target": "/data"}]}}}
+    empty = _model_with_secrets(tmp_path)
+    swarm.app_secrets(empty, "shop")
+    assert (
+        "secrets" not in empty["services"]["app"] and len(empty["services"]["app"]["volumes"]) == 1
+    )
+
+
+def test_an_app_secret_docker_cannot_name_is_refused_naming_it(tmp_path):
+    (tmp_path / "my secret").write_text("x")
+    with pytest.raises(swarm.SwarmError, match="APP_SECRETS_DIR: 'my secret'"):
+        swarm.app_secrets(_model_with_secrets(tmp_path), "shop")

@@ -163,3 +163,31 @@ def test_wsgi_server_switches_to_gunicorn_and_back(stack):
     assert "Starting gunicorn" not in stack.container("app").logs(tail=200).decode()
     with stack.client() as client:
         assert client.get("/").status_code == 200
+
+
+def test_the_app_gets_its_env_file_and_its_secret_files(stack, tmp_path):
+    """APP_ENV_FILE's settings are in the app's environment; APP_SECRETS_DIR's files are
+    /run/secrets/<name>, read-only, readable by the app's user; neither in the image."""
+    (tmp_path / "app.env").write_text("SHOP_CURRENCY=EUR\n")
+    secrets = tmp_path / "secrets"
+    secrets.mkdir()
+    (secrets / "api_token").write_text("s3cret-t0ken")
+    (secrets / "api_token").chmod(0o644)  # the app's user (10001) reads it
+    settings = {"APP_ENV_FILE": str(tmp_path / "app.env"), "APP_SECRETS_DIR": str(secrets)}
+
+    def run(*command: str) -> tuple[int, str]:
+        result = stack.container("app").exec_run(list(command), user="10001")
+        return result.exit_code, result.output.decode()
+
+    try:
+        result = stack.compose("up", "-d", "--wait", "app", **settings)
+        assert result.returncode == 0, result.stderr
+        assert run("printenv", "SHOP_CURRENCY") == (0, "EUR\n")
+        assert run("cat", "/run/secrets/api_token") == (0, "s3cret-t0ken")
+        code, output = run("sh", "-c", "echo x > /run/secrets/api_token")
+        assert code != 0 and "Read-only file system" in output
+    finally:
+        result = stack.compose("up", "-d", "--wait", "app")
+        assert result.returncode == 0, result.stderr
+    assert run("printenv", "SHOP_CURRENCY")[0] == 1  # gone with the settings
+    assert run("ls", "-A", "/run/secrets") == (0, ".gitkeep\n")  # the empty default

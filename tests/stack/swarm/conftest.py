@@ -29,9 +29,11 @@ import datetime
 import json
 import os
 import re
+import shutil
 import ssl
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -47,6 +49,8 @@ from tests.support.dockerhost import docker_problem, skip_without_docker
 STACK = os.environ.get("IT_SWARM_STACK", "wsgistack-swarm-test")
 DEPLOY_TIMEOUT = 600  # seconds: builds the images when the compose tests haven't
 # nginx's per-client limits for the test stack: the load comes from one address.
+APP_SETTING = ("SHOP_CURRENCY", "EUR")  # in APP_ENV_FILE
+APP_SECRET = ("api_token", "s3cret-t0ken")  # a file of APP_SECRETS_DIR
 UNLIMITED = {"RATE_LIMIT": "100000r/s", "RATE_LIMIT_BURST": "100000", "CONN_LIMIT": "10000"}
 # What upstreams.sh logs when it writes nginx's upstream: `upstreams: NAME -> A:P B:P ...`.
 UPSTREAM_LINE = re.compile(r"^(\S+) upstreams: \S+ -> (.*)$")
@@ -125,6 +129,11 @@ class SwarmStack:
             for attachment in task["NetworksAttachments"]
             if attachment["Network"]["Spec"]["Name"] == network
         }
+
+    def task_exec(self, service: str, *command: str) -> str:
+        """Run ``command`` in the container of a running task of ``service``; its stdout."""
+        task = self.running_tasks(service)[0]
+        return docker("exec", task["Status"]["ContainerStatus"]["ContainerID"], *command)
 
     def proxy_exec(self, *command: str) -> str:
         """Run ``command`` in the proxy's container; its stdout."""
@@ -344,8 +353,15 @@ def swarm_stack(request) -> SwarmStack:
         # A single node: its own address is all it advertises.
         docker("swarm", "init", "--advertise-addr", "127.0.0.1", "--listen-addr", "127.0.0.1:2377")
         initialised = True
+    # The app's own settings and a secret file, as a user's project passes them.
+    app_files = Path(tempfile.mkdtemp(prefix=f"{STACK}-app-"))
+    (app_files / "app.env").write_text(f"{APP_SETTING[0]}={APP_SETTING[1]}\n")
+    (app_files / "secrets").mkdir()
+    (app_files / "secrets" / APP_SECRET[0]).write_text(APP_SECRET[1])
     env = {
         **os.environ,
+        "APP_ENV_FILE": str(app_files / "app.env"),
+        "APP_SECRETS_DIR": str(app_files / "secrets"),
         "HTTP_PORT": os.environ.get("IT_SWARM_HTTP_PORT", "28080"),
         "HTTPS_PORT": os.environ.get("IT_SWARM_HTTPS_PORT", "28443"),
         "PROMETHEUS_PORT": os.environ.get("IT_SWARM_PROMETHEUS_PORT", "29090"),
@@ -386,6 +402,7 @@ def swarm_stack(request) -> SwarmStack:
             ours = [i for i in images if i.startswith(f"{STACK}/") and not i.endswith(":latest")]
             if ours:
                 subprocess.run(["docker", "image", "rm", *ours], capture_output=True, check=False)
+            shutil.rmtree(app_files, ignore_errors=True)
             if initialised:
                 docker("swarm", "leave", "--force")
                 if not had_gwbridge:  # the bridge `swarm init` made for the tasks

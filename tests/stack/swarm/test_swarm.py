@@ -14,6 +14,8 @@ import time
 import httpx
 import pytest
 
+from tests.stack.swarm.conftest import APP_SECRET, APP_SETTING
+
 pytestmark = [pytest.mark.integration]
 
 GREETING = "Hello from the WSGI stack!\n"
@@ -77,6 +79,23 @@ def test_tls_pair_is_a_swarm_secret(swarm_stack):
     # nginx (www-data) reads the key itself; nobody else can.
     key = swarm_stack.proxy_exec("stat", "-c", "%u %a", "/etc/nginx/certs/privkey.pem")
     assert key.split() == ["33", "400"]
+
+
+def test_the_app_gets_its_env_file_and_its_secrets_as_swarm_secrets(swarm_stack):
+    """APP_ENV_FILE and APP_SECRETS_DIR on a swarm: the settings in the app's environment,
+    each secret file a Swarm secret at /run/secrets/<name> that only the app's user
+    reads — never a bind-mounted folder, which could not follow the tasks to other
+    nodes."""
+    spec = swarm_stack.inspect("app")["Spec"]["TaskTemplate"]["ContainerSpec"]
+    assert f"{APP_SETTING[0]}={APP_SETTING[1]}" in spec["Env"]
+    (secret,) = spec["Secrets"]
+    assert secret["File"]["Name"] == f"/run/secrets/{APP_SECRET[0]}"
+    assert secret["SecretName"].startswith(f"{swarm_stack.name}_app_{APP_SECRET[0]}_")
+    assert not any(mount["Type"] == "bind" for mount in spec.get("Mounts", []))
+    path = f"/run/secrets/{APP_SECRET[0]}"
+    assert swarm_stack.task_exec("app", "cat", path) == APP_SECRET[1]
+    assert swarm_stack.task_exec("app", "stat", "-c", "%u %a", path).split() == ["10001", "400"]
+    assert swarm_stack.task_exec("app", "printenv", APP_SETTING[0]).strip() == APP_SETTING[1]
 
 
 def test_containers_are_locked_down(swarm_stack, capsys):
