@@ -269,3 +269,14 @@ def test_a_soak_s_report_has_a_per_minute_series_table_and_figure(tmp_path):
         "gunicorn p50": 3,
         "gunicorn p99": 3,
     }
+
+
+def test_the_scenario_s_p99_threshold_marks_the_knee_by_latency(tmp_path):
+    """settings["p99_limit_seconds"] (the runner's, from [thresholds]' p(99)) reaches the
+    knee: a stage answered in full but slowly is the knee once p99 passes the limit."""
+    results = [staged_round("wsgistack", ramp(capacity=1000, slow_from=3))]
+    without = report.write(tmp_path / "a", ramp_settings(["wsgistack"]), results)
+    assert without["engines"]["wsgistack"]["knee"] is None  # slow, but at the offered rate
+    limited = ramp_settings(["wsgistack"]) | {"p99_limit_seconds": 0.5}
+    knee = report.write(tmp_path / "b", limited, results)["engines"]["wsgistack"]["knee"]
+    assert knee["stage"] == 3 and "500 ms" in knee["reason"]
