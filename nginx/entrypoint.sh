@@ -7,14 +7,14 @@
 set -eu
 : "${HTTPS_PORT:=8443}" "${LIMIT_REQUEST_BODY:=16777216}" "${LIMIT_REQUEST_LINE:=4094}"
 : "${LIMIT_REQUEST_FIELD_SIZE:=8190}" "${RATE_LIMIT:=200r/s}" "${RATE_LIMIT_BURST:=400}"
-: "${CONN_LIMIT:=128}" "${STATIC_URL:=/static/}"
+: "${CONN_LIMIT:=128}" "${STATIC_URL:=/static/}" "${STATIC_MAX_AGE:=3600}" "${COMPRESSION:=on}"
 
 fail() {
     echo "entrypoint: $*" >&2
     exit 2
 }
 for name in HTTPS_PORT LIMIT_REQUEST_BODY LIMIT_REQUEST_LINE LIMIT_REQUEST_FIELD_SIZE \
-    RATE_LIMIT_BURST CONN_LIMIT; do
+    RATE_LIMIT_BURST CONN_LIMIT STATIC_MAX_AGE; do
     eval "value=\$$name"
     case $value in
         '' | *[!0-9]*) fail "$name must be a whole number, got '$value'" ;;
@@ -27,6 +27,10 @@ case $STATIC_URL in
     /*/) ;;
     *) fail "STATIC_URL must start and end with /, like /static/, got '$STATIC_URL'" ;;
 esac
+case $COMPRESSION in
+    on | off) ;;
+    *) fail "COMPRESSION must be on or off, got '$COMPRESSION'" ;;
+esac
 case $RATE_LIMIT in
     [0-9]*r/s | [0-9]*r/m) ;;
     *) fail "RATE_LIMIT must look like 200r/s or 600r/m, got '$RATE_LIMIT'" ;;
@@ -38,14 +42,14 @@ line=$((LIMIT_REQUEST_LINE + 64))
 [ "$line" -le "$buffer" ] || buffer=$line
 LARGE_CLIENT_HEADER_BUFFER_SIZE=$buffer
 export HTTPS_PORT LIMIT_REQUEST_BODY LIMIT_REQUEST_LINE LARGE_CLIENT_HEADER_BUFFER_SIZE \
-    RATE_LIMIT RATE_LIMIT_BURST CONN_LIMIT STATIC_URL
+    RATE_LIMIT RATE_LIMIT_BURST CONN_LIMIT STATIC_URL STATIC_MAX_AGE COMPRESSION
 
 mkdir -p /tmp/nginx/conf.d
 for template in /etc/nginx/templates/*.template; do
     name=$(basename "$template" .template)
     envsubst '${HTTPS_PORT} ${LIMIT_REQUEST_BODY} ${LIMIT_REQUEST_LINE}
         ${LARGE_CLIENT_HEADER_BUFFER_SIZE} ${RATE_LIMIT} ${RATE_LIMIT_BURST} ${CONN_LIMIT}
-        ${STATIC_URL}' \
+        ${STATIC_URL} ${STATIC_MAX_AGE} ${COMPRESSION}' \
         <"$template" >"/tmp/nginx/conf.d/$name"
 done
 if [ ! -r /etc/nginx/certs/fullchain.pem ] || [ ! -r /etc/nginx/certs/privkey.pem ]; then

@@ -10,7 +10,9 @@ Endpoints, for exercising every hop of the stack:
     ANY  /api/echo                    the request as the app saw it: method, path, query,
                                       args, headers, remote_addr, scheme, server_protocol,
                                       body_size, hostname, pid; with an X-Powered-By
-                                      header, which a proxy in front should not pass on
+                                      header, which a proxy in front should not pass on;
+                                      ?no_transform=1 adds Cache-Control: no-transform
+                                      (what nginx's compression does with it)
     GET  /api/work?ms=N               N ms (0..10000) of CPU-bound SHA-256 hashing:
                                       {"ms": N, "iterations": k}
     GET  /api/sleep?ms=N              sleeps N ms (0..60000): {"ms": N}
@@ -181,6 +183,9 @@ def echo(environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
         if environ.get(key):
             headers[key.replace("_", "-").title()] = environ[key]
     query = environ.get("QUERY_STRING", "")
+    extra = [("X-Powered-By", "wsgistack-demo")]
+    if parse_qs(query).get("no_transform") == ["1"]:
+        extra.append(("Cache-Control", "no-transform"))
     return _json(
         start_response,
         200,
@@ -197,7 +202,7 @@ def echo(environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
             "hostname": HOSTNAME,
             "pid": os.getpid(),
         },
-        [("X-Powered-By", "wsgistack-demo")],
+        extra,
     )
 
 

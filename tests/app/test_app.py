@@ -145,6 +145,11 @@ def test_echo_announces_itself_with_x_powered_by():
     assert call("/api/echo")[1]["X-Powered-By"] == "wsgistack-demo"
 
 
+def test_echo_sends_no_transform_when_asked():
+    assert call("/api/echo", query="no_transform=1")[1]["Cache-Control"] == "no-transform"
+    assert "Cache-Control" not in call("/api/echo")[1]
+
+
 @pytest.mark.parametrize("path", ["/", "/healthz", "/readyz"])
 def test_get_endpoints_answer_head(path):
     assert call(path, method="HEAD")[0] == "200 OK"

@@ -43,7 +43,7 @@ def test_the_admin_and_its_static_files_served_by_nginx(django_app):
     assert status == 200 and b"/static/admin/css/base.css" in page
     status, headers, css = django_app.get("/static/admin/css/base.css")
     assert status == 200 and b"body" in css
-    assert headers["Cache-Control"] == "max-age=3600"  # nginx's static location
+    assert headers["Cache-Control"] == "public, max-age=3600"  # nginx's static location
     assert "default-src 'none'" in headers["Content-Security-Policy"]
 
 

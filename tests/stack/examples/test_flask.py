@@ -41,7 +41,7 @@ def test_a_static_file_is_served_by_nginx(flask_app):
     assert (status, body) == (200, b"a static file of the Flask example\n")
     # nginx's static location, not Flask's send_file: its CSP, its ETag format
     assert "default-src 'none'" in headers["Content-Security-Policy"]
-    assert headers["Cache-Control"] == "max-age=3600"
+    assert headers["Cache-Control"] == "public, max-age=3600"
     assert headers["ETag"].count("-") == 1 and "Werkzeug" not in str(headers)
 
 
