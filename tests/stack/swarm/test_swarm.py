@@ -17,7 +17,7 @@ import pytest
 pytestmark = [pytest.mark.integration]
 
 GREETING = "Hello from the WSGI stack!\n"
-SERVICES = ("app", "proxy", "mtail", "nginx-exporter", "prometheus")
+SERVICES = ("app", "proxy", "mtail", "nginx-exporter", "prometheus", "alertmanager")
 
 
 def _app_image(stack) -> str:
