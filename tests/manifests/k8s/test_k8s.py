@@ -324,8 +324,9 @@ def test_nginx_shares_its_metrics_log_with_mtail():
 
 
 def test_every_prometheus_target_is_a_service():
-    """What monitoring/prometheus/prometheus.yml scrapes by name exists in the production
-    overlay: a Service with that port (static targets) or that name (DNS)."""
+    """What monitoring/prometheus/prometheus.yml scrapes or sends alerts to by name
+    exists in the production overlay: a Service with that port (static targets)
+    or that name (DNS)."""
     config = yaml.safe_load((ROOT / "monitoring" / "prometheus" / "prometheus.yml").read_text())
     services = {
         o["metadata"]["name"]: {p["port"] for p in o["spec"]["ports"]}
@@ -344,7 +345,13 @@ def test_every_prometheus_target_is_a_service():
             for host in dns["names"]:
                 assert host in services, job["job_name"]
                 checked += 1
-    assert checked >= 3  # app, nginx-exporter, mtail
+    for alertmanagers in config["alerting"]["alertmanagers"]:
+        for static in alertmanagers["static_configs"]:
+            for target in static["targets"]:
+                host, port = target.rsplit(":", 1)
+                assert int(port) in services.get(host, set()), f"alerting: {target}"
+                checked += 1
+    assert checked >= 4  # app, nginx-exporter, mtail; alertmanager
 
 
 def test_ingress_replaces_the_proxy():

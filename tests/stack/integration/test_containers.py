@@ -10,7 +10,7 @@ import pytest
 
 pytestmark = pytest.mark.integration
 
-SERVICES = {"app", "proxy", "nginx-exporter", "mtail", "prometheus"}
+SERVICES = {"app", "proxy", "nginx-exporter", "mtail", "prometheus", "alertmanager"}
 
 
 @pytest.fixture(scope="module")

@@ -19,7 +19,7 @@ from tests.stack.swarm.conftest import APP_SECRET, APP_SETTING
 pytestmark = [pytest.mark.integration]
 
 GREETING = "Hello from the WSGI stack!\n"
-SERVICES = ("app", "proxy", "mtail", "nginx-exporter", "prometheus")
+SERVICES = ("app", "proxy", "mtail", "nginx-exporter", "prometheus", "alertmanager")
 
 
 def _app_image(stack) -> str:
