@@ -46,11 +46,18 @@ def variable(raw: str) -> str | None:
     return found[-1] if found else None
 
 
+def mapping(environment: dict | list | None) -> dict:
+    """A service's environment as a dict (merged files give a list of NAME=VALUE)."""
+    if isinstance(environment, list):
+        return dict(item.split("=", 1) if "=" in item else (item, None) for item in environment)
+    return environment or {}
+
+
 def settings_problems(service: str, spec: dict, raw: dict) -> list[tuple[str, str]]:
     """(variable, message) from the service's own check, run in its image."""
     command, bad = CHECKS[service]
-    env = spec.get("environment") or {}
-    names = {name: variable(str(value)) or name for name, value in (raw or {}).items()}
+    env = mapping(spec.get("environment"))
+    names = {name: variable(str(value)) or name for name, value in mapping(raw).items()}
     result = subprocess.run(
         ["docker", "run", "--rm", "--network", "none", *(f"-e{name}" for name in env)]
         + [spec["image"], *command],

@@ -33,10 +33,10 @@ def env_file(stack, tmp_path, **overrides: str):
     return path, environ
 
 
-def preflight(stack, tmp_path, **overrides: str) -> subprocess.CompletedProcess:
+def preflight(stack, tmp_path, *flags: str, **overrides: str) -> subprocess.CompletedProcess:
     path, environ = env_file(stack, tmp_path, **overrides)
     return subprocess.run(
-        [sys.executable, "scripts/preflight.py", "--env-file", path, "-p", PROJECT],
+        [sys.executable, "scripts/preflight.py", "--env-file", path, "-p", PROJECT, *flags],
         cwd=ROOT,
         env=environ,
         capture_output=True,
@@ -64,6 +64,15 @@ def test_a_bad_value_is_one_line_naming_it(stack, tmp_path, name, value, says):
     assert result.returncode == 2, result.stderr
     (line,) = result.stderr.splitlines()
     assert line.startswith(f"{tmp_path / '.env'}: {name}: ") and says in line, line
+
+
+def test_make_devs_files_are_checked_alike(stack, tmp_path):
+    """compose.dev.yaml merged in (`make dev`): compose lists the environment."""
+    dev = ("-f", "docker-compose.yml", "-f", "compose.dev.yaml")
+    assert preflight(stack, tmp_path, *dev).returncode == 0
+    result = preflight(stack, tmp_path, *dev, WEB_CONCURRENCY="abc")
+    assert result.returncode == 2
+    assert result.stderr.startswith(f"{tmp_path / '.env'}: WEB_CONCURRENCY: app: --workers")
 
 
 def test_a_port_taken_by_another_program_is_named(stack, tmp_path):
