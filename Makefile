@@ -35,9 +35,11 @@ $(VENV)/.installed: requirements/dev.txt requirements/app.txt requirements/const
 .PHONY: venv
 venv: $(VENV)/.installed ## create .venv with the pinned test tools
 
-.PHONY: bootstrap
-bootstrap: ## make Docker, compose v2 and the base image available (installs them if missing)
+.PHONY: bootstrap host-packages
+bootstrap: ## make Docker, compose v2 and the base image available (what running needs)
 	bash scripts/bootstrap.sh
+host-packages: ## the host tools the tests use (requirements/host-packages.txt; installs them as root)
+	bash scripts/bootstrap.sh host-packages
 
 .env:
 	cp .env.example .env
@@ -53,24 +55,36 @@ prepare: bootstrap .env ## bootstrap, .env, TLS certificate and wheelhouse
 # app image the proxy takes its static files from, then the rest.
 .PHONY: build
 build: prepare ## build every image (APP_DIR=/path/to/project: your app's)
-	$(COMPOSE) --profile build build runtime wheels
-	$(COMPOSE) build app
-	$(COMPOSE) build
+	$(COMPOSE) --profile build build $(BUILD_FLAGS) runtime wheels
+	$(COMPOSE) build $(BUILD_FLAGS) app
+	$(COMPOSE) build $(BUILD_FLAGS)
 
+# Debian's security updates reach the images only through a fresh base image
+# and a build that reuses no cached layer (docs/operations.md).
+.PHONY: rebuild
+rebuild: ## refresh the base image (pull, else debootstrap) and rebuild every image without cache
+	bash scripts/bootstrap.sh refresh-base
+	$(MAKE) build BUILD_FLAGS=--no-cache
+
+# Before anything starts, .env is checked by the built images' own checks and
+# on this host (scripts/preflight.py); a service that still ends unhealthy
+# has its last log lines printed (scripts/compose-up.sh).
 .PHONY: up
 up: build ## build and start the stack; returns when every service is healthy
-	$(COMPOSE) up -d --wait
+	python3 scripts/preflight.py
+	bash scripts/compose-up.sh
 	@source .env; echo; \
 	 echo "  app (through nginx)  https://$${BIND_ADDRESS:-127.0.0.1}:$${HTTPS_PORT:-8443}/"; \
 	 echo "  prometheus           http://$${BIND_ADDRESS:-127.0.0.1}:$${PROMETHEUS_PORT:-9090}/targets"
 
 # The same stack with the app's folder bind-mounted and the server reloading
 # on code changes (compose.dev.yaml); `make up` again returns to production.
-DEV := $(COMPOSE) -f docker-compose.yml -f compose.dev.yaml
+DEV_FILES := -f docker-compose.yml -f compose.dev.yaml
 
 .PHONY: dev
 dev: build ## the stack for development: APP_DIR mounted, --reload, debug logs
-	$(DEV) up -d --wait
+	python3 scripts/preflight.py $(DEV_FILES)
+	bash scripts/compose-up.sh $(DEV_FILES)
 	@echo; echo "  dev: edit $(or $(APP_DIR),app/) and reload the page; make up to leave dev mode"
 
 # One-off commands in a fresh container of the app image, with the app's
@@ -176,18 +190,18 @@ test-unit: venv ## everything that needs no Docker: the server (unit, conformanc
 	$(PY) -m pytest tests/server tests/app tests/loadtest tests/manifests $(PYTEST_ARGS)
 
 .PHONY: test-integration
-test-integration: venv bootstrap ## the compose stack's tests, tests/stack/integration (builds and runs the stack)
+test-integration: venv bootstrap host-packages ## the compose stack's tests, tests/stack/integration (builds and runs the stack)
 	$(PY) -m pytest tests/stack/integration $(PYTEST_ARGS)
 
 .PHONY: test-swarm
-test-swarm: venv bootstrap ## the Swarm tests alone, tests/stack/swarm (a single-node swarm, made by the test if there is none)
+test-swarm: venv bootstrap host-packages ## the Swarm tests alone, tests/stack/swarm (a single-node swarm, made by the test if there is none)
 	$(PY) -m pytest tests/stack/swarm $(PYTEST_ARGS)
 
 # Two pytest sessions: the Swarm tests start only once the compose stack of the
 # first session is down (`docker swarm init` while compose stacks run has broken
 # Docker's DNS for them). Both always run; the first failure is the exit status.
 .PHONY: test
-test: venv bootstrap lint ## everything: lint, the tests without Docker and the compose stack's, then the Swarm tests
+test: venv bootstrap host-packages lint ## everything: lint, the tests without Docker and the compose stack's, then the Swarm tests
 	status=0; \
 	 $(PY) -m pytest tests --ignore=tests/stack/swarm $(PYTEST_ARGS) || status=$$?; \
 	 $(PY) -m pytest tests/stack/swarm $(PYTEST_ARGS) || { [ $$status -ne 0 ] || status=$$?; }; \

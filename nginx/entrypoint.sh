@@ -3,7 +3,8 @@
 # variables below (only these: nginx's own $variables stay untouched), write
 # the app upstream (upstreams.sh), check the configuration, start the upstream
 # watcher, then exec nginx so it receives the container's signals.
-# A bad setting exits 2 with one line naming it.
+# A bad setting exits 2 with one line naming it. `entrypoint.sh check` checks
+# the settings and exits 0 (scripts/preflight.py runs it before `make up`).
 set -eu
 : "${HTTPS_PORT:=8443}" "${LIMIT_REQUEST_BODY:=16777216}" "${LIMIT_REQUEST_LINE:=4094}"
 : "${LIMIT_REQUEST_FIELD_SIZE:=8190}" "${RATE_LIMIT:=200r/s}" "${RATE_LIMIT_BURST:=400}"
@@ -43,6 +44,7 @@ line=$((LIMIT_REQUEST_LINE + 64))
 LARGE_CLIENT_HEADER_BUFFER_SIZE=$buffer
 export HTTPS_PORT LIMIT_REQUEST_BODY LIMIT_REQUEST_LINE LARGE_CLIENT_HEADER_BUFFER_SIZE \
     RATE_LIMIT RATE_LIMIT_BURST CONN_LIMIT STATIC_URL STATIC_MAX_AGE COMPRESSION
+[ "${1:-}" != check ] || exit 0
 
 mkdir -p /tmp/nginx/conf.d
 for template in /etc/nginx/templates/*.template; do

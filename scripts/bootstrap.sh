@@ -1,12 +1,18 @@
 #!/usr/bin/env bash
-# Make this machine able to run the stack and its tests: the host packages the
-# tests use (requirements/host-packages.txt), a Docker engine that answers,
+# Make this machine able to run the stack: a Docker engine that answers,
 # `docker compose` (v2), and the base image the Dockerfiles name.
 #
+#   bash scripts/bootstrap.sh                what running needs (make up)
+#   bash scripts/bootstrap.sh host-packages  the host tools the tests use
+#                                            (requirements/host-packages.txt; make test)
+#   bash scripts/bootstrap.sh refresh-base   the base image again, pulled, else
+#                                            built by debootstrap (make rebuild)
+#
 # Idempotent: every step checks first and skips what is already there, so on
-# a machine with Docker and a registry (the usual case) it does nothing.
-# It only installs things when it runs as root on a Debian-like host; otherwise
-# it says what is missing and exits non-zero.
+# a machine with Docker and a registry (the usual case), or as a user in the
+# docker group with the base image present, it installs nothing and needs no
+# root. It only installs things when it runs as root on a Debian-like host;
+# otherwise it says what is missing and exits non-zero.
 #
 # Environment:
 #   BASE_IMAGE      tag the Dockerfiles build FROM   (default debian:bookworm-slim)
@@ -97,8 +103,9 @@ debian_mirror() {
     echo "${m:-http://deb.debian.org/debian}"
 }
 
+# $1 = refresh: pull or build it even if it is there.
 ensure_base_image() {
-    if docker image inspect "$BASE_IMAGE" >/dev/null 2>&1; then
+    if [ "${1:-}" != refresh ] && docker image inspect "$BASE_IMAGE" >/dev/null 2>&1; then
         log "base image $BASE_IMAGE: present"
         return
     fi
@@ -121,7 +128,9 @@ ensure_base_image() {
     log "base image $BASE_IMAGE: imported"
 }
 
-ensure_host_packages
-ensure_engine
-ensure_compose
-ensure_base_image
+case "${1:-}" in
+    '') ensure_engine; ensure_compose; ensure_base_image ;;
+    host-packages) ensure_host_packages ;;
+    refresh-base) ensure_engine; ensure_base_image refresh ;;
+    *) die "unknown step '$1' (host-packages, refresh-base, or none)" ;;
+esac

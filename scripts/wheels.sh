@@ -6,7 +6,7 @@
 # Idempotent: pip skips wheels already downloaded.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-arch=$(uname -m)   # the image runs on this machine's architecture
+arch=$(bash scripts/docker-arch.sh)   # the Docker server's, where the images run
 python3 -m pip download --quiet --only-binary=:all: \
     --platform "manylinux2014_$arch" --platform "manylinux_2_28_$arch" \
     --python-version 3.11 --implementation cp \

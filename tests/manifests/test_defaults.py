@@ -32,9 +32,14 @@ def _env_file(path: Path) -> dict[str, str]:
     return {key.strip(): value.strip() for key, value in pairs if not key.startswith("#")}
 
 
-@pytest.mark.parametrize("variable", sorted(STACK_VARIABLES))
+@pytest.mark.parametrize("variable", sorted(set(STACK_VARIABLES) - {"WEB_CONCURRENCY"}))
 def test_env_example_holds_the_servers_defaults(variable):
     assert _env_file(ROOT / ".env.example")[variable] == str(default(STACK_VARIABLES[variable]))
+
+
+def test_env_example_leaves_the_workers_to_the_container():
+    """Its default is the app container's (app/container/workers.py), from its CPUs."""
+    assert _env_file(ROOT / ".env.example")["WEB_CONCURRENCY"] == ""
 
 
 def test_compose_passes_the_server_settings_through_without_defaults():

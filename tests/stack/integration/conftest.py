@@ -66,6 +66,9 @@ def stack() -> Stack:
         # The demo app has its own readiness route (its dependency can be down):
         # the healthchecks and nginx ask it instead of the server's health path.
         "HEALTHCHECK_PATH": "/readyz",
+        # A known count for the tests that count workers (.env.example leaves
+        # it to the container's CPUs: test_preflight.py tests that default).
+        "WEB_CONCURRENCY": "2",
     }
     subprocess.run(["bash", "scripts/wheels.sh"], cwd=ROOT, check=True, timeout=600)
     started = time.monotonic()
@@ -87,7 +90,7 @@ def stack() -> Stack:
         http=f"http://localhost:{ports['HTTP_PORT']}",
         prometheus=f"http://127.0.0.1:{ports['PROMETHEUS_PORT']}",
         ca_file=ca_file,
-        env=read_env_example(),
+        env=read_env_example() | {"WEB_CONCURRENCY": env["WEB_CONCURRENCY"]},
         compose_env=env,
     )
     if os.environ.get("KEEP_STACK") != "1":

@@ -24,7 +24,8 @@ def _app_container(stack, environment: dict[str, str]):
     """A created (not started) container of the stack's app image, alone: no network."""
     return docker.from_env().containers.create(
         stack.container("app").image.id,
-        environment=environment,
+        # the stack's worker count: each worker of gunicorn's imports the app
+        environment={"WEB_CONCURRENCY": stack.env["WEB_CONCURRENCY"], **environment},
         tmpfs={"/run/metrics": "uid=10001,gid=10001", "/tmp": "uid=10001,gid=10001,mode=0700"},
         network_disabled=True,
     )
