@@ -215,8 +215,10 @@ $(BENCH_VENV)/.installed: requirements/bench.txt requirements/app.txt requiremen
 	$(BENCH_VENV)/bin/pip install --quiet --no-deps -e ./server
 	touch $@
 
+# --install-missing: nginx and wrk, and the C servers of requirements/bench-c.txt
+# (their build packages apt-installed first, then pip), each left out if it fails
 .PHONY: bench
-bench: $(BENCH_VENV)/.installed ## wsgistack vs gunicorn, waitress, granian behind nginx (BENCH_* settings; docs/benchmark.md)
+bench: $(BENCH_VENV)/.installed ## wsgistack vs gunicorn, waitress, granian, bjoern, uWSGI (BENCH_* settings; docs/benchmark.md)
 	$(BENCH_VENV)/bin/python -m loadtest.bench --install-missing
 
 .PHONY: clean

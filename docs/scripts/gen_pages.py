@@ -242,7 +242,10 @@ def benchmark_results(path: Path = BENCHMARK_JSON) -> str:
     from loadtest.bench.settings import Settings
 
     meta, runs = results.read(path)
-    settings = [f"BENCH_{name.upper()}={value}" for name, value in meta["settings"].items()]
+    settings = [  # BENCH_PINNED=1, not True
+        f"BENCH_{name.upper()}={int(value) if isinstance(value, bool) else value}"
+        for name, value in meta["settings"].items()
+    ]
     settings += [
         f"BENCH_ENGINES={','.join(meta['engines'])}",
         f"BENCH_SCENARIOS={','.join(meta['scenarios'])}",

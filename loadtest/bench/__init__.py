@@ -1,5 +1,5 @@
 """``make bench`` (``python -m loadtest.bench``): our WSGI server against gunicorn,
-waitress and granian, side by side.
+waitress, granian and the C servers bjoern and uWSGI, side by side.
 
 Every engine serves the demo app (``wsgistack_demo.wsgi:application``) on loopback behind
 the same host nginx (Debian ``nginx-light``, a minimal config written to a temp
@@ -14,6 +14,11 @@ drives nginx. Engines:
     waitress          W waitress processes, --threads T each (waitress has no
                       pre-fork mode; nginx balances over their W ports)
     granian           granian --interface wsgi --workers W --blocking-threads T
+    bjoern            bjoern (C, libev) in W forked processes (bjoern_serve: it has no
+                      command line); no threads
+    uwsgi             uwsgi --master --processes W [--threads T when T > 1]: nginx
+                      speaks the uwsgi protocol to it (uwsgi_pass, as tiangolo's
+                      uwsgi-nginx images), hello-direct goes to its --http11-socket
     nginx-static      not a WSGI engine: a second nginx (W worker processes)
                       that answers the greeting itself. The ceiling: what
                       this machine reaches for ``hello`` when the upstream
@@ -36,6 +41,13 @@ process (sampled from /proc), errors, and the ratio to gunicorn sync (and to
 gunicorn gthread): the median over the rounds of the round's requests/s ratio.
 Only the ratios mean something beyond this machine and run.
 
+The headline is the pinned phase (BENCH_PINNED=1, on a machine with two CPUs or more):
+the scenarios marked ``pinned`` (hello, hello-direct) again, every engine with ONE
+worker pinned to one CPU and nginx and wrk pinned to another (os.sched_setaffinity),
+so one CPU is the engine's whole budget: its CPU µs per request (from /proc) and
+req/s, and the ratio of its CPU per request to bjoern's and granian's. These hardly
+depend on what else runs on the machine.
+
 Writes ``reports/bench-<timestamp>/results.json`` and ``results.md`` and prints
 the table. Environment (defaults in brackets):
 
@@ -46,19 +58,23 @@ the table. Environment (defaults in brackets):
     BENCH_THREADS        threads per worker, hello/64k/upload [1]
     BENCH_SLEEP_THREADS  threads per worker, sleep [8]
     BENCH_CONNECTIONS    wrk connections to nginx [32]
+    BENCH_PINNED         1: the pinned phase after the shared one, 0: none [1]
     BENCH_ENGINES        comma-separated engines [all]
     BENCH_SCENARIOS      comma-separated scenarios [all]
 
 Needs ``nginx`` and ``wrk`` (Debian: ``apt-get install nginx-light wrk``;
 ``--install-missing`` does that when run as root) and a Python with
-requirements/bench.txt (``make bench`` creates .venv-bench and does both).
+requirements/bench.txt (``make bench`` creates .venv-bench and does both); bjoern and
+uWSGI are built from requirements/bench-c.txt by ``--install-missing`` (a compiler,
+Python's and libev's headers first), and left out, in one line, when they cannot be.
 Every process it starts runs in its own session and is stopped (its whole
 process group) when its run ends, on Ctrl-C, SIGTERM or SIGHUP, and at exit.
 
-Modules: ``settings`` (BENCH_*), ``scenarios``, ``engines``, ``nginx`` (the host
-configs), ``wrk`` (its report parsed, its Lua script), ``sampling`` (/proc CPU and
-RSS), ``processes``, ``tools`` (nginx, wrk, packages), ``session`` (one engine and its
-nginx), ``run`` (the plan and the report), ``results`` and ``table`` (summary, ratios,
+Modules: ``settings`` (BENCH_*), ``scenarios``, ``engines``, ``bjoern_serve``,
+``nginx`` (the host configs), ``wrk`` (its report parsed, its Lua script), ``sampling``
+(/proc CPU and RSS), ``pinning`` (the pinned phase's CPUs), ``processes``, ``tools``
+(nginx, wrk, packages, the C servers' build), ``session`` (one engine and its nginx),
+``run`` (the plan and the report), ``results`` and ``table`` (summary, ratios,
 targets, Markdown); the statistics are ``loadtest.analysis``'s and the machine
 description ``loadtest.environment``'s.
 """

@@ -27,12 +27,13 @@ def _interrupt(signum: int, frame: object) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m loadtest.bench",
-        description="Our WSGI server vs gunicorn, waitress and granian behind the same "
-        "nginx. BENCH_* variables change the defaults (see docs/benchmark.md).",
+        description="Our WSGI server vs gunicorn, waitress, granian, bjoern and uWSGI "
+        "behind the same nginx. BENCH_* variables change the defaults (see docs/benchmark.md).",
     )
     parser.add_argument(
         "--install-missing", action="store_true",
-        help="apt-get install nginx-light and wrk if they are missing (root, Debian)",
+        help="apt-get install nginx-light and wrk if they are missing (root, Debian), and "
+        "build the selected C servers (bjoern, uWSGI) with their build packages",
     )  # fmt: skip
     parser.add_argument("--check", action="store_true", help="check the setup and exit")
     args = parser.parse_args(argv)
@@ -40,16 +41,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = Settings.from_env()
         engines = names_from_env(os.environ, "BENCH_ENGINES", ENGINES)
         chosen = names_from_env(os.environ, "BENCH_SCENARIOS", scenarios.SCENARIOS)
-        if args.install_missing:
-            tools.install_missing()
+        failed = tools.install_missing(engines) if args.install_missing else {}
         found = tools.check_setup(engines)
+        skipped = tools.left_out(engines, failed)  # C servers not installed: run the others
+        for line in skipped.values():
+            print(f"bench: {line}", file=sys.stderr)
+        engines = [e for e in engines if e.name not in skipped]
         if args.check:
             print(f"bench: ready (nginx {found.nginx}, wrk {found.wrk}, {sys.executable})")
             return 0
         for sig in (signal.SIGTERM, signal.SIGHUP):
             signal.signal(sig, _interrupt)
         atexit.register(processes.stop_all)
-        interrupted = run.run(settings, engines, chosen, found, processes.REPO / "reports")
+        reports = processes.REPO / "reports"
+        interrupted = run.run(settings, engines, chosen, found, reports, list(skipped.values()))
     except (BenchError, ScenarioError) as exc:
         print(f"bench: {exc}", file=sys.stderr)
         return 2

@@ -18,15 +18,19 @@ THREADED_BASELINE = "gunicorn-gthread"
 class Engine:
     name: str
     label: str
-    module: str | None  # the importable package, also the distribution whose version is shown
+    distribution: str | None  # the PyPI distribution it comes from, whose version is shown
     threaded: bool  # honours a thread count
     process_per_port: bool = False  # one process per worker, each on its own port (waitress)
     only: tuple[str, ...] | None = None  # the scenarios it can run (None: every one)
+    # built from source when the bench installs it (requirements/bench-c.txt): when it
+    # cannot be, the run says so and goes on without it
+    compiled: bool = False
+    upstream: str = "http"  # what nginx speaks to it: "http" (proxy_pass) or "uwsgi" (uwsgi_pass)
 
     @property
     def wsgi(self) -> bool:
         """False for the nginx-static reference, which runs no Python at all."""
-        return self.module is not None
+        return self.distribution is not None
 
     def runs(self, scenario: Scenario) -> bool:
         """True if this engine takes part in ``scenario``."""
@@ -43,6 +47,8 @@ ENGINES: dict[str, Engine] = {
         Engine("gunicorn-gthread", "gunicorn gthread", "gunicorn", True),
         Engine("waitress", "waitress", "waitress", True, process_per_port=True),
         Engine("granian", "granian (wsgi)", "granian", True),
+        Engine("bjoern", "bjoern (C)", "bjoern", False, compiled=True),
+        Engine("uwsgi", "uWSGI (C)", "uwsgi", True, compiled=True, upstream="uwsgi"),
         Engine(
             "nginx-static", "nginx static (ceiling)", None, False, only=("hello", "hello-direct")
         ),
@@ -60,8 +66,9 @@ def engine_commands(
     directory: Path = Path("."),
 ) -> list[list[str]]:
     """The argv of every process that makes up ``engine`` (one, or one per port).
-    ``nginx`` and ``directory`` (where nginx.static_config() is written) serve
-    nginx-static."""
+    ``ports[0]`` answers HTTP; uwsgi also gets ``ports[1]``, its uwsgi-protocol socket
+    for nginx's ``uwsgi_pass``. ``nginx`` and ``directory`` (where nginx.static_config()
+    is written) serve nginx-static."""
     bind = f"{HOST}:{ports[0]}"
     if engine.name == "wsgistack":
         return [
@@ -89,6 +96,18 @@ def engine_commands(
              "--port", str(ports[0]), "--workers", str(workers),
              "--blocking-threads", str(threads), "--runtime-threads", "1",
              "--workers-kill-timeout", "5", "--log-level", "warning", APP]
+        ]  # fmt: skip
+    if engine.name == "bjoern":  # no command line of its own: a pre-fork launcher
+        return [[python, "-m", "loadtest.bench.bjoern_serve", bind, str(workers), APP]]
+    if engine.name == "uwsgi":
+        # --http11-socket: uWSGI's HTTP socket with keep-alive (--http-socket closes
+        # every connection); --socket: the uwsgi protocol, for nginx's uwsgi_pass
+        uwsgi = str(Path(python).parent / "uwsgi")
+        threading = ["--threads", str(threads)] if threads > 1 else []
+        return [
+            [uwsgi, "--master", "--processes", str(workers), *threading,
+             "--http11-socket", bind, "--socket", f"{HOST}:{ports[1]}",
+             "--module", APP, "--need-app", "--die-on-term", "--disable-logging"]
         ]  # fmt: skip
     if engine.name == "nginx-static":
         return [[nginx, "-p", str(directory), "-c", str(directory / "static.conf"),

@@ -58,9 +58,58 @@ def static_config(directory: Path, port: int, workers: int) -> str:
 """
 
 
-def proxy_config(directory: Path, listen_port: int, upstream_ports: Sequence[int]) -> str:
-    """A minimal nginx.conf: plain HTTP on loopback, the stack's upstream settings."""
+# what Debian's /etc/nginx/uwsgi_params passes (the file tiangolo's uwsgi-nginx images
+# include), written out so that the config needs no file outside its folder
+UWSGI_PARAMS = (
+    ("QUERY_STRING", "$query_string"),
+    ("REQUEST_METHOD", "$request_method"),
+    ("CONTENT_TYPE", "$content_type"),
+    ("CONTENT_LENGTH", "$content_length"),
+    ("REQUEST_URI", "$request_uri"),
+    ("PATH_INFO", "$document_uri"),
+    ("DOCUMENT_ROOT", "$document_root"),
+    ("SERVER_PROTOCOL", "$server_protocol"),
+    ("REQUEST_SCHEME", "$scheme"),
+    ("HTTPS", "$https if_not_empty"),
+    ("REMOTE_ADDR", "$remote_addr"),
+    ("REMOTE_PORT", "$remote_port"),
+    ("SERVER_PORT", "$server_port"),
+    ("SERVER_NAME", "$server_name"),
+    ("HTTP_HOST", "$host"),  # not the raw Host header (Debian's security workaround)
+)
+
+
+_KEEPALIVE = """
+        keepalive 32;
+        keepalive_timeout 60s;
+        keepalive_requests 10000;"""
+
+
+def _location(upstream: str) -> str:
+    """The ``location /`` body: the stack's HTTP/1.1 proxy settings, or uwsgi_pass."""
+    if upstream == "uwsgi":
+        params = "\n".join(
+            f"            uwsgi_param {name} {value};" for name, value in UWSGI_PARAMS
+        )
+        return f"            uwsgi_pass app;\n{params}"
+    return """\
+            proxy_pass http://app;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_set_header Host $http_host;
+            proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+            proxy_set_header X-Forwarded-Proto $scheme;"""
+
+
+def proxy_config(
+    directory: Path, listen_port: int, upstream_ports: Sequence[int], upstream: str = "http"
+) -> str:
+    """A minimal nginx.conf: plain HTTP on loopback, the stack's upstream settings;
+    with ``upstream="uwsgi"``, ``uwsgi_pass`` to uWSGI's uwsgi-protocol socket as
+    tiangolo's uwsgi-nginx images have it (no upstream keep-alive: uWSGI closes every
+    uwsgi-protocol connection after its request)."""
     servers = "\n".join(f"        server {HOST}:{port};" for port in upstream_ports)
+    keepalive = "" if upstream == "uwsgi" else _KEEPALIVE
     return f"""\
 # wsgistack bench: nginx in front of one engine; upstream and proxy settings are
 # those of nginx/upstream.conf.template and nginx/templates/app-proxy.inc.template.
@@ -70,10 +119,7 @@ def proxy_config(directory: Path, listen_port: int, upstream_ports: Sequence[int
     tcp_nopush on;
 
     upstream app {{
-{servers}
-        keepalive 32;
-        keepalive_timeout 60s;
-        keepalive_requests 10000;
+{servers}{keepalive}
     }}
 
     server {{
@@ -81,12 +127,7 @@ def proxy_config(directory: Path, listen_port: int, upstream_ports: Sequence[int
         client_max_body_size 16m;
 
         location / {{
-            proxy_pass http://app;
-            proxy_http_version 1.1;
-            proxy_set_header Connection "";
-            proxy_set_header Host $http_host;
-            proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
-            proxy_set_header X-Forwarded-Proto $scheme;
+{_location(upstream)}
         }}
     }}
 }}

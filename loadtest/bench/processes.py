@@ -14,6 +14,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from loadtest.bench import pinning
 from loadtest.bench.engines import HOST
 from loadtest.bench.settings import BenchError
 
@@ -24,8 +25,11 @@ STOP_TIMEOUT = 10.0  # seconds after SIGTERM before SIGKILL
 _PROCESSES: list[subprocess.Popen] = []
 
 
-def spawn(argv: Sequence[str], log: Path, env: dict[str, str] | None = None) -> subprocess.Popen:
-    """Start ``argv`` in its own session (so a whole tree can be stopped), output to ``log``."""
+def spawn(
+    argv: Sequence[str], log: Path, env: dict[str, str] | None = None, cpu: int | None = None
+) -> subprocess.Popen:
+    """Start ``argv`` in its own session (so a whole tree can be stopped), output to
+    ``log``, pinned to ``cpu`` (with everything it forks) unless that is None."""
     with open(log, "ab") as out:
         proc = subprocess.Popen(
             list(argv),
@@ -35,6 +39,7 @@ def spawn(argv: Sequence[str], log: Path, env: dict[str, str] | None = None) -> 
             stdout=out,
             stderr=subprocess.STDOUT,
             start_new_session=True,
+            preexec_fn=pinning.affinity(cpu),
         )
     _PROCESSES.append(proc)
     return proc

@@ -29,6 +29,8 @@ class Run:
     engine_cpu_s: float | None = None
     nginx_cpu_s: float | None = None
     client_cpu_s: float | None = None
+    # from the pinned phase: one worker on one CPU, nginx and wrk on another
+    pinned: bool = False
 
     def cpu_us_per_request(self, seconds: float | None) -> float | None:
         """``seconds`` of CPU spread over this run's requests, in microseconds each."""
@@ -57,6 +59,7 @@ class Row:
     client_cpu_us: float | None = None
     vs_sync: float | None = None
     vs_gthread: float | None = None
+    pinned: bool = False  # the pinned phase's row (Run.pinned)
 
 
 def read(path: Path) -> tuple[dict, list[Run]]:

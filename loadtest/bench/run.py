@@ -1,10 +1,12 @@
-"""A whole run: the plan (phases by thread count, rounds in rotated order), the
-sessions side by side, and the report in reports/bench-<time>/ (results.json, results.md)."""
+"""A whole run: the plan (phases by thread count, then the pinned phase; rounds in
+rotated order), the sessions side by side, and the report in reports/bench-<time>/
+(results.json, results.md)."""
 
 from __future__ import annotations
 
 import contextlib
 import json
+import os
 import shutil
 import signal
 import subprocess
@@ -12,12 +14,12 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 from loadtest import environment
-from loadtest.bench import processes, table, wrk
+from loadtest.bench import pinning, processes, table, wrk
 from loadtest.bench.engines import Engine
 from loadtest.bench.results import Run
 from loadtest.bench.scenarios import Scenario
@@ -28,18 +30,40 @@ from loadtest.bench.tools import Tools, versions
 SESSION_OVERHEAD = 2.5  # rough seconds to start and stop one engine, for the estimate
 
 
+@dataclass
+class Phase:
+    """Engines started side by side with ``workers`` workers of ``threads`` threads,
+    measured on ``scenarios``; ``pins`` the CPUs of a pinned phase (None: shared CPUs)."""
+
+    workers: int
+    threads: int
+    engines: list[Engine]
+    scenarios: list[Scenario]
+    pins: pinning.Pinning | None = None
+
+
 def phases(
-    settings: Settings, engines: Sequence[Engine], scenarios: Sequence[Scenario]
-) -> list[tuple[int, list[Engine], list[Scenario]]]:
-    """(threads, engines, scenarios) of each phase: BENCH_THREADS for the scenarios
-    without threads, BENCH_SLEEP_THREADS for the others; a phase's engines run side by
-    side. Phases with no scenario or no engine are left out."""
+    settings: Settings,
+    engines: Sequence[Engine],
+    scenarios: Sequence[Scenario],
+    pins: pinning.Pinning | None = None,
+) -> list[Phase]:
+    """The phases of a run: on shared CPUs with BENCH_WORKERS workers, BENCH_THREADS
+    threads for the scenarios without threads and BENCH_SLEEP_THREADS for the others;
+    then, with BENCH_PINNED and ``pins`` (pinning.plan(): None on one CPU), the
+    scenarios marked ``pinned`` again with ONE worker pinned to ``pins.engine``, nginx
+    and wrk on ``pins.load``. A phase's engines run side by side. Phases with no
+    scenario or no engine are left out."""
+    plans = [(settings.workers, None)]
+    if settings.pinned and pins is not None:
+        plans.append((1, pins))
     found = []
-    for threads, threaded in ((settings.threads, False), (settings.sleep_threads, True)):
-        group = [s for s in scenarios if s.threaded == threaded]
-        runners = [e for e in engines if any(e.runs(s) for s in group)]
-        if group and runners:
-            found.append((threads, runners, group))
+    for workers, pinned in plans:
+        for threads, threaded in ((settings.threads, False), (settings.sleep_threads, True)):
+            group = [s for s in scenarios if s.threaded == threaded and (s.pinned or not pinned)]
+            runners = [e for e in engines if any(e.runs(s) for s in group)]
+            if group and runners:
+                found.append(Phase(workers, threads, runners, group, pinned))
     return found
 
 
@@ -58,13 +82,16 @@ def schedule(
 
 
 def estimate_seconds(
-    settings: Settings, engines: Sequence[Engine], scenarios: Sequence[Scenario]
+    settings: Settings,
+    engines: Sequence[Engine],
+    scenarios: Sequence[Scenario],
+    pins: pinning.Pinning | None = None,
 ) -> float:
     """Rough duration of a run with these settings, seconds (for the progress line)."""
     total = 0.0
-    for _, runners, group in phases(settings, engines, scenarios):
-        measured = sum(1 for _ in schedule(settings.rounds, runners, group))
-        total += len(runners) * SESSION_OVERHEAD
+    for phase in phases(settings, engines, scenarios, pins):
+        measured = sum(1 for _ in schedule(settings.rounds, phase.engines, phase.scenarios))
+        total += len(phase.engines) * SESSION_OVERHEAD
         total += measured * (settings.duration + settings.warmup + 0.3)
     return total
 
@@ -103,9 +130,12 @@ def run(
     scenarios: Sequence[Scenario],
     tools: Tools,
     out_dir: Path,
+    skipped: Sequence[str] = (),
 ) -> bool:
-    """Every planned run; writes the report and prints the table. True if interrupted."""
+    """Every planned run; writes the report and prints the table. True if interrupted.
+    ``skipped``: one line for each engine left out (not installed), for the report."""
     started = datetime.now(UTC)
+    pins = pinning.plan(os.sched_getaffinity(0))
     meta = {
         "started": started.strftime("%Y-%m-%d %H:%M:%S UTC"),
         "commit": commit(),
@@ -114,11 +144,15 @@ def run(
         "scenarios": [s.name for s in scenarios],
         "versions": versions(tools, engines),
         "machine": environment.describe(),
-        "failures": [],
+        # the pinned phase's CPUs, or None: BENCH_PINNED=0, or fewer than two CPUs
+        "pinning": asdict(pins) if settings.pinned and pins else None,
+        "failures": list(skipped),
     }
+    if settings.pinned and pins is None:
+        print("bench: one CPU only: no pinned runs (they need two)", file=sys.stderr)
     runs: list[Run] = []
     report = out_dir / f"bench-{started.strftime('%Y%m%d-%H%M%S')}"
-    estimate = estimate_seconds(settings, engines, scenarios)
+    estimate = estimate_seconds(settings, engines, scenarios, pins)
     print(
         f"bench: {len(engines)} engines × {len(scenarios)} scenarios × {settings.rounds} "
         f"rounds, about {estimate / 60:.1f} min; results in {report}/",
@@ -134,27 +168,31 @@ def run(
         print(f"  FAILED {what}: {exc}", file=sys.stderr)
 
     try:
-        for threads, runners, group in phases(settings, engines, scenarios):
+        for phase in phases(settings, engines, scenarios, pins):
+            where = ("pinned " if phase.pins else "") + f"{phase.workers}×{phase.threads}"
             with contextlib.ExitStack() as stack:
                 sessions: dict[str, Session] = {}
-                for engine in runners:
+                for engine in phase.engines:
                     try:
-                        session = Session(engine, settings, threads, tools, tmp)
+                        session = Session(
+                            engine, settings, phase.workers, phase.threads, tools, tmp, phase.pins
+                        )
                         sessions[engine.name] = stack.enter_context(session)
                     except (BenchError, OSError, subprocess.TimeoutExpired) as exc:
-                        failed(f"starting {engine.name} ({threads} threads)", exc)
-                for round_no, scenario, engine in schedule(settings.rounds, runners, group):
+                        failed(f"starting {engine.name} ({where})", exc)
+                rounds = schedule(settings.rounds, phase.engines, phase.scenarios)
+                for round_no, scenario, engine in rounds:
                     if engine.name not in sessions:
                         continue
                     script = scripts.get(scenario.name)
                     try:
                         result = sessions[engine.name].measure(scenario, script, round_no)
                     except (BenchError, OSError, ValueError, subprocess.TimeoutExpired) as exc:
-                        failed(f"round {round_no} {scenario.name} {engine.name}", exc)
+                        failed(f"round {round_no} {scenario.name} {engine.name} ({where})", exc)
                         continue
                     runs.append(result)
                     print(
-                        f"  round {round_no} {scenario.name:<12} {engine.name:<17} "
+                        f"  round {round_no} {scenario.name:<12} {engine.name:<17} {where:<12} "
                         f"{result.rps:>9.1f} req/s  p99 {result.p99_ms or 0:8.2f} ms  "
                         f"errors {result.errors}",
                         file=sys.stderr,

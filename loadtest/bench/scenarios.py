@@ -6,6 +6,7 @@ Each file is a load-test scenario (``python -m loadtest`` runs it too) with exac
     [bench]
     sleep_threads = true   # run with BENCH_SLEEP_THREADS threads per worker, not BENCH_THREADS
     direct = true          # wrk hits the engine's own port, no nginx in between
+    pinned = true          # also measured with one worker pinned to one CPU (BENCH_PINNED)
 
 The bench reads its duration and connections from BENCH_*, not from the file.
 """
@@ -21,7 +22,7 @@ from loadtest import scenario as loadtest_scenario
 BENCH_DIR = loadtest_scenario.SCENARIOS_DIR / "bench"
 ORDER = ("hello", "64k", "upload", "sleep", "hello-direct")  # the table's order
 GREETING = b"Hello from the WSGI stack!\n"  # the demo app's answer to GET /
-_BENCH_KEYS = {"sleep_threads", "direct"}
+_BENCH_KEYS = {"sleep_threads", "direct", "pinned"}
 
 
 @dataclass(frozen=True)
@@ -33,6 +34,7 @@ class Scenario:
     request: loadtest_scenario.Request
     threaded: bool = False  # runs with BENCH_SLEEP_THREADS instead of BENCH_THREADS
     direct: bool = False  # wrk hits the engine itself, not nginx
+    pinned: bool = False  # also measured in the pinned phase
 
     @property
     def method(self) -> str:
@@ -62,6 +64,7 @@ def load(name: str) -> Scenario:
         request=parsed.requests[0],
         threaded=flags["sleep_threads"],
         direct=flags["direct"],
+        pinned=flags["pinned"],
     )
 
 

@@ -11,7 +11,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from loadtest.bench import nginx, processes, sampling, wrk
+from loadtest.bench import nginx, pinning, processes, sampling, wrk
 from loadtest.bench.engines import HOST, Engine, engine_commands
 from loadtest.bench.results import Run
 from loadtest.bench.scenarios import Scenario, answer_ok
@@ -28,12 +28,23 @@ def check_scenario(port: int, scenario: Scenario) -> None:
 
 
 class Session:
-    """One engine with the given thread count, and an nginx in front of it."""
+    """One engine with the given worker and thread counts, and an nginx in front of it;
+    with ``pins``, the engine pinned to one CPU and nginx and wrk to another."""
 
     def __init__(
-        self, engine: Engine, settings: Settings, threads: int, tools: Tools, tmp: Path
+        self,
+        engine: Engine,
+        settings: Settings,
+        workers: int,
+        threads: int,
+        tools: Tools,
+        tmp: Path,
+        pins: pinning.Pinning | None = None,
     ) -> None:
         self.engine, self.settings, self.threads, self.tools = engine, settings, threads, tools
+        self.workers, self.pins = workers, pins
+        self.engine_cpu = pins.engine if pins else None  # None: not pinned
+        self.load_cpu = pins.load if pins else None
         self.dir = Path(tempfile.mkdtemp(prefix=f"{engine.name}-", dir=tmp))
         self.dir.chmod(0o755)
         self.log = self.dir / "engine.log"
@@ -51,8 +62,10 @@ class Session:
         return self
 
     def _start(self) -> None:
-        count = self.settings.workers if self.engine.process_per_port else 1
-        ports = [processes.free_port() for _ in range(count)]
+        count = self.workers if self.engine.process_per_port else 1
+        ports = [processes.free_port() for _ in range(count)]  # HTTP
+        uwsgi = [processes.free_port()] if self.engine.upstream == "uwsgi" else []
+        upstream = uwsgi or ports  # what nginx passes to: uWSGI's uwsgi-protocol socket
         env = {
             **os.environ,
             "PYTHONPATH": str(processes.REPO / "app"),  # wsgistack_demo, as /srv in the image
@@ -60,30 +73,31 @@ class Session:
             "PROMETHEUS_MULTIPROC_DIR": str(self.dir / "metrics"),  # ours, as in the image
         }
         if self.engine.name == "nginx-static":
-            conf = nginx.static_config(self.dir, ports[0], self.settings.workers)
+            conf = nginx.static_config(self.dir, ports[0], self.workers)
             (self.dir / "static.conf").write_text(conf)
         argvs = engine_commands(
             self.engine,
             sys.executable,
-            ports,
-            self.settings.workers,
+            [*ports, *uwsgi],
+            self.workers,
             self.threads,
             self.tools.nginx,
             self.dir,
         )
         for argv in argvs:
-            self.procs.append(processes.spawn(argv, self.log, env))
+            self.procs.append(processes.spawn(argv, self.log, env, self.engine_cpu))
         self.engine_port = ports[0]
         for port in ports:
             processes.wait_until_answers(port, self.procs, self.log)
         self._wait_for_workers()
         self.port = processes.free_port()
         conf = self.dir / "nginx.conf"
-        conf.write_text(nginx.proxy_config(self.dir, self.port, ports))
+        conf.write_text(nginx.proxy_config(self.dir, self.port, upstream, self.engine.upstream))
         nginx_log = self.dir / "nginx.log"
         self.nginx = processes.spawn(
             [self.tools.nginx, "-p", str(self.dir), "-c", str(conf), "-e", str(nginx_log)],
             nginx_log,
+            cpu=self.load_cpu,
         )
         processes.wait_until_answers(self.port, [self.nginx, *self.procs], nginx_log)
 
@@ -92,7 +106,7 @@ class Session:
         if self.engine.process_per_port:
             return
         deadline = time.monotonic() + processes.START_TIMEOUT
-        while len(sampling.children([p.pid for p in self.procs])) < self.settings.workers:
+        while len(sampling.children([p.pid for p in self.procs])) < self.workers:
             if time.monotonic() > deadline:
                 log = processes.tail(self.log)
                 raise BenchError(f"{self.engine.name}: workers did not start:\n{log}")
@@ -129,7 +143,7 @@ class Session:
             round=round_no,
             engine=self.engine.name,
             scenario=scenario.name,
-            workers=self.settings.workers,
+            workers=self.workers,
             threads=self.threads,
             rps=result.rps,
             p50_ms=result.latency_ms.get("50"),
@@ -142,12 +156,19 @@ class Session:
             engine_cpu_s=engine_cpu,
             nginx_cpu_s=nginx_cpu,
             client_cpu_s=client_cpu,
+            pinned=self.pins is not None,
         )
 
     def _wrk(self, url: str, options: list[str], seconds: int) -> str:
         argv = [self.tools.wrk, "-t1", f"-c{self.settings.connections}", f"-d{seconds}s",
                 "--latency", "--timeout", "10s", *options, url]  # fmt: skip
-        out = subprocess.run(argv, capture_output=True, text=True, timeout=seconds + 60)
+        out = subprocess.run(
+            argv,
+            capture_output=True,
+            text=True,
+            timeout=seconds + 60,
+            preexec_fn=pinning.affinity(self.load_cpu),
+        )
         if out.returncode != 0:
             raise BenchError(f"wrk failed ({out.returncode}): {out.stderr.strip()[:300]}")
         return out.stdout

@@ -16,7 +16,8 @@ class Settings:
     """What one run measures: seconds of each wrk run (``duration``) and of its warm-up,
     interleaved rounds, worker processes of every engine, threads per worker (``threads``
     for the scenarios without ``[bench] sleep_threads``, ``sleep_threads`` for those
-    with it) and wrk's connections."""
+    with it), wrk's connections, and whether the one-worker runs on one pinned CPU
+    follow (``pinned``, BENCH_PINNED=0 or 1)."""
 
     duration: int = 3
     warmup: int = 1
@@ -25,6 +26,7 @@ class Settings:
     threads: int = 1
     sleep_threads: int = 8
     connections: int = 32
+    pinned: bool = True
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> Settings:
@@ -40,10 +42,11 @@ class Settings:
                 value = int(raw)
             except ValueError:
                 raise BenchError(f"{key} must be an integer, got {raw!r}") from None
-            low = 0 if name == "warmup" else 1
-            if not low <= value <= 3600:
-                raise BenchError(f"{key} must be between {low} and 3600, got {value}")
-            values[name] = value
+            low = 0 if name in ("warmup", "pinned") else 1
+            high = 1 if name == "pinned" else 3600
+            if not low <= value <= high:
+                raise BenchError(f"{key} must be between {low} and {high}, got {value}")
+            values[name] = bool(value) if name == "pinned" else value
         return cls(**values)
 
 

@@ -1,9 +1,10 @@
 """From runs to what a reader sees: the summary per engine and scenario with paired
-ratios, the Markdown table, issue 3's targets, and results.md."""
+ratios, the Markdown tables (pinned: CPU per request; shared CPUs), issue 3's targets,
+and results.md."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 from loadtest import analysis
 from loadtest.bench.engines import BASELINE, ENGINES, THREADED_BASELINE
@@ -12,24 +13,44 @@ from loadtest.bench.sampling import RSS_SAMPLE_INTERVAL
 from loadtest.bench.scenarios import SCENARIOS
 
 
-def paired_ratio(runs: Sequence[Run], scenario: str, engine: str, base: str) -> float | None:
-    """The median over the rounds of ``engine``'s req/s over ``base``'s in the same round
-    of ``scenario`` (rounds where both ran and ``base`` served something), or None."""
-    by_round = {(r.round, r.engine): r.rps for r in runs if r.scenario == scenario}
+def paired_ratio(
+    runs: Sequence[Run],
+    scenario: str,
+    engine: str,
+    base: str,
+    pinned: bool = False,
+    value: Callable[[Run], float | None] = lambda r: r.rps,
+) -> float | None:
+    """The median over the rounds of ``engine``'s ``value`` (req/s unless given) over
+    ``base``'s in the same round of ``scenario`` on shared CPUs (``pinned``: in the
+    pinned phase), rounds where both ran and ``base``'s is not 0 or None; or None."""
+    by_round = {
+        (r.round, r.engine): value(r) for r in runs if r.scenario == scenario and r.pinned == pinned
+    }
     return analysis.median(
-        analysis.ratio(rps, by_round.get((number, base)))
-        for (number, name), rps in by_round.items()
+        analysis.ratio(mine, by_round.get((number, base)))
+        for (number, name), mine in by_round.items()
         if name == engine
     )
 
 
+def engine_cpu_us(run: Run) -> float | None:
+    """The engine's CPU microseconds per request in ``run``."""
+    return run.cpu_us_per_request(run.engine_cpu_s)
+
+
 def summarize(runs: Sequence[Run]) -> list[Row]:
-    """One row per (scenario, engine) in SCENARIOS/ENGINES order, with paired ratios."""
+    """One row per (scenario, engine) in SCENARIOS/ENGINES order with paired ratios,
+    the shared-CPU rows first, then the pinned ones."""
     rows: list[Row] = []
-    for scenario in SCENARIOS:
+    for pinned, scenario in [(p, s) for p in (False, True) for s in SCENARIOS]:
         by_engine: dict[str, Row] = {}
         for engine in ENGINES:
-            mine = [r for r in runs if r.scenario == scenario and r.engine == engine]
+            mine = [
+                r
+                for r in runs
+                if r.scenario == scenario and r.engine == engine and r.pinned == pinned
+            ]
             if not mine:
                 continue
             rss = [r.peak_rss_worker_kib for r in mine if r.peak_rss_worker_kib is not None]
@@ -44,13 +65,14 @@ def summarize(runs: Sequence[Run]) -> list[Row]:
                 p99_ms=analysis.median(r.p99_ms for r in mine),
                 peak_rss_worker_mib=max(rss) / 1024 if rss else None,
                 errors=sum(r.errors for r in mine),
-                engine_cpu_us=analysis.median(r.cpu_us_per_request(r.engine_cpu_s) for r in mine),
+                engine_cpu_us=analysis.median(engine_cpu_us(r) for r in mine),
                 nginx_cpu_us=analysis.median(r.cpu_us_per_request(r.nginx_cpu_s) for r in mine),
                 client_cpu_us=analysis.median(r.cpu_us_per_request(r.client_cpu_s) for r in mine),
+                pinned=pinned,
             )
         for row in by_engine.values():
-            row.vs_sync = paired_ratio(runs, scenario, row.engine, BASELINE)
-            row.vs_gthread = paired_ratio(runs, scenario, row.engine, THREADED_BASELINE)
+            row.vs_sync = paired_ratio(runs, scenario, row.engine, BASELINE, pinned)
+            row.vs_gthread = paired_ratio(runs, scenario, row.engine, THREADED_BASELINE, pinned)
         rows.extend(by_engine.values())
     return rows
 
@@ -71,8 +93,39 @@ def _cpu(row: Row) -> str:
     return " + ".join(_num(part, 0) for part in parts)
 
 
+CPU_REFERENCES = ("bjoern", "granian")  # the pinned table's CPU ratios: to C, and to Rust
+
+
+def render_pinned_table(runs: Sequence[Run]) -> str:
+    """The pinned phase's summary as a Markdown table, CPU per request first: the
+    engine's CPU µs per request, its ratio to bjoern's and granian's (paired per round,
+    median), req/s on its one CPU and the ratio to gunicorn sync; "" without pinned runs."""
+    rows = [row for row in summarize(runs) if row.pinned]
+    if not rows:
+        return ""
+    lines = [
+        "| scenario | engine | engine CPU µs/request | × bjoern's CPU | × granian's CPU "
+        "| req/s (median) | p99 ms | nginx + wrk CPU µs/request | errors | vs gunicorn sync |",
+        "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|",
+    ]
+    for row in rows:
+        to_c, to_rust = (
+            paired_ratio(runs, row.scenario, row.engine, base, True, engine_cpu_us)
+            for base in CPU_REFERENCES
+        )
+        front = (row.nginx_cpu_us, row.client_cpu_us)
+        lines.append(
+            f"| {row.scenario} | {ENGINES[row.engine].label} | {_num(row.engine_cpu_us, 0)} "
+            f"| {_ratio(to_c)} | {_ratio(to_rust)} | {_num(row.rps, 0)} "
+            f"| {_num(row.p99_ms, 2)} | {' + '.join(_num(part, 0) for part in front)} "
+            f"| {row.errors} | {_ratio(row.vs_sync)} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
 def render_table(rows: Sequence[Row]) -> str:
-    """The summary as a Markdown table."""
+    """The shared-CPU summary as a Markdown table (the pinned rows left out)."""
+    rows = [row for row in rows if not row.pinned]
     lines = [
         "| scenario | engine | workers×threads | req/s (median) | p50 ms | p99 ms "
         "| peak RSS/worker MiB | CPU µs/request: engine + nginx + wrk | errors "
@@ -99,7 +152,7 @@ def check_targets(
     the CPU budget per request that 8× gunicorn sync leaves to wrk, nginx and the
     engine together, and what wrk and nginx take of it in front of nginx-static.
     """
-    by = {(row.scenario, row.engine): row for row in summarize(runs)}
+    by = {(row.scenario, row.engine): row for row in summarize(runs) if not row.pinned}
 
     def ratio(scenario: str, engine: str, base: str) -> float | None:
         return paired_ratio(runs, scenario, engine, base)
@@ -164,9 +217,34 @@ def machine_line(machine: Mapping[str, object]) -> str:
     )
 
 
+def _pinned_section(meta: dict, runs: Sequence[Run]) -> str:
+    """The pinned table with the CPUs and the machine above it, or why there is none."""
+    pinned = render_pinned_table(runs)
+    machine, pins = meta["machine"], meta.get("pinning")
+    if not pinned:
+        if meta["settings"].get("pinned") is False:
+            why = "BENCH_PINNED=0"
+        elif "pinning" not in meta:
+            why = "the run predates them"
+        elif pins is None:
+            why = "they need two CPUs"
+        else:
+            why = "no scenario of this run is marked `pinned`"
+        return f"No pinned runs ({why}).\n\n"
+    return (
+        f"One worker of each engine pinned to CPU {pins['engine']}, nginx and wrk to CPU "
+        f"{pins['load']}: the engine's whole budget is one CPU. On {machine['cpu_model']}, "
+        f"{machine['python']}.\n\n{pinned}\n"
+        "Engine CPU µs/request is what the engine's processes used (user + system, from "
+        "/proc) over the requests they served; a ratio to bjoern's or granian's is the "
+        "median over the rounds of the two in the same round. These are the figures to "
+        "quote: they hardly depend on what else the machine runs.\n\n"
+    )
+
+
 def render_markdown(meta: dict, runs: Sequence[Run]) -> str:
-    """results.md: what ran (``meta``: as ``run`` writes it to results.json), the table,
-    the targets, how to read it."""
+    """results.md: what ran (``meta``: as ``run`` writes it to results.json), the pinned
+    table (CPU per request) and the shared-CPU one, the targets, how to read them."""
     rows = summarize(runs)
     machine = meta["machine"]
     s = meta["settings"]
@@ -187,8 +265,12 @@ def render_markdown(meta: dict, runs: Sequence[Run]) -> str:
         f"Commit {meta['commit']}; {machine_line(machine)}; {versions}.\n\n"
         f"{s['rounds']} interleaved rounds × {s['duration']} s per run (after {s['warmup']} s "
         f"of warm-up), wrk 1 thread / {s['connections']} connections → nginx (1 worker, "
-        f"upstream keep-alive) → engine with {s['workers']} workers; {s['threads']} thread(s) "
-        f"per worker, {s['sleep_threads']} for `sleep`. Scenarios: {scenarios}.\n\n"
+        f"upstream keep-alive) → engine. Scenarios: {scenarios}.\n\n"
+        "## CPU per request: one engine worker on one CPU\n\n"
+        f"{_pinned_section(meta, runs)}"
+        "## Shared CPUs\n\n"
+        f"Engines with {s['workers']} workers; {s['threads']} thread(s) per worker, "
+        f"{s['sleep_threads']} for `sleep`; wrk, nginx and the engine share the CPUs.\n\n"
         f"{render_table(rows)}\n"
         f"Targets (issue 3):\n\n{targets}\n"
         "req/s, p50 and p99 are medians over the rounds; peak RSS/worker is the largest "
@@ -202,6 +284,9 @@ def render_markdown(meta: dict, runs: Sequence[Run]) -> str:
         "engine's processes, nginx's processes and wrk used during the run, divided by "
         "the requests served (median over the rounds). No engine writes "
         "an access log. waitress runs one process per worker, each on its own port. "
+        "bjoern and uWSGI are C servers, the reference for what the Python-level work "
+        "costs; nginx speaks the uwsgi protocol to uWSGI (`uwsgi_pass`, no upstream "
+        "keep-alive), HTTP to the others. "
         "`nginx static (ceiling)` is no WSGI engine: a second nginx answering the greeting "
         "itself, so its row is the most this machine gives the `hello` setup (wrk, nginx "
         "and the upstream share the CPUs).\n"

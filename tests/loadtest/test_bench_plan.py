@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from loadtest.bench import nginx, run, sampling
+from loadtest.bench import nginx, pinning, run, sampling
 from loadtest.bench.engines import ENGINES, engine_commands
 from loadtest.bench.scenarios import SCENARIOS
 from loadtest.bench.settings import BenchError, Settings, names_from_env
@@ -20,12 +20,15 @@ def test_settings_defaults_and_environment():
     settings = Settings.from_env({"BENCH_DURATION": " 5 ", "BENCH_ROUNDS": "1"})
     assert (settings.duration, settings.rounds, settings.workers) == (5, 1, 2)
     assert Settings.from_env({"BENCH_WARMUP": "0"}).warmup == 0
+    assert Settings().pinned is True
+    assert Settings.from_env({"BENCH_PINNED": "0"}).pinned is False
 
 
 @pytest.mark.parametrize(
     ("key", "value"),
     [("BENCH_DURATION", "3s"), ("BENCH_ROUNDS", "0"), ("BENCH_WORKERS", "-1"),
-     ("BENCH_CONNECTIONS", "100000"), ("BENCH_WARMUP", "-1")],
+     ("BENCH_CONNECTIONS", "100000"), ("BENCH_WARMUP", "-1"), ("BENCH_PINNED", "2"),
+     ("BENCH_PINNED", "yes")],
 )  # fmt: skip
 def test_settings_reject_bad_values(key, value):
     with pytest.raises(BenchError, match=key):
@@ -35,14 +38,45 @@ def test_settings_reject_bad_values(key, value):
 def test_phases_group_scenarios_by_thread_count():
     engines = list(ENGINES.values())
     scenarios = list(SCENARIOS.values())
-    settings = Settings(threads=1, sleep_threads=8)
-    (t1, engines1, group1), (t8, engines8, group8) = run.phases(settings, engines, scenarios)
-    assert (t1, [s.name for s in group1]) == (1, ["hello", "64k", "upload", "hello-direct"])
-    assert [e.name for e in engines1] == list(ENGINES)
-    assert (t8, [s.name for s in group8]) == (8, ["sleep"])
-    assert "nginx-static" not in [e.name for e in engines8]  # it only answers hello
+    settings = Settings(threads=1, sleep_threads=8, workers=2)
+    one, eight = run.phases(settings, engines, scenarios)  # no CPUs to pin: no pinned phase
+    assert (one.workers, one.threads, one.pins) == (2, 1, None)
+    assert [s.name for s in one.scenarios] == ["hello", "64k", "upload", "hello-direct"]
+    assert [e.name for e in one.engines] == list(ENGINES)
+    assert (eight.threads, [s.name for s in eight.scenarios]) == (8, ["sleep"])
+    assert "nginx-static" not in [e.name for e in eight.engines]  # it only answers hello
     only_sleep = run.phases(settings, engines, [SCENARIOS["sleep"]])
-    assert [threads for threads, _, _ in only_sleep] == [8]
+    assert [phase.threads for phase in only_sleep] == [8]
+
+
+def test_pinned_phase_runs_the_pinned_scenarios_with_one_worker():
+    engines, scenarios = list(ENGINES.values()), list(SCENARIOS.values())
+    pins = pinning.Pinning(engine=1, load=0)
+    *shared, pinned = run.phases(Settings(workers=2), engines, scenarios, pins)
+    assert [(p.workers, p.pins) for p in shared] == [(2, None), (2, None)]
+    assert (pinned.workers, pinned.threads, pinned.pins) == (1, 1, pins)
+    assert [s.name for s in pinned.scenarios] == ["hello", "hello-direct"]
+    assert [e.name for e in pinned.engines] == list(ENGINES)  # waitress: hello only
+    off = run.phases(Settings(pinned=False), engines, scenarios, pins)
+    assert all(p.pins is None for p in off) and len(off) == 2
+
+
+def test_pinning_plan():
+    assert pinning.plan({0, 1}) == pinning.Pinning(engine=1, load=0)
+    assert pinning.plan([5, 2, 3]) == pinning.Pinning(engine=5, load=3)
+    assert pinning.plan({0}) is None  # one CPU: no pinned runs
+    assert pinning.affinity(None) is None
+
+
+def test_affinity_pins_a_child_process():
+    cpu = max(os.sched_getaffinity(0))
+    pin = pinning.affinity(cpu)
+    pid = os.fork()
+    if pid == 0:  # the child pins itself, as Popen's preexec_fn does, and reports
+        pin()
+        os._exit(0 if os.sched_getaffinity(0) == {cpu} else 1)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
 
 
 def test_schedule_runs_each_scenario_back_to_back_rotating_the_engines():
@@ -72,9 +106,15 @@ def test_engine_runs():
 
 
 def test_default_plan_estimate_fits_the_budget():
-    # Arithmetic on the plan (no clock): the defaults must stay under about 8 minutes.
-    estimate = run.estimate_seconds(Settings(), list(ENGINES.values()), list(SCENARIOS.values()))
-    assert 4 * 60 < estimate < 8 * 60
+    # Arithmetic on the plan (no clock): the defaults, pinned phase included, must stay
+    # under about 13 minutes (docs/benchmark.md); the pinned phase (hello, hello-direct)
+    # adds about 3.5 of them.
+    engines, scenarios = list(ENGINES.values()), list(SCENARIOS.values())
+    pins = pinning.Pinning(engine=1, load=0)
+    estimate = run.estimate_seconds(Settings(), engines, scenarios, pins)
+    shared = run.estimate_seconds(Settings(), engines, scenarios)
+    assert 10 * 60 < estimate < 13 * 60
+    assert 3 * 60 < estimate - shared < 4.5 * 60
 
 
 def _flag(argv, name):
@@ -90,17 +130,30 @@ def _flag(argv, name):
 def test_engine_commands_same_workers_and_threads(threads):
     ports = [40001, 40002]
     commands = {
-        name: engine_commands(engine, "/py", ports, 2, threads, "/ngx", Path("/d"))
+        name: engine_commands(engine, "/venv/bin/py", ports, 2, threads, "/ngx", Path("/d"))
         for name, engine in ENGINES.items()
     }
     assert commands.pop("nginx-static") == [
         ["/ngx", "-p", "/d", "-c", "/d/static.conf", "-e", "/d/static-error.log"]
     ]
+    uwsgi = commands.pop("uwsgi")
     for name, argvs in commands.items():
         for argv in argvs:
-            assert argv[:2] == ["/py", "-m"]
+            assert argv[:2] == ["/venv/bin/py", "-m"]
             assert argv[-1] == "wsgistack_demo.wsgi:application"
             assert all("0.0.0.0" not in arg for arg in argv), name  # loopback only
+    [argv] = uwsgi
+    assert argv[0] == "/venv/bin/uwsgi"  # the venv's, beside its Python
+    assert _flag(argv, "--module") == "wsgistack_demo.wsgi:application"
+    assert _flag(argv, "--processes") == "2" and "--master" in argv
+    assert _flag(argv, "--threads") == (str(threads) if threads > 1 else None)
+    assert _flag(argv, "--http11-socket") == "127.0.0.1:40001"  # HTTP with keep-alive
+    assert _flag(argv, "--socket") == "127.0.0.1:40002"  # uwsgi protocol, for nginx
+    assert "--disable-logging" in argv  # no engine writes an access log
+    assert commands["bjoern"] == [
+        ["/venv/bin/py", "-m", "loadtest.bench.bjoern_serve", "127.0.0.1:40001", "2",
+         "wsgistack_demo.wsgi:application"]
+    ]  # fmt: skip
     assert _flag(commands["wsgistack"][0], "-w") == "2"
     assert _flag(commands["wsgistack"][0], "--threads") == str(threads)
     assert _flag(commands["gunicorn-sync"][0], "-k") == "sync"
@@ -134,6 +187,26 @@ def test_nginx_config_proxies_like_the_stack(tmp_path):
         assert line in conf
     assert "ssl" not in conf
     assert conf.count("{") == conf.count("}")
+
+
+def test_nginx_config_for_uwsgi_passes_the_uwsgi_protocol(tmp_path):
+    conf = nginx.proxy_config(tmp_path, 40100, [40002], upstream="uwsgi")
+    assert "server 127.0.0.1:40002;" in conf
+    assert "uwsgi_pass app;" in conf and "proxy_pass" not in conf
+    for name in ("REQUEST_METHOD", "QUERY_STRING", "PATH_INFO", "CONTENT_LENGTH", "SERVER_NAME"):
+        assert f"uwsgi_param {name} " in conf  # what WSGI's environ is built from
+    assert "keepalive" not in conf  # uWSGI closes each uwsgi-protocol connection
+    assert conf.count("{") == conf.count("}")
+
+
+def test_uwsgi_params_match_debians_file():
+    debian = Path("/etc/nginx/uwsgi_params")
+    if not debian.exists():
+        pytest.skip("no /etc/nginx/uwsgi_params (Debian's nginx-common)")
+    text = debian.read_text().splitlines()
+    lines = [line.split(None, 2) for line in text if line.startswith("uwsgi_param")]
+    params = {(name, value.rstrip(";")) for _, name, value in lines}
+    assert params == set(nginx.UWSGI_PARAMS)
 
 
 def test_static_nginx_config_answers_the_greeting(tmp_path):

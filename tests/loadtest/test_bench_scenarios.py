@@ -21,6 +21,7 @@ def test_the_shipped_scenarios_in_the_tables_order():
     assert sorted(p.stem for p in scenarios.BENCH_DIR.glob("*.toml")) == sorted(SCENARIOS)
     assert [s.name for s in SCENARIOS.values() if s.threaded] == ["sleep"]
     assert [s.name for s in SCENARIOS.values() if s.direct] == ["hello-direct"]
+    assert [s.name for s in SCENARIOS.values() if s.pinned] == ["hello", "hello-direct"]
     upload = SCENARIOS["upload"]
     assert (upload.method, upload.path, len(upload.request.body)) == (
         "POST",
@@ -43,11 +44,12 @@ def test_the_bench_files_are_load_test_scenarios_too():
     [
         ("[bench]\nthreads = 8\n", r"unknown \[bench\] key\(s\) \['threads'\]"),
         ("[bench]\ndirect = 1\n", r"\[bench\] direct must be true or false"),
+        ('[bench]\npinned = "yes"\n', r"\[bench\] pinned must be true or false"),
         ('[[request]]\nname = "b"\npath = "/"\n', "exactly one"),
     ],
 )
 def test_a_bad_bench_file_is_refused(tmp_path, monkeypatch, text, message):
-    good = (scenarios.BENCH_DIR / "hello.toml").read_text()
+    good = (scenarios.BENCH_DIR / "64k.toml").read_text()  # one without a [bench] table
     (tmp_path / "mine.toml").write_text(good + text)
     monkeypatch.setattr(scenarios, "BENCH_DIR", tmp_path)
     with pytest.raises(scenario.ScenarioError, match=message):

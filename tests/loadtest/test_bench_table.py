@@ -19,15 +19,26 @@ MACHINE = {
 
 
 def run(
-    engine, scenario, rps, round_no=1, p50=1.0, p99=2.0, errors=0, rss=20480, threads=1, cpu=None
+    engine,
+    scenario,
+    rps,
+    round_no=1,
+    p50=1.0,
+    p99=2.0,
+    errors=0,
+    rss=20480,
+    threads=1,
+    cpu=None,
+    pinned=False,
 ):
-    """A Run of 3 s; ``cpu`` = (engine, nginx, wrk) CPU seconds during it."""
+    """A Run of 3 s; ``cpu`` = (engine, nginx, wrk) CPU seconds during it; ``pinned``:
+    from the pinned phase (one worker)."""
     engine_cpu, nginx_cpu, client_cpu = cpu or (None, None, None)
     return Run(
         round=round_no,
         engine=engine,
         scenario=scenario,
-        workers=2,
+        workers=1 if pinned else 2,
         threads=threads,
         rps=rps,
         p50_ms=p50,
@@ -39,6 +50,7 @@ def run(
         engine_cpu_s=engine_cpu,
         nginx_cpu_s=nginx_cpu,
         client_cpu_s=client_cpu,
+        pinned=pinned,
     )
 
 
@@ -214,3 +226,116 @@ def test_render_markdown_lists_the_targets():
     text = table.render_markdown(meta, runs)
     assert "- hello ≥ 8× gunicorn sync: **met** (9.00×)" in text
     assert "- hello ≥ granian: **not measured** (—)" in text
+
+
+# -- the pinned phase: CPU per request -----------------------------------------------
+
+
+def test_cpu_per_request_is_cpu_seconds_over_requests():
+    one = run("bjoern", "hello", 10000, cpu=(0.45, 0.9, 0.3))  # 30,000 requests
+    assert one.cpu_us_per_request(one.engine_cpu_s) == pytest.approx(15.0)
+    assert table.engine_cpu_us(one) == pytest.approx(15.0)
+    assert one.cpu_us_per_request(None) is None
+    assert run("bjoern", "hello", 0.0, cpu=(1.0, 0, 0)).cpu_us_per_request(1.0) is None
+
+
+def _pinned_runs():
+    """Two rounds of hello, pinned (bjoern 15 µs, granian 30, ours 75 in round 1), and
+    a shared-CPU hello that must stay out of the pinned table."""
+    return [
+        run("bjoern", "hello", 20000, 1, cpu=(0.9, 1.2, 0.6), pinned=True),  # 60,000: 15 µs
+        run("granian", "hello", 15000, 1, cpu=(1.35, 1.0, 0.5), pinned=True),  # 45,000: 30 µs
+        run("wsgistack", "hello", 8000, 1, cpu=(1.8, 0.5, 0.2), pinned=True),  # 24,000: 75 µs
+        run("gunicorn-sync", "hello", 2000, 1, cpu=(1.8, 0.6, 0.1), pinned=True),  # 300 µs
+        run("bjoern", "hello", 10000, 2, cpu=(0.6, 0.6, 0.3), pinned=True),  # 30,000: 20 µs
+        run("wsgistack", "hello", 4000, 2, cpu=(1.08, 0.3, 0.1), pinned=True),  # 12,000: 90 µs
+        run("wsgistack", "hello", 99999, 1, cpu=(1.0, 1.0, 1.0)),  # shared CPUs
+    ]
+
+
+def test_summarize_keeps_pinned_and_shared_apart():
+    rows = table.summarize(_pinned_runs())
+    shared = [(r.engine, r.pinned) for r in rows if not r.pinned]
+    assert shared == [("wsgistack", False)]  # the shared rows first
+    pinned = {r.engine: r for r in rows if r.pinned}
+    assert list(pinned) == ["wsgistack", "gunicorn-sync", "granian", "bjoern"]
+    ours = pinned["wsgistack"]
+    assert (ours.rps, ours.rounds, ours.workers) == (6000, 2, 1)
+    assert ours.engine_cpu_us == pytest.approx(82.5)  # median of 75 and 90
+    assert ours.vs_sync == pytest.approx(4.0)  # round 1 only: 8000 / 2000
+
+
+def test_cpu_ratios_pair_the_pinned_runs_of_a_round():
+    runs = _pinned_runs()
+    cpu = table.engine_cpu_us
+    # 75/15 in round 1, 90/20 in round 2: median 4.75
+    assert table.paired_ratio(runs, "hello", "wsgistack", "bjoern", True, cpu) == pytest.approx(
+        4.75
+    )
+    assert table.paired_ratio(runs, "hello", "wsgistack", "granian", True, cpu) == pytest.approx(
+        2.5
+    )  # round 1 only
+    assert table.paired_ratio(runs, "hello", "wsgistack", "bjoern", False, cpu) is None
+
+
+def test_render_pinned_table():
+    lines = table.render_pinned_table(_pinned_runs()).splitlines()
+    assert lines[0] == (
+        "| scenario | engine | engine CPU µs/request | × bjoern's CPU | × granian's CPU "
+        "| req/s (median) | p99 ms | nginx + wrk CPU µs/request | errors | vs gunicorn sync |"
+    )
+    assert lines[1].count("|") == lines[0].count("|") == 11
+    # ours: 82 µs (75, 90), 4.75× bjoern's and 2.50× granian's; 6,000 req/s, 4× gunicorn's
+    assert lines[2] == (
+        "| hello | wsgistack | 82 | 4.75× | 2.50× | 6,000 | 2.00 | 23 + 8 | 0 | 4.00× |"
+    )
+    assert lines[4] == (
+        "| hello | granian (wsgi) | 30 | 2.00× | 1.00× | 15,000 | 2.00 | 22 + 11 | 0 | 7.50× |"
+    )
+    assert lines[5].startswith("| hello | bjoern (C) | 18 | 1.00× | 0.50× | 15,000 |")
+    assert len(lines) == 6
+    assert table.render_pinned_table([run("wsgistack", "hello", 10.0)]) == ""
+
+
+def test_shared_table_and_targets_leave_the_pinned_runs_out():
+    runs = [
+        run("gunicorn-sync", "hello", 1000),
+        run("wsgistack", "hello", 2000),
+        run("wsgistack", "hello", 50000, pinned=True),
+        run("gunicorn-sync", "hello", 1000, pinned=True),
+    ]
+    lines = table.render_table(table.summarize(runs)).splitlines()
+    assert [line.split(" | ")[3] for line in lines[2:]] == ["2,000", "1,000"]
+    targets = {name: detail for name, _, detail in table.check_targets(runs)}
+    assert targets["hello ≥ 8× gunicorn sync"] == "2.00×"
+
+
+@pytest.mark.parametrize(
+    ("meta", "why"),
+    [
+        ({"pinning": {"engine": 1, "load": 0}}, "no scenario of this run is marked `pinned`"),
+        ({"pinning": None}, "they need two CPUs"),
+        ({"pinning": None, "pinned": False}, "BENCH_PINNED=0"),
+        ({}, "the run predates them"),  # a results.json from before the pinned phase
+    ],
+)
+def test_render_markdown_says_why_there_are_no_pinned_runs(meta, why):
+    settings = {**vars(Settings()), "pinned": meta.pop("pinned", True)}
+    meta = {**meta, "started": "x", "settings": settings, "scenarios": ["hello"],
+            "versions": {}, "commit": "abc1234", "machine": MACHINE}  # fmt: skip
+    text = table.render_markdown(meta, [run("wsgistack", "hello", 10.0)])
+    assert f"No pinned runs ({why})." in text
+
+
+def test_render_markdown_puts_the_pinned_table_first_with_cpus_and_machine():
+    meta = {"started": "x", "settings": {**vars(Settings())}, "scenarios": ["hello"],
+            "versions": {}, "commit": "abc1234", "machine": MACHINE,
+            "pinning": {"engine": 1, "load": 0}}  # fmt: skip
+    runs = _pinned_runs()
+    text = table.render_markdown(meta, runs)
+    pinned = text.index(table.render_pinned_table(runs))
+    shared = text.index(table.render_table(table.summarize(runs)))
+    assert text.index("## CPU per request") < pinned < text.index("## Shared CPUs") < shared
+    above = text[text.index("## CPU per request") : pinned]
+    assert "pinned to CPU 1, nginx and wrk to CPU 0" in above
+    assert "On AMD EPYC 7B13, CPython 3.11.2 (PGO, LTO)." in above

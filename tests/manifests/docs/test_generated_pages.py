@@ -126,8 +126,12 @@ def test_generated_pages_say_so_at_the_top(gen_pages):
         assert (ROOT / "docs" / name).exists() is False, f"docs/{name} is generated: remove it"
 
 
-def _row_cells(page: str, scenario: str, label: str) -> list[str]:
-    [row] = [row for row in _table_rows(page) if row[:2] == [scenario, label]]
+def _row_cells(page: str, scenario: str, label: str, pinned: bool = False) -> list[str]:
+    """The cells of the row of ``scenario`` and engine ``label`` in the shared-CPU table
+    (``pinned``: in the pinned one, the section under "## CPU per request")."""
+    pinned_part, _, shared_part = page.partition("## Shared CPUs")
+    part = pinned_part.partition("## CPU per request")[2] if pinned else shared_part
+    [row] = [row for row in _table_rows(part) if row[:2] == [scenario, label]]
     return row
 
 
@@ -142,6 +146,12 @@ def test_benchmark_results_page_shows_the_published_runs_figures(gen_pages):
     assert data["summary"], "the published run has no rows"
     for row in data["summary"]:
         label = ENGINES[row["engine"]].label
+        if row.get("pinned"):
+            cells = _row_cells(page, row["scenario"], label, pinned=True)
+            if row["engine_cpu_us"] is not None:
+                assert cells[2] == f"{row['engine_cpu_us']:,.0f}", (row["scenario"], label)
+            assert cells[5] == f"{row['rps']:,.0f}", (row["scenario"], label)
+            continue
         cells = _row_cells(page, row["scenario"], label)
         assert cells[3] == f"{row['rps']:,.0f}", (row["scenario"], label)
         if row["p99_ms"] is not None:
@@ -161,3 +171,25 @@ def test_benchmark_results_page_follows_the_json(gen_pages, tmp_path):
     page = gen_pages.benchmark_results(path)
     assert _row_cells(page, "hello", "wsgistack")[3] == "123,456"
     assert "at commit `0123abc`" in page
+
+
+def test_benchmark_results_page_renders_the_pinned_figures(gen_pages, tmp_path):
+    # the published run with a pinned phase added: one worker on CPU 1, wrk and nginx on 0
+    data = json.loads(gen_pages.BENCHMARK_JSON.read_text())
+    shared = [run for run in data["runs"] if not run.get("pinned")]
+    hello = [run for run in shared if run["scenario"] == "hello" and run["round"] == 1]
+    for run in hello:
+        pinned = {**run, "pinned": True, "workers": 1, "requests": 30000}
+        pinned["engine_cpu_s"] = 0.75 if run["engine"] == "wsgistack" else 0.45
+        data["runs"].append(pinned)
+    data["meta"]["pinning"] = {"engine": 1, "load": 0}
+    data["meta"]["settings"]["pinned"] = True
+    path = tmp_path / "results.json"
+    path.write_text(json.dumps(data))
+    page = gen_pages.benchmark_results(path)
+    assert " BENCH_PINNED=1 " in page
+    ours = _row_cells(page, "hello", "wsgistack", pinned=True)
+    assert ours[2] == "25"  # 0.75 s of CPU over 30,000 requests, µs each
+    assert ours[4] == "1.67×"  # against granian's 15 µs
+    assert "pinned to CPU 1, nginx and wrk to CPU 0" in page
+    assert _row_cells(page, "hello", "wsgistack")[2] == "2×1"  # the shared row stays
