@@ -366,6 +366,9 @@ def swarm_stack(request) -> SwarmStack:
         "HTTPS_PORT": os.environ.get("IT_SWARM_HTTPS_PORT", "28443"),
         "PROMETHEUS_PORT": os.environ.get("IT_SWARM_PROMETHEUS_PORT", "29090"),
         "SWARM_APP_REPLICAS": "3",
+        # 2 workers a replica, as before .env.example left the count to the CPUs:
+        # three replicas of the CPU-sized default are more than one test machine needs
+        "WEB_CONCURRENCY": "2",
         "TLS_CERT_DIR": "./nginx/certs",
         **UNLIMITED,
     }
