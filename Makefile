@@ -44,10 +44,13 @@ host-packages: ## the host tools the tests use (requirements/host-packages.txt; 
 .env:
 	cp .env.example .env
 
+# The development certificate's names (scripts/gen-cert.sh), as compose reads them.
+SERVER_NAME ?= $(shell sed -n 's/^SERVER_NAME=//p' .env 2>/dev/null | tr -d "\"'")
+
 .PHONY: prepare
 prepare: bootstrap .env ## bootstrap, .env, TLS certificate and wheelhouse
 	python3 scripts/check-env.py .env
-	bash scripts/gen-cert.sh
+	SERVER_NAME="$(SERVER_NAME)" bash scripts/gen-cert.sh
 	bash scripts/wheels.sh
 
 # -- the stack -------------------------------------------------------------------
@@ -73,6 +76,9 @@ rebuild: ## refresh the base image (pull, else debootstrap) and rebuild every im
 up: build ## build and start the stack; returns when every service is healthy
 	python3 scripts/preflight.py
 	bash scripts/compose-up.sh
+	@# A proxy left running by compose still has the previous leaf if gen-cert.sh
+	@# just re-issued it: a graceful reload loads the files (a no-op otherwise).
+	$(COMPOSE) exec -T proxy nginx -e stderr -s reload
 	@source .env; echo; \
 	 echo "  app (through nginx)  https://$${BIND_ADDRESS:-127.0.0.1}:$${HTTPS_PORT:-8443}/"; \
 	 echo "  prometheus           http://$${BIND_ADDRESS:-127.0.0.1}:$${PROMETHEUS_PORT:-9090}/targets"

@@ -9,6 +9,7 @@ set -eu
 : "${HTTPS_PORT:=8443}" "${LIMIT_REQUEST_BODY:=16777216}" "${LIMIT_REQUEST_LINE:=4094}"
 : "${LIMIT_REQUEST_FIELD_SIZE:=8190}" "${RATE_LIMIT:=200r/s}" "${RATE_LIMIT_BURST:=400}"
 : "${CONN_LIMIT:=128}" "${STATIC_URL:=/static/}" "${STATIC_MAX_AGE:=3600}" "${COMPRESSION:=on}"
+: "${SERVER_NAME:=localhost}"
 
 fail() {
     echo "entrypoint: $*" >&2
@@ -36,6 +37,25 @@ case $RATE_LIMIT in
     [0-9]*r/s | [0-9]*r/m) ;;
     *) fail "RATE_LIMIT must look like 200r/s or 600r/m, got '$RATE_LIMIT'" ;;
 esac
+# SERVER_NAME: the host names (or IPv4 addresses) clients use, space-separated.
+# nginx answers them and the internal names: localhost and the loopback
+# addresses (this container's healthcheck, probes from inside it), and `proxy`
+# (the service's name on the stack's networks: the load generator). Any other
+# Host or TLS server name is refused (templates/default-server.conf).
+set -f
+SERVER_NAMES=
+for name in $(echo "$SERVER_NAME" | tr 'A-Z' 'a-z') localhost 127.0.0.1 [::1] proxy; do
+    case $name in
+        '[::1]') ;;
+        *[!a-z0-9.-]* | [.-]* | *[.-] | *..*)
+            fail "SERVER_NAME must be host names separated by spaces, got '$name'" ;;
+    esac
+    case " $SERVER_NAMES " in
+        *" $name "*) ;;
+        *) SERVER_NAMES="${SERVER_NAMES:+$SERVER_NAMES }$name" ;;
+    esac
+done
+set +f
 # One header line in one large buffer: the field (name and value, the server's
 # LIMIT_REQUEST_FIELD_SIZE) plus ": " and CRLF. The request line must fit too.
 buffer=$((LIMIT_REQUEST_FIELD_SIZE + 4))
@@ -43,7 +63,8 @@ line=$((LIMIT_REQUEST_LINE + 64))
 [ "$line" -le "$buffer" ] || buffer=$line
 LARGE_CLIENT_HEADER_BUFFER_SIZE=$buffer
 export HTTPS_PORT LIMIT_REQUEST_BODY LIMIT_REQUEST_LINE LARGE_CLIENT_HEADER_BUFFER_SIZE \
-    RATE_LIMIT RATE_LIMIT_BURST CONN_LIMIT STATIC_URL STATIC_MAX_AGE COMPRESSION
+    RATE_LIMIT RATE_LIMIT_BURST CONN_LIMIT STATIC_URL STATIC_MAX_AGE COMPRESSION \
+    SERVER_NAMES
 [ "${1:-}" != check ] || exit 0
 
 mkdir -p /tmp/nginx/conf.d
@@ -51,7 +72,7 @@ for template in /etc/nginx/templates/*.template; do
     name=$(basename "$template" .template)
     envsubst '${HTTPS_PORT} ${LIMIT_REQUEST_BODY} ${LIMIT_REQUEST_LINE}
         ${LARGE_CLIENT_HEADER_BUFFER_SIZE} ${RATE_LIMIT} ${RATE_LIMIT_BURST} ${CONN_LIMIT}
-        ${STATIC_URL} ${STATIC_MAX_AGE} ${COMPRESSION}' \
+        ${STATIC_URL} ${STATIC_MAX_AGE} ${COMPRESSION} ${SERVER_NAMES}' \
         <"$template" >"/tmp/nginx/conf.d/$name"
 done
 if [ ! -r /etc/nginx/certs/fullchain.pem ] || [ ! -r /etc/nginx/certs/privkey.pem ]; then

@@ -87,7 +87,7 @@ class Deployment:
 
     def get(self, path: str) -> tuple[int, dict[str, str], bytes]:
         """GET https://localhost:<port><path> through nginx: (status, headers, body)."""
-        context = ssl.create_default_context(cafile=str(ROOT / "nginx/certs/fullchain.pem"))
+        context = ssl.create_default_context(cafile=str(ROOT / "nginx/certs/ca.pem"))
         url = f"https://localhost:{PORTS['HTTPS_PORT']}{path}"
         try:
             with urllib.request.urlopen(url, context=context, timeout=10) as response:

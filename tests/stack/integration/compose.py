@@ -1,12 +1,10 @@
 """The compose stack the integration tests run against: its project and
 ``docker compose`` command line, ``Stack`` (what the tests need to reach it),
-and nginx's test certificate. The conftest's ``stack`` fixture brings it up.
+and nginx's certificate (scripts/gen-cert.sh's). The conftest's ``stack`` fixture brings it up.
 """
 
 from __future__ import annotations
 
-import datetime
-import ipaddress
 import os
 import ssl
 import subprocess
@@ -15,11 +13,6 @@ from pathlib import Path
 
 import docker
 import httpx
-import trustme
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.support import ROOT
@@ -27,6 +20,8 @@ from tests.support.rawhttp import IDLE_TIMEOUT, exchange_tls
 
 PROJECT = os.environ.get("IT_PROJECT", "wsgistack-test")  # compose project (and image prefix)
 COMPOSE = ["docker", "compose", "--env-file", ".env.example", "-p", PROJECT]
+# The names the stack answers (nginx's SERVER_NAME) and its certificate covers.
+SERVER_NAME = "localhost wsgistack.test"
 
 
 def read_env_example() -> dict[str, str]:
@@ -111,76 +106,20 @@ class Stack:
         )
 
 
-def write_test_certificate(folder: Path) -> Path:
-    """Write nginx's fullchain.pem and privkey.pem to ``folder`` and return the
-    path of the CA certificate that issued them.
-
-    The CA is a fresh trustme CA (ECDSA P-256). The leaf (ECDSA P-256, SHA-256,
-    for localhost, 127.0.0.1 and ::1, valid 90 days: Mozilla's recommended
-    lifespan) is issued here with its key through `cryptography`, because
-    trustme marks a leaf's subjectAltName critical next to a non-empty subject,
-    which the CA/Browser Forum rules that sslyze's path validation applies
-    reject (RFC 5280 §4.2.1.6 wants it non-critical then). Everything is
-    readable by the proxy's unprivileged user: a throwaway key.
-    """
-    ca = trustme.CA(key_type=trustme.KeyType.ECDSA)
-    ca_key = serialization.load_pem_private_key(ca.private_key_pem.bytes(), password=None)
-    ca_cert = x509.load_pem_x509_certificate(ca.cert_pem.bytes())
-    key = ec.generate_private_key(ec.SECP256R1())
-    now = datetime.datetime.now(datetime.UTC)
-    leaf = (
-        x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")]))
-        .issuer_name(ca_cert.subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=90))
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=True,
-                content_commitment=False,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=False,
-                crl_sign=False,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            critical=True,
-        )
-        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
-        .add_extension(
-            x509.SubjectAlternativeName(
-                [
-                    x509.DNSName("localhost"),
-                    x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
-                    x509.IPAddress(ipaddress.ip_address("::1")),
-                ]
-            ),
-            critical=False,
-        )
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
-        .add_extension(
-            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()),
-            critical=False,
-        )
-        .sign(ca_key, hashes.SHA256())
+def write_test_certificate(folder: Path, server_name: str) -> Path:
+    """Write nginx's certificate to ``folder`` with scripts/gen-cert.sh, the
+    script `make up` runs (a local CA, and a leaf it signs for localhost, the
+    loopback addresses and ``server_name``'s names), and return the CA's path.
+    The folder becomes readable by the proxy's unprivileged user."""
+    subprocess.run(
+        ["bash", "scripts/gen-cert.sh", str(folder)],
+        cwd=ROOT,
+        env={**os.environ, "SERVER_NAME": server_name},
+        check=True,
+        capture_output=True,
+        timeout=60,
     )
     folder.chmod(0o755)
-    (folder / "fullchain.pem").write_bytes(leaf.public_bytes(serialization.Encoding.PEM))
-    (folder / "privkey.pem").write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    ca.cert_pem.write_to_path(str(folder / "ca.pem"))
-    for name in ("fullchain.pem", "privkey.pem", "ca.pem"):
-        (folder / name).chmod(0o644)
     return folder / "ca.pem"
 
 

@@ -3,9 +3,10 @@
 It runs under its own compose project (`wsgistack-test`, or IT_PROJECT) and
 ports (18080/18443/19090, or IT_HTTP_PORT / IT_HTTPS_PORT / IT_PROMETHEUS_PORT)
 so it never touches a stack started with `make up`; images are tagged with the
-project name, so two checkouts can test side by side. nginx's certificate comes
-from a test CA made with trustme (an ECDSA P-256 leaf for localhost, valid 90
-days), written to a temporary folder passed as TLS_CERT_DIR. Tests reach it only through
+project name, so two checkouts can test side by side. nginx's certificate is
+the one `make up` makes: scripts/gen-cert.sh writes a local CA and a leaf it
+signs for localhost and SERVER_NAME (here two names, so the second one is
+tested too) to a temporary folder passed as TLS_CERT_DIR. Tests reach it only through
 nginx's published ports and Prometheus' API; what they need from inside (the
 app exporter's /metrics, container state) they read with the docker SDK.
 
@@ -26,6 +27,7 @@ import pytest
 
 from tests.stack.integration.compose import (
     PROJECT,
+    SERVER_NAME,
     Stack,
     read_env_example,
     run_compose,
@@ -56,13 +58,14 @@ def stack() -> Stack:
     # Our own folder, not pytest's tmp_path (other pytest runs on this machine
     # prune old ones): nginx reads it for the whole session.
     tls_dir = Path(tempfile.mkdtemp(prefix=f"{PROJECT}-tls-"))
-    ca_file = write_test_certificate(tls_dir)
+    ca_file = write_test_certificate(tls_dir, SERVER_NAME)
     env = {
         **os.environ,
         **ports,
         "BIND_ADDRESS": "127.0.0.1",
         "COMPOSE_PROJECT_NAME": PROJECT,
         "TLS_CERT_DIR": str(tls_dir),
+        "SERVER_NAME": SERVER_NAME,
         # The demo app has its own readiness route (its dependency can be down):
         # the healthchecks and nginx ask it instead of the server's health path.
         "HEALTHCHECK_PATH": "/readyz",

@@ -212,12 +212,21 @@ def hidden_audit(stack):
     return {"before": stack.request_count("GET", 418), "seen": 0}
 
 
+# nginx takes the host of an absolute-form target over the Host header (RFC
+# 9112 §3.2.2); one that is not SERVER_NAME's gets the default server's 444:
+# the connection closed without a response, nothing served.
+CLOSED_BY_NGINX = {"absolute-form-other-host"}
+
+
 @pytest.mark.parametrize("name", list(PAYLOADS))
 def test_payload_through_nginx(stack, hidden_audit, name):
     data, closed = stack.exchange(PAYLOADS[name] + _follow_up(name))
-    problems, hidden = judge(name, data, closed)
-    hidden_audit["seen"] += hidden
-    assert problems == [], data[:600]
+    if name in CLOSED_BY_NGINX:
+        assert (data, closed) == (b"", True), data[:600]
+    else:
+        problems, hidden = judge(name, data, closed)
+        hidden_audit["seen"] += hidden
+        assert problems == [], data[:600]
     # New connections, through nginx's keep-alive pool to the app, are served right.
     for attempt in range(2):
         marker = f"after-{name}-{attempt}"

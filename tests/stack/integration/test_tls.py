@@ -34,8 +34,9 @@ def test_sslyze_finds_the_mozilla_intermediate_profile(stack):
     assert f"localhost:{stack.https_port}: OK - Compliant." in result.stdout
 
 
-# A property of the test certificate, not of nginx: a local test CA (trustme)
-# runs no revocation service, so its certificates name no CRL or OCSP URI.
+# A property of the development certificate, not of nginx: a local CA
+# (scripts/gen-cert.sh's) runs no revocation service, so its certificates name
+# no CRL or OCSP URI.
 # A public CA's certificate names one.
 TEST_CA_FINDINGS = {("cert_revocation", "Neither CRL nor OCSP URI provided")}
 

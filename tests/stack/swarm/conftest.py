@@ -392,7 +392,7 @@ def swarm_stack(request) -> SwarmStack:
             name=STACK,
             https=f"https://localhost:{env['HTTPS_PORT']}",
             prometheus=f"http://127.0.0.1:{env['PROMETHEUS_PORT']}",
-            ca_file=ROOT / "nginx" / "certs" / "fullchain.pem",
+            ca_file=ROOT / "nginx" / "certs" / "ca.pem",
             limits=UNLIMITED,
         )
     finally:
