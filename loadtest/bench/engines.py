@@ -8,7 +8,6 @@ from pathlib import Path
 
 from loadtest.bench.scenarios import Scenario
 
-APP = "wsgistack_demo.wsgi:application"
 HOST = "127.0.0.1"
 BASELINE = "gunicorn-sync"
 THREADED_BASELINE = "gunicorn-gthread"
@@ -62,18 +61,19 @@ def engine_commands(
     ports: Sequence[int],
     workers: int,
     threads: int,
+    app: str,
     nginx: str = "nginx",
     directory: Path = Path("."),
 ) -> list[list[str]]:
-    """The argv of every process that makes up ``engine`` (one, or one per port).
-    ``ports[0]`` answers HTTP; uwsgi also gets ``ports[1]``, its uwsgi-protocol socket
-    for nginx's ``uwsgi_pass``. ``nginx`` and ``directory`` (where nginx.static_config()
-    is written) serve nginx-static."""
+    """The argv of every process that makes up ``engine`` (one, or one per port),
+    serving the WSGI app ``app`` (MODULE:NAME). ``ports[0]`` answers HTTP; uwsgi also
+    gets ``ports[1]``, its uwsgi-protocol socket for nginx's ``uwsgi_pass``. ``nginx``
+    and ``directory`` (where nginx.static_config() is written) serve nginx-static."""
     bind = f"{HOST}:{ports[0]}"
     if engine.name == "wsgistack":
         return [
             [python, "-m", "wsgistack", "-b", bind, "-w", str(workers), "--threads", str(threads),
-             "--keep-alive", "75", "--graceful-timeout", "5", "--log-level", "warning", APP]
+             "--keep-alive", "75", "--graceful-timeout", "5", "--log-level", "warning", app]
         ]  # fmt: skip
     if engine.name in ("gunicorn-sync", "gunicorn-gthread"):
         kind = ["-k", "sync"] if engine.name == "gunicorn-sync" else ["-k", "gthread"]
@@ -82,12 +82,12 @@ def engine_commands(
         return [
             [python, "-m", "gunicorn", "-b", bind, "-w", str(workers), *kind,
              "--keep-alive", "75", "--graceful-timeout", "5", "--log-level", "warning",
-             "--no-control-socket", APP]
+             "--no-control-socket", app]
         ]  # fmt: skip
     if engine.name == "waitress":
         return [
             [python, "-m", "waitress", f"--listen={HOST}:{port}", f"--threads={threads}",
-             "--channel-timeout=120", APP]
+             "--channel-timeout=120", app]
             for port in ports
         ]  # fmt: skip
     if engine.name == "granian":
@@ -95,10 +95,10 @@ def engine_commands(
             [python, "-m", "granian", "--interface", "wsgi", "--host", HOST,
              "--port", str(ports[0]), "--workers", str(workers),
              "--blocking-threads", str(threads), "--runtime-threads", "1",
-             "--workers-kill-timeout", "5", "--log-level", "warning", APP]
+             "--workers-kill-timeout", "5", "--log-level", "warning", app]
         ]  # fmt: skip
     if engine.name == "bjoern":  # no command line of its own: a pre-fork launcher
-        return [[python, "-m", "loadtest.bench.bjoern_serve", bind, str(workers), APP]]
+        return [[python, "-m", "loadtest.bench.bjoern_serve", bind, str(workers), app]]
     if engine.name == "uwsgi":
         # --http11-socket: uWSGI's HTTP socket with keep-alive (--http-socket closes
         # every connection); --socket: the uwsgi protocol, for nginx's uwsgi_pass
@@ -107,7 +107,7 @@ def engine_commands(
         return [
             [uwsgi, "--master", "--processes", str(workers), *threading,
              "--http11-socket", bind, "--socket", f"{HOST}:{ports[1]}",
-             "--module", APP, "--need-app", "--die-on-term", "--disable-logging"]
+             "--module", app, "--need-app", "--die-on-term", "--disable-logging"]
         ]  # fmt: skip
     if engine.name == "nginx-static":
         return [[nginx, "-p", str(directory), "-c", str(directory / "static.conf"),

@@ -50,9 +50,6 @@ def static_config(directory: Path, port: int, workers: int) -> str:
         location = / {{
             return 200 "{greeting}";
         }}
-        location = /healthz {{
-            return 200 "ok\\n";
-        }}
     }}
 }}
 """

@@ -84,14 +84,15 @@ def request(port: int, method: str, path: str, body: bytes | None = None) -> tup
 
 
 def wait_until_answers(port: int, procs: Sequence[subprocess.Popen], log: Path) -> None:
-    """GET /healthz on ``port`` until 200; BenchError if a process exits or time runs out."""
+    """GET / on ``port`` until 200 (every app the bench serves answers it, nginx-static
+    too); BenchError if a process exits or time runs out."""
     deadline = time.monotonic() + START_TIMEOUT
     while time.monotonic() < deadline:
         for proc in procs:
             if proc.poll() is not None:
                 raise BenchError(f"{proc.args[:4]} exited with {proc.returncode}:\n{tail(log)}")
         with contextlib.suppress(OSError, http.client.HTTPException):
-            if request(port, "GET", "/healthz")[0] == 200:
+            if request(port, "GET", "/")[0] == 200:
                 return
         time.sleep(0.1)
     raise BenchError(f"nothing answered on port {port} within {START_TIMEOUT:.0f} s:\n{tail(log)}")

@@ -22,7 +22,7 @@ from loadtest import environment
 from loadtest.bench import pinning, processes, table, wrk
 from loadtest.bench.engines import Engine
 from loadtest.bench.results import Run
-from loadtest.bench.scenarios import Scenario
+from loadtest.bench.scenarios import DEMO_APP, Scenario
 from loadtest.bench.session import Session
 from loadtest.bench.settings import BenchError, Settings
 from loadtest.bench.tools import Tools, versions
@@ -32,13 +32,15 @@ SESSION_OVERHEAD = 2.5  # rough seconds to start and stop one engine, for the es
 
 @dataclass
 class Phase:
-    """Engines started side by side with ``workers`` workers of ``threads`` threads,
-    measured on ``scenarios``; ``pins`` the CPUs of a pinned phase (None: shared CPUs)."""
+    """Engines started side by side with ``workers`` workers of ``threads`` threads
+    serving ``app`` (MODULE:NAME), measured on ``scenarios``; ``pins`` the CPUs of a
+    pinned phase (None: shared CPUs)."""
 
     workers: int
     threads: int
     engines: list[Engine]
     scenarios: list[Scenario]
+    app: str
     pins: pinning.Pinning | None = None
 
 
@@ -52,7 +54,8 @@ def phases(
     threads for the scenarios without threads and BENCH_SLEEP_THREADS for the others;
     then, with BENCH_PINNED and ``pins`` (pinning.plan(): None on one CPU), the
     scenarios marked ``pinned`` again with ONE worker pinned to ``pins.engine``, nginx
-    and wrk on ``pins.load``. A phase's engines run side by side. Phases with no
+    and wrk on ``pins.load``. A phase's engines run side by side and serve one app:
+    the scenarios of another app ([bench] app) get a phase of their own. Phases with no
     scenario or no engine are left out."""
     plans = [(settings.workers, None)]
     if settings.pinned and pins is not None:
@@ -61,9 +64,11 @@ def phases(
     for workers, pinned in plans:
         for threads, threaded in ((settings.threads, False), (settings.sleep_threads, True)):
             group = [s for s in scenarios if s.threaded == threaded and (s.pinned or not pinned)]
-            runners = [e for e in engines if any(e.runs(s) for s in group)]
-            if group and runners:
-                found.append(Phase(workers, threads, runners, group, pinned))
+            for app in dict.fromkeys(s.app for s in group):  # in the scenarios' order
+                served = [s for s in group if s.app == app]
+                runners = [e for e in engines if any(e.runs(s) for s in served)]
+                if runners:
+                    found.append(Phase(workers, threads, runners, served, app, pinned))
     return found
 
 
@@ -170,12 +175,21 @@ def run(
     try:
         for phase in phases(settings, engines, scenarios, pins):
             where = ("pinned " if phase.pins else "") + f"{phase.workers}×{phase.threads}"
+            if phase.app != DEMO_APP:
+                where += f" {phase.app.partition(':')[0].rpartition('.')[2]}"  # flask_hello
             with contextlib.ExitStack() as stack:
                 sessions: dict[str, Session] = {}
                 for engine in phase.engines:
                     try:
                         session = Session(
-                            engine, settings, phase.workers, phase.threads, tools, tmp, phase.pins
+                            engine,
+                            settings,
+                            phase.workers,
+                            phase.threads,
+                            phase.app,
+                            tools,
+                            tmp,
+                            phase.pins,
                         )
                         sessions[engine.name] = stack.enter_context(session)
                     except (BenchError, OSError, subprocess.TimeoutExpired) as exc:
@@ -210,7 +224,15 @@ def run(
     report.mkdir(parents=True, exist_ok=True)
     (report / "results.json").write_text(
         json.dumps(
-            {"meta": meta, "summary": [asdict(r) for r in rows], "runs": [asdict(r) for r in runs]},
+            {
+                "meta": meta,
+                "summary": [asdict(r) for r in rows],
+                "targets": [
+                    {"target": target, "met": met, "detail": detail}
+                    for target, met, detail in table.check_targets(runs)
+                ],
+                "runs": [asdict(r) for r in runs],
+            },
             indent=2,
         )
         + "\n"

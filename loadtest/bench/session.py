@@ -28,8 +28,9 @@ def check_scenario(port: int, scenario: Scenario) -> None:
 
 
 class Session:
-    """One engine with the given worker and thread counts, and an nginx in front of it;
-    with ``pins``, the engine pinned to one CPU and nginx and wrk to another."""
+    """One engine with the given worker and thread counts serving ``app`` (MODULE:NAME),
+    and an nginx in front of it; with ``pins``, the engine pinned to one CPU and nginx
+    and wrk to another."""
 
     def __init__(
         self,
@@ -37,12 +38,13 @@ class Session:
         settings: Settings,
         workers: int,
         threads: int,
+        app: str,
         tools: Tools,
         tmp: Path,
         pins: pinning.Pinning | None = None,
     ) -> None:
         self.engine, self.settings, self.threads, self.tools = engine, settings, threads, tools
-        self.workers, self.pins = workers, pins
+        self.workers, self.app, self.pins = workers, app, pins
         self.engine_cpu = pins.engine if pins else None  # None: not pinned
         self.load_cpu = pins.load if pins else None
         self.dir = Path(tempfile.mkdtemp(prefix=f"{engine.name}-", dir=tmp))
@@ -68,7 +70,8 @@ class Session:
         upstream = uwsgi or ports  # what nginx passes to: uWSGI's uwsgi-protocol socket
         env = {
             **os.environ,
-            "PYTHONPATH": str(processes.REPO / "app"),  # wsgistack_demo, as /srv in the image
+            # wsgistack_demo, as /srv in the image; the checkout: loadtest.bench.apps
+            "PYTHONPATH": f"{processes.REPO / 'app'}{os.pathsep}{processes.REPO}",
             "PYTHONUNBUFFERED": "1",
             "PROMETHEUS_MULTIPROC_DIR": str(self.dir / "metrics"),  # ours, as in the image
         }
@@ -81,6 +84,7 @@ class Session:
             [*ports, *uwsgi],
             self.workers,
             self.threads,
+            self.app,
             self.tools.nginx,
             self.dir,
         )

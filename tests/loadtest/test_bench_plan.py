@@ -11,7 +11,7 @@ import pytest
 
 from loadtest.bench import nginx, pinning, run, sampling
 from loadtest.bench.engines import ENGINES, engine_commands
-from loadtest.bench.scenarios import SCENARIOS
+from loadtest.bench.scenarios import DEMO_APP, SCENARIOS
 from loadtest.bench.settings import BenchError, Settings, names_from_env
 
 
@@ -35,14 +35,19 @@ def test_settings_reject_bad_values(key, value):
         Settings.from_env({key: value})
 
 
-def test_phases_group_scenarios_by_thread_count():
+def test_phases_group_scenarios_by_thread_count_and_app():
     engines = list(ENGINES.values())
     scenarios = list(SCENARIOS.values())
     settings = Settings(threads=1, sleep_threads=8, workers=2)
-    one, eight = run.phases(settings, engines, scenarios)  # no CPUs to pin: no pinned phase
-    assert (one.workers, one.threads, one.pins) == (2, 1, None)
+    one, flask, django, eight = run.phases(settings, engines, scenarios)  # no pinned phase
+    assert (one.workers, one.threads, one.pins, one.app) == (2, 1, None, DEMO_APP)
     assert [s.name for s in one.scenarios] == ["hello", "64k", "upload", "hello-direct"]
     assert [e.name for e in one.engines] == list(ENGINES)
+    # the framework scenarios: engines started for their own app, nginx-static left out
+    for phase, name in ((flask, "flask"), (django, "django")):
+        assert (phase.threads, phase.app) == (1, f"loadtest.bench.apps.{name}_hello:app")
+        assert [s.name for s in phase.scenarios] == [f"{name}-hello"]
+        assert [e.name for e in phase.engines] == [e for e in ENGINES if e != "nginx-static"]
     assert (eight.threads, [s.name for s in eight.scenarios]) == (8, ["sleep"])
     assert "nginx-static" not in [e.name for e in eight.engines]  # it only answers hello
     only_sleep = run.phases(settings, engines, [SCENARIOS["sleep"]])
@@ -53,12 +58,12 @@ def test_pinned_phase_runs_the_pinned_scenarios_with_one_worker():
     engines, scenarios = list(ENGINES.values()), list(SCENARIOS.values())
     pins = pinning.Pinning(engine=1, load=0)
     *shared, pinned = run.phases(Settings(workers=2), engines, scenarios, pins)
-    assert [(p.workers, p.pins) for p in shared] == [(2, None), (2, None)]
+    assert [(p.workers, p.pins) for p in shared] == [(2, None)] * 4
     assert (pinned.workers, pinned.threads, pinned.pins) == (1, 1, pins)
     assert [s.name for s in pinned.scenarios] == ["hello", "hello-direct"]
     assert [e.name for e in pinned.engines] == list(ENGINES)  # waitress: hello only
     off = run.phases(Settings(pinned=False), engines, scenarios, pins)
-    assert all(p.pins is None for p in off) and len(off) == 2
+    assert all(p.pins is None for p in off) and len(off) == 4
 
 
 def test_pinning_plan():
@@ -107,14 +112,16 @@ def test_engine_runs():
 
 def test_default_plan_estimate_fits_the_budget():
     # Arithmetic on the plan (no clock): the defaults, pinned phase included, must stay
-    # under about 13 minutes (docs/benchmark.md); the pinned phase (hello, hello-direct)
-    # adds about 3.5 of them.
+    # under about 16 minutes (docs/benchmark.md: about 15); the pinned phase (hello,
+    # hello-direct) adds about 3.5 of them, the framework scenarios as much.
     engines, scenarios = list(ENGINES.values()), list(SCENARIOS.values())
     pins = pinning.Pinning(engine=1, load=0)
     estimate = run.estimate_seconds(Settings(), engines, scenarios, pins)
     shared = run.estimate_seconds(Settings(), engines, scenarios)
-    assert 10 * 60 < estimate < 13 * 60
+    assert 13 * 60 < estimate < 16 * 60
     assert 3 * 60 < estimate - shared < 4.5 * 60
+    frameworks = [SCENARIOS["flask-hello"], SCENARIOS["django-hello"]]
+    assert 3 * 60 < run.estimate_seconds(Settings(), engines, frameworks) < 4.5 * 60
 
 
 def _flag(argv, name):
@@ -127,10 +134,10 @@ def _flag(argv, name):
 
 
 @pytest.mark.parametrize("threads", [1, 8])
-def test_engine_commands_same_workers_and_threads(threads):
-    ports = [40001, 40002]
+def test_engine_commands_same_workers_threads_and_app(threads):
+    ports, app = [40001, 40002], SCENARIOS["flask-hello"].app
     commands = {
-        name: engine_commands(engine, "/venv/bin/py", ports, 2, threads, "/ngx", Path("/d"))
+        name: engine_commands(engine, "/venv/bin/py", ports, 2, threads, app, "/ngx", Path("/d"))
         for name, engine in ENGINES.items()
     }
     assert commands.pop("nginx-static") == [
@@ -140,11 +147,11 @@ def test_engine_commands_same_workers_and_threads(threads):
     for name, argvs in commands.items():
         for argv in argvs:
             assert argv[:2] == ["/venv/bin/py", "-m"]
-            assert argv[-1] == "wsgistack_demo.wsgi:application"
+            assert argv[-1] == "loadtest.bench.apps.flask_hello:app"  # every engine serves it
             assert all("0.0.0.0" not in arg for arg in argv), name  # loopback only
     [argv] = uwsgi
     assert argv[0] == "/venv/bin/uwsgi"  # the venv's, beside its Python
-    assert _flag(argv, "--module") == "wsgistack_demo.wsgi:application"
+    assert _flag(argv, "--module") == "loadtest.bench.apps.flask_hello:app"
     assert _flag(argv, "--processes") == "2" and "--master" in argv
     assert _flag(argv, "--threads") == (str(threads) if threads > 1 else None)
     assert _flag(argv, "--http11-socket") == "127.0.0.1:40001"  # HTTP with keep-alive
@@ -152,7 +159,7 @@ def test_engine_commands_same_workers_and_threads(threads):
     assert "--disable-logging" in argv  # no engine writes an access log
     assert commands["bjoern"] == [
         ["/venv/bin/py", "-m", "loadtest.bench.bjoern_serve", "127.0.0.1:40001", "2",
-         "wsgistack_demo.wsgi:application"]
+         "loadtest.bench.apps.flask_hello:app"]
     ]  # fmt: skip
     assert _flag(commands["wsgistack"][0], "-w") == "2"
     assert _flag(commands["wsgistack"][0], "--threads") == str(threads)
@@ -214,7 +221,6 @@ def test_static_nginx_config_answers_the_greeting(tmp_path):
     assert "listen 127.0.0.1:40200;" in conf
     assert "worker_processes 2;" in conf
     assert 'return 200 "Hello from the WSGI stack!\\n";' in conf  # nginx's escape: \n
-    assert "location = /healthz" in conf
     assert f"pid {tmp_path}/static.pid;" in conf
     assert "proxy_pass" not in conf
     assert conf.count("{") == conf.count("}")

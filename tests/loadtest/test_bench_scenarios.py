@@ -17,7 +17,9 @@ from tests.support import ROOT
 
 
 def test_the_shipped_scenarios_in_the_tables_order():
-    assert list(SCENARIOS) == ["hello", "64k", "upload", "sleep", "hello-direct"]
+    assert list(SCENARIOS) == [
+        "hello", "64k", "upload", "sleep", "hello-direct", "flask-hello", "django-hello"
+    ]  # fmt: skip
     assert sorted(p.stem for p in scenarios.BENCH_DIR.glob("*.toml")) == sorted(SCENARIOS)
     assert [s.name for s in SCENARIOS.values() if s.threaded] == ["sleep"]
     assert [s.name for s in SCENARIOS.values() if s.direct] == ["hello-direct"]
@@ -34,6 +36,20 @@ def test_the_shipped_scenarios_in_the_tables_order():
     )
 
 
+def test_the_framework_scenarios_name_their_app():
+    apps = {name: s.app for name, s in SCENARIOS.items() if s.app != scenarios.DEMO_APP}
+    assert apps == {
+        "flask-hello": "loadtest.bench.apps.flask_hello:app",
+        "django-hello": "loadtest.bench.apps.django_hello:app",
+    }
+    for name in apps:
+        hello = SCENARIOS[name]
+        assert (hello.method, hello.path, hello.threaded, hello.direct, hello.pinned) == (
+            "GET", "/", False, False, False
+        )  # fmt: skip
+    assert SCENARIOS["hello"].app == "wsgistack_demo.wsgi:application"
+
+
 def test_the_bench_files_are_load_test_scenarios_too():
     assert scenario.load(str(scenarios.BENCH_DIR / "sleep.toml")).bench == {"sleep_threads": True}
     assert "hello" in scenario.available() and "hello-direct" not in scenario.available()
@@ -45,6 +61,9 @@ def test_the_bench_files_are_load_test_scenarios_too():
         ("[bench]\nthreads = 8\n", r"unknown \[bench\] key\(s\) \['threads'\]"),
         ("[bench]\ndirect = 1\n", r"\[bench\] direct must be true or false"),
         ('[bench]\npinned = "yes"\n', r"\[bench\] pinned must be true or false"),
+        ('[bench]\napp = "flask_hello"\n', r"\[bench\] app must be MODULE:NAME .*'flask_hello'"),
+        ("[bench]\napp = 1\n", r"\[bench\] app must be MODULE:NAME \(a WSGI app\), got 1$"),
+        ('[bench]\napp = "a b:app"\n', r"\[bench\] app must be MODULE:NAME"),
         ('[[request]]\nname = "b"\npath = "/"\n', "exactly one"),
     ],
 )
@@ -67,6 +86,10 @@ def test_a_bad_bench_file_is_refused(tmp_path, monkeypatch, text, message):
         ("upload", json.dumps({"bytes": 1}).encode(), False),
         ("sleep", json.dumps({"ms": 20}).encode(), True),
         ("sleep", json.dumps({"ms": 0}).encode(), False),
+        ("flask-hello", b"Hello from Flask!\n", True),
+        ("flask-hello", GREETING, False),  # the demo app's: the engine did not serve Flask
+        ("django-hello", b"Hello from Django!\n", True),
+        ("django-hello", b"Hello from Flask!\n", False),
     ],
 )
 def test_answer_ok(name, body, ok):
