@@ -25,6 +25,7 @@ from pathlib import Path
 
 import pytest
 
+from loadtest.stack import Stack as LoadStack
 from tests.stack.integration.compose import (
     PROJECT,
     SERVER_NAME,
@@ -33,6 +34,7 @@ from tests.stack.integration.compose import (
     run_compose,
     write_test_certificate,
 )
+from tests.stack.integration.loadruns import LOAD_LIMITS, compose_options, proxy_limits
 from tests.support import ROOT
 from tests.support.dockerhost import docker_problem, skip_without_docker
 
@@ -111,3 +113,13 @@ def report(capsys):
             print(f"\n  {line}", flush=True)
 
     return emit
+
+
+@pytest.fixture(scope="module")
+def load_limits(stack):
+    """The proxy with the load test's limits for the module; .env's put back after."""
+    LoadStack(compose_options(stack), env=stack.compose_env).set_proxy_limits()
+    assert proxy_limits(stack) == LOAD_LIMITS
+    yield
+    result = stack.compose("up", "-d", "--no-deps", "--wait", "proxy", timeout=120)
+    assert result.returncode == 0, result.stderr

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.stack.integration.test_load import compose_options, load_limits  # noqa: F401
+from tests.stack.integration.loadruns import compose_options
 from tests.support import ROOT
 from tests.support.browser import Browser, find_chromium
 
@@ -39,7 +39,7 @@ def summary_of(reports: Path) -> dict:
     return json.loads((folder / "summary.json").read_text())
 
 
-def test_the_gate_passes_on_the_stack_as_it_is(stack, load_limits, tmp_path):  # noqa: F811
+def test_the_gate_passes_on_the_stack_as_it_is(stack, load_limits, tmp_path):
     result = gate(stack, tmp_path)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     outcome = summary_of(tmp_path)["thresholds"]
@@ -64,7 +64,7 @@ def test_the_gate_passes_on_the_stack_as_it_is(stack, load_limits, tmp_path):  #
 
 def test_a_slower_app_fails_the_gate_with_99_naming_the_threshold(
     stack,
-    load_limits,  # noqa: F811
+    load_limits,
     tmp_path,
 ):
     app = stack.container("app")

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from tests.stack.integration.test_load import check_report, load, load_limits  # noqa: F401
+from tests.stack.integration.loadruns import check_report, load
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(420)]
 
@@ -24,7 +24,7 @@ def scenario_file(tmp_path: Path, text: str) -> Path:
     return path
 
 
-def test_a_short_ramp_answers_every_stage_at_its_rate(stack, load_limits, tmp_path):  # noqa: F811
+def test_a_short_ramp_answers_every_stage_at_its_rate(stack, load_limits, tmp_path):
     stages = "".join(f'[[stages]]\nrate = {r}\nduration = "4s"\n' for r in (5, 10, 20))
     path = scenario_file(tmp_path, "connections = 2\n" + stages)
     folder, summary, _ = load(stack, tmp_path / "reports", str(path))
@@ -51,7 +51,7 @@ def test_a_short_ramp_answers_every_stage_at_its_rate(stack, load_limits, tmp_pa
     assert "### Stages" in (folder / "report.md").read_text()
 
 
-def test_a_one_minute_soak_has_its_per_minute_series(stack, load_limits, tmp_path):  # noqa: F811
+def test_a_one_minute_soak_has_its_per_minute_series(stack, load_limits, tmp_path):
     path = scenario_file(tmp_path, 'mode = "soak"\nrate = 2\nduration = "1m"\nconnections = 1\n')
     folder, summary, _ = load(stack, tmp_path / "reports", str(path))
     check_report(folder, summary, ["wsgistack"])
