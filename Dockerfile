@@ -15,16 +15,19 @@ RUN apt-get update \
 
 # hadolint ignore=DL3057
 FROM base AS build
+# build-essential and python3-dev: the server's wheel compiles its hot path
+# (Cython → C, server/setup.py) here; the runtime stage gets no compiler.
 # hadolint ignore=DL3008
 RUN apt-get update \
- && apt-get install -y --no-install-recommends python3-venv \
+ && apt-get install -y --no-install-recommends python3-venv python3-dev build-essential \
  && rm -rf /var/lib/apt/lists/*
 COPY requirements/ /tmp/requirements/
 COPY server/ /tmp/server/
 # requirements/wheels/ holds wheels downloaded on the host (scripts/wheels.sh)
 # when pip inside a build can't reach PyPI; empty, pip installs from PyPI.
-# The server's wheel is built (its build backend from the same place), then
-# installed like any wheel; `pip check` fails the build on a conflict.
+# The server's wheel is built (its build backend and Cython from the same place;
+# a platform wheel with the compiled hot path), then installed like any wheel;
+# `pip check` fails the build on a conflict, and the hot path must be compiled.
 RUN python3 -m venv /opt/venv \
  && if ls /tmp/requirements/wheels/*.whl >/dev/null 2>&1; then \
         set -- --no-index --find-links /tmp/requirements/wheels; fi \
@@ -32,7 +35,8 @@ RUN python3 -m venv /opt/venv \
         -r /tmp/requirements/app.txt -c /tmp/requirements/constraints.txt \
  && /opt/venv/bin/pip wheel --no-cache-dir --no-deps "$@" --wheel-dir /tmp/dist /tmp/server \
  && /opt/venv/bin/pip install --no-cache-dir --no-deps /tmp/dist/wsgistack-*.whl \
- && /opt/venv/bin/pip check
+ && /opt/venv/bin/pip check \
+ && /opt/venv/bin/python -c 'import sys, wsgistack._hotpath as h; sys.exit(h.mode() != "compiled")'
 
 # The runtime: the server, supervisord and the container's scripts, no app.
 # `make up` with APP_DIR builds a user's project FROM it (app/project.Dockerfile).

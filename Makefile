@@ -26,14 +26,24 @@ help: ## list the targets
 # -- set-up (each step skips what is already there) ------------------------------
 # The server (server/, the wsgistack distribution) is installed editable in
 # both venvs: tests and the benchmark run the working tree's code.
+# Its hot path is compiled in place (server/setup.py: Cython, a C compiler and
+# Python.h, requirements/host-packages.txt) whenever its sources change, so the
+# tests never run a stale extension; without a compiler it stays pure Python.
 $(VENV)/.installed: requirements/dev.txt requirements/app.txt requirements/constraints.txt server/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet -r requirements/dev.txt
-	$(PY) -m pip install --quiet --no-deps -e ./server
+	WSGISTACK_NO_EXTENSIONS=1 $(PY) -m pip install --quiet --no-deps -e ./server
+	touch $@
+
+HOT_SOURCES := $(wildcard server/src/wsgistack/http/*.py server/src/wsgistack/http/*.pxd) \
+	server/src/wsgistack/wsgi.py server/setup.py
+$(VENV)/.hotpath: $(VENV)/.installed requirements/build.txt $(HOT_SOURCES)
+	$(PY) -m pip install --quiet -r requirements/build.txt
+	cd server && ../$(PY) setup.py --quiet build_ext --inplace
 	touch $@
 
 .PHONY: venv
-venv: $(VENV)/.installed ## create .venv with the pinned test tools
+venv: $(VENV)/.hotpath ## create .venv with the pinned test tools (the server's hot path compiled)
 
 .PHONY: bootstrap host-packages
 bootstrap: ## make Docker, compose v2 and the base image available (what running needs)
@@ -194,6 +204,12 @@ lint: venv ## ruff lint and format check, mypy on the server package, the docs b
 .PHONY: test-unit
 test-unit: venv ## everything that needs no Docker: the server (unit, conformance, frameworks), app, loadtest, manifests
 	$(PY) -m pytest tests/server tests/app tests/loadtest tests/manifests $(PYTEST_ARGS)
+	$(PYTHON_LANE) $(PYTEST_ARGS)
+
+# The server's hot path runs compiled in the lanes above; this lane runs the
+# conformance and PEP 3333 tests again on its Python source (WSGISTACK_NO_EXTENSIONS).
+PYTHON_LANE = WSGISTACK_NO_EXTENSIONS=1 $(PY) -m pytest tests/server/conformance \
+	tests/server/unit/test_wsgi.py tests/server/unit/test_protocol.py tests/server/unit/test_hotpath.py
 
 .PHONY: test-integration
 test-integration: venv bootstrap host-packages ## the compose stack's tests, tests/stack/integration (builds and runs the stack)
@@ -207,9 +223,10 @@ test-swarm: venv bootstrap host-packages ## the Swarm tests alone, tests/stack/s
 # first session is down (`docker swarm init` while compose stacks run has broken
 # Docker's DNS for them). Both always run; the first failure is the exit status.
 .PHONY: test
-test: venv bootstrap host-packages lint ## everything: lint, the tests without Docker and the compose stack's, then the Swarm tests
+test: bootstrap host-packages venv lint ## everything: lint, the tests without Docker and the compose stack's, then the Swarm tests
 	status=0; \
 	 $(PY) -m pytest tests --ignore=tests/stack/swarm $(PYTEST_ARGS) || status=$$?; \
+	 $(PYTHON_LANE) $(PYTEST_ARGS) || { [ $$status -ne 0 ] || status=$$?; }; \
 	 $(PY) -m pytest tests/stack/swarm $(PYTEST_ARGS) || { [ $$status -ne 0 ] || status=$$?; }; \
 	 exit $$status
 
@@ -218,16 +235,23 @@ BENCH_VENV := .venv-bench
 $(BENCH_VENV)/.installed: requirements/bench.txt requirements/app.txt requirements/constraints.txt server/pyproject.toml
 	$(PYTHON) -m venv $(BENCH_VENV)
 	$(BENCH_VENV)/bin/pip install --quiet -r requirements/bench.txt
-	$(BENCH_VENV)/bin/pip install --quiet --no-deps -e ./server
+	WSGISTACK_NO_EXTENSIONS=1 $(BENCH_VENV)/bin/pip install --quiet --no-deps -e ./server
+	touch $@
+
+# The bench runs the server as shipped: its hot path compiled (Cython from requirements/build.txt).
+$(BENCH_VENV)/.hotpath: $(BENCH_VENV)/.installed requirements/build.txt $(HOT_SOURCES)
+	$(BENCH_VENV)/bin/pip install --quiet -r requirements/build.txt
+	cd server && ../$(BENCH_VENV)/bin/python setup.py --quiet build_ext --inplace
 	touch $@
 
 # --install-missing: nginx and wrk, and the C servers of requirements/bench-c.txt
 # (their build packages apt-installed first, then pip), each left out if it fails
 .PHONY: bench
-bench: $(BENCH_VENV)/.installed ## wsgistack vs gunicorn, waitress, granian, bjoern, uWSGI (BENCH_* settings; docs/benchmark.md)
+bench: $(BENCH_VENV)/.hotpath ## wsgistack vs gunicorn, waitress, granian, bjoern, uWSGI (BENCH_* settings; docs/benchmark.md)
 	$(BENCH_VENV)/bin/python -m loadtest.bench --install-missing
 
 .PHONY: clean
-clean: ## remove the stack with its volumes, the venv and caches
+clean: ## remove the stack with its volumes, the venv, caches and the compiled hot path
 	-$(COMPOSE) down -v --remove-orphans
-	rm -rf $(VENV) $(BENCH_VENV) .pytest_cache .ruff_cache .mypy_cache .hypothesis site
+	rm -rf $(VENV) $(BENCH_VENV) .pytest_cache .ruff_cache .mypy_cache .hypothesis site server/build
+	find server/src \( -name '*.c' -o -name '*.so' \) -delete

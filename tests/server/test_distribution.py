@@ -6,6 +6,7 @@ the user's own (the names the server's package had before it was wsgistack)."""
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 import sys
@@ -70,6 +71,26 @@ def test_version_is_the_packages_one_everywhere(installed):
         check=True,
     )
     assert metadata.stdout.strip() == wsgistack.__version__
+
+
+def test_the_installed_wheel_runs_its_hot_path_compiled(installed):
+    """pip built a platform wheel with the Cython extensions (a C compiler is a test
+    host package) and the installed server imports them."""
+    env = {k: v for k, v in os.environ.items() if k != "WSGISTACK_NO_EXTENSIONS"}
+    probe = (
+        "import wsgistack._hotpath as h, wsgistack.http.parser as p; "
+        "print(h.mode(), p.__file__.rsplit('.', 1)[1])"
+    )
+    result = subprocess.run(
+        [installed / "python", "-c", probe],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+        env=env,
+        cwd=installed,  # not the checkout: the installed package, not server/src
+    )
+    assert result.stdout.split() == ["compiled", "so"]
 
 
 def test_exporter_command_is_installed(installed):

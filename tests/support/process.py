@@ -22,6 +22,9 @@ BOOT_TIMEOUT = 20.0  # seconds for a server to accept connections
 # The server's own settings in the environment: a test sets the ones it means.
 SETTING_PREFIXES = ("SERVER_", "WSGISTACK_")
 SETTINGS = ("WEB_CONCURRENCY", "APP_MODULE")
+# Not a setting: the hot path's mode, the test lane's (make test runs the server
+# tests compiled, then the conformance and PEP 3333 ones with it set to 1).
+PASSED_THROUGH = ("WSGISTACK_NO_EXTENSIONS",)
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -33,12 +36,13 @@ def free_port(host: str = "127.0.0.1") -> int:
 
 def server_environ(env: dict[str, str] | None = None) -> dict[str, str]:
     """This process's environment without the server's settings (SETTINGS,
-    SETTING_PREFIXES), with PYTHONPATH=ROOT (the test apps import as
+    SETTING_PREFIXES; PASSED_THROUGH kept), with PYTHONPATH=ROOT (the test apps import as
     ``tests.server....`` from there) and unbuffered output; ``env`` on top."""
     clean = {
         name: value
         for name, value in os.environ.items()
-        if not name.startswith(SETTING_PREFIXES) and name not in SETTINGS
+        if name in PASSED_THROUGH
+        or (not name.startswith(SETTING_PREFIXES) and name not in SETTINGS)
     }
     clean["PYTHONPATH"] = str(ROOT)
     clean["PYTHONUNBUFFERED"] = "1"

@@ -11,7 +11,13 @@ Modules, one job each:
     logs      error log and access log
     http/     request parser, response writer, client connection
     metrics/  Prometheus instruments, per-worker files, the exporter
+    _hotpath  the per-request modules compiled or not (WSGISTACK_NO_EXTENSIONS)
 """
+
+from . import _hotpath
 
 __version__ = "0.2.0"
 SERVER_SOFTWARE = "wsgistack"  # the Server header: no version disclosed
+
+# Before any per-request module is imported: WSGISTACK_NO_EXTENSIONS=1 loads their source.
+_hotpath.install()

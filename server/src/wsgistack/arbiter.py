@@ -28,6 +28,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from . import _hotpath as hotpath
 from . import config as config_module
 from . import logs
 from ._types import WSGIApp
@@ -101,7 +102,12 @@ class Arbiter:
             bind(address, cfg.backlog, reuse_port=cfg.reuse_port, chmod_socket=cfg.chmod_socket)
             for address in cfg.bind
         ]
-        log.info("master %d listening on %s", os.getpid(), ", ".join(self.cfg.bind))
+        log.info(
+            "master %d listening on %s, hot path: %s",
+            os.getpid(),
+            ", ".join(self.cfg.bind),
+            hotpath.mode(),  # compiled | python (WSGISTACK_NO_EXTENSIONS=1)
+        )
         run_hook(cfg, "when_ready", self)
         if cfg.reload:
             watch_for_changes(cfg.reload_extra_files)
