@@ -9,7 +9,11 @@ the proxy settings of ``nginx/templates/app-proxy.inc.template`` in plain HTTP, 
 TLS costs nothing here), with the same worker and thread counts, and ``wrk``
 drives nginx. Engines:
 
-    wsgistack         python -m wsgistack -w W --threads T
+    wsgistack         python -m wsgistack -w W --threads T (as shipped: the hot
+                      path compiled, metrics in multiprocess files)
+    wsgistack-python  the same, WSGISTACK_NO_EXTENSIONS=1: the hot path's Python source
+    wsgistack-bare    the same compiled, without PROMETHEUS_MULTIPROC_DIR: no metrics
+                      files (no engine writes an access log)
     gunicorn-sync     gunicorn -k sync -w W             (no threads)
     gunicorn-gthread  gunicorn -k gthread -w W --threads T
     waitress          W waitress processes, --threads T each (waitress has no

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,6 +25,8 @@ class Engine:
     # cannot be, the run says so and goes on without it
     compiled: bool = False
     upstream: str = "http"  # what nginx speaks to it: "http" (proxy_pass) or "uwsgi" (uwsgi_pass)
+    # the environment variables it runs with on top of the session's (None: unset)
+    environment: tuple[tuple[str, str | None], ...] = ()
 
     @property
     def wsgi(self) -> bool:
@@ -41,7 +43,25 @@ class Engine:
 ENGINES: dict[str, Engine] = {
     e.name: e
     for e in (
+        # as shipped: the compiled hot path, Prometheus metrics in multiprocess files
         Engine("wsgistack", "wsgistack", "wsgistack", True),
+        # the same server on its hot path's Python source
+        Engine(
+            "wsgistack-python",
+            "wsgistack (python hot path)",
+            "wsgistack",
+            True,
+            environment=(("WSGISTACK_NO_EXTENSIONS", "1"),),
+        ),
+        # compiled, without the metrics files (prometheus-client's in-process values,
+        # never exported) and without an access log (no engine here writes one): their cost
+        Engine(
+            "wsgistack-bare",
+            "wsgistack (no metrics files, no access log)",
+            "wsgistack",
+            True,
+            environment=(("PROMETHEUS_MULTIPROC_DIR", None),),
+        ),
         Engine("gunicorn-sync", "gunicorn sync", "gunicorn", False),
         Engine("gunicorn-gthread", "gunicorn gthread", "gunicorn", True),
         Engine("waitress", "waitress", "waitress", True, process_per_port=True),
@@ -53,6 +73,17 @@ ENGINES: dict[str, Engine] = {
         ),
     )
 }
+
+
+def engine_environment(engine: Engine, base: Mapping[str, str]) -> dict[str, str]:
+    """The environment of ``engine``'s processes: ``base`` with its own variables."""
+    env = dict(base)
+    for name, value in engine.environment:
+        if value is None:
+            env.pop(name, None)
+        else:
+            env[name] = value
+    return env
 
 
 def engine_commands(
@@ -70,7 +101,7 @@ def engine_commands(
     gets ``ports[1]``, its uwsgi-protocol socket for nginx's ``uwsgi_pass``. ``nginx``
     and ``directory`` (where nginx.static_config() is written) serve nginx-static."""
     bind = f"{HOST}:{ports[0]}"
-    if engine.name == "wsgistack":
+    if engine.name.startswith("wsgistack"):  # its variants differ in environment only
         return [
             [python, "-m", "wsgistack", "-b", bind, "-w", str(workers), "--threads", str(threads),
              "--keep-alive", "75", "--graceful-timeout", "5", "--log-level", "warning", app]

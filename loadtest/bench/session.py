@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 from loadtest.bench import nginx, pinning, processes, sampling, wrk
-from loadtest.bench.engines import HOST, Engine, engine_commands
+from loadtest.bench.engines import HOST, Engine, engine_commands, engine_environment
 from loadtest.bench.results import Run
 from loadtest.bench.scenarios import Scenario, answer_ok
 from loadtest.bench.settings import BenchError, Settings
@@ -68,13 +68,14 @@ class Session:
         ports = [processes.free_port() for _ in range(count)]  # HTTP
         uwsgi = [processes.free_port()] if self.engine.upstream == "uwsgi" else []
         upstream = uwsgi or ports  # what nginx passes to: uWSGI's uwsgi-protocol socket
-        env = {
+        base = {
             **os.environ,
             # wsgistack_demo, as /srv in the image; the checkout: loadtest.bench.apps
             "PYTHONPATH": f"{processes.REPO / 'app'}{os.pathsep}{processes.REPO}",
             "PYTHONUNBUFFERED": "1",
             "PROMETHEUS_MULTIPROC_DIR": str(self.dir / "metrics"),  # ours, as in the image
         }
+        env = engine_environment(self.engine, base)
         if self.engine.name == "nginx-static":
             conf = nginx.static_config(self.dir, ports[0], self.workers)
             (self.dir / "static.conf").write_text(conf)

@@ -144,8 +144,8 @@ def render_table(rows: Sequence[Row]) -> str:
 
 
 OURS = "wsgistack"
-# issue 15's targets are for a compiled hot path, which does not exist yet
-AS_SHIPPED = "the shipped wsgistack: no compiled mode exists yet"
+# issue 15's targets are for the server as shipped: its hot path compiled
+AS_SHIPPED = "the shipped wsgistack: hot path compiled"
 # (scenario, the engine compared with, the least ratio of our req/s to its)
 RPS_TARGETS = (
     ("flask-hello", "granian", 1.0),
@@ -298,8 +298,11 @@ def render_markdown(meta: dict, runs: Sequence[Run]) -> str:
         "summed. A ratio is the median over the rounds of the engine's req/s over "
         "gunicorn's in the same round (measured seconds apart) — compare those, not the "
         "absolute numbers, which depend on this machine and its neighbours. `wsgistack` "
-        "records its Prometheus metrics (multiprocess mode, as shipped); the other engines "
-        "record none. CPU µs/request is the CPU time (user + system, from /proc) the "
+        "runs as shipped: its hot path compiled, its Prometheus metrics recorded "
+        "(multiprocess mode); `wsgistack-python` the same with the hot path's Python "
+        "source (WSGISTACK_NO_EXTENSIONS=1), `wsgistack-bare` compiled without the metrics "
+        "files; the other engines record no metrics. CPU µs/request is the CPU time "
+        "(user + system, from /proc) the "
         "engine's processes, nginx's processes and wrk used during the run, divided by "
         "the requests served (median over the rounds). No engine writes "
         "an access log. waitress runs one process per worker, each on its own port. "
