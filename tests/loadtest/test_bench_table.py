@@ -167,7 +167,7 @@ def test_render_markdown_says_what_ran():
 # -- targets ------------------------------------------------------------------------
 
 
-AS_SHIPPED = "(pinned, through nginx; the shipped wsgistack: hot path compiled)"
+AS_SHIPPED = "(pinned, through nginx; the shipped wsgistack)"
 CPU_GRANIAN = f"hello engine CPU per request ≤ 0.8× granian's {AS_SHIPPED}"
 CPU_BJOERN = f"hello engine CPU per request ≤ 2× bjoern's {AS_SHIPPED}"
 SLEEP = "sleep req/s ≥ granian's at ≤ its p99"

@@ -199,7 +199,7 @@ def test_benchmark_results_page_renders_the_pinned_figures(gen_pages, tmp_path):
     # issue 15's CPU target, judged from the same pinned figures: 25 µs against 15
     targets = page[page.index("## Targets (issue 15)") :]
     assert "- hello engine CPU per request ≤ 0.8× granian's (pinned, through nginx; " in targets
-    assert "no compiled mode exists yet): **NOT met** (1.67×: 25 vs 15 µs)" in targets
+    assert "the shipped wsgistack): **NOT met** (1.67×: 25 vs 15 µs)" in targets
 
 
 def test_benchmark_results_page_shows_the_targets_met_or_not(gen_pages):
