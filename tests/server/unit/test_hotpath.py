@@ -9,6 +9,7 @@ this module runs in both lanes and checks the mode each one claims.
 
 from __future__ import annotations
 
+import ast
 import importlib
 import importlib.machinery
 import os
@@ -116,3 +117,17 @@ def test_a_build_whose_compiler_fails_installs_the_python_source(tmp_path):
         {"PYTHONPATH": str(server / "src"), "WSGISTACK_NO_EXTENSIONS": ""}, cwd=tmp_path
     )
     assert (mode, Path(wsgi_file)) == ("python", server / "src" / "wsgistack" / "wsgi.py")
+
+
+def test_setup_compiles_exactly_the_hot_modules():
+    tree = ast.parse((ROOT / "server" / "setup.py").read_text())
+    [sources] = [
+        node.value
+        for node in tree.body
+        if isinstance(node, ast.Assign) and getattr(node.targets[0], "id", "") == "HOT_SOURCES"
+    ]
+    modules = [
+        source.removeprefix("src/").removesuffix(".py").replace("/", ".")
+        for source in ast.literal_eval(sources)
+    ]
+    assert modules == list(_hotpath.HOT_MODULES)
