@@ -9,8 +9,10 @@ token and field-value characters, bad chunk sizes); this module adds what
 llhttp leaves to the server: the configured limits (414, 431, 413), also on a
 head still in flight, Host rules (RFC 9112 §3.2), the HTTP version (505),
 HTTP/1.0 with Transfer-Encoding (RFC 9112 §6.1), a final coding other than
-chunked (400, RFC 9112 §6.3; llhttp only sees it after our callback) and codings
-we don't implement before a final chunked (501, RFC 9112 §6.1).
+chunked (400, RFC 9112 §6.3; llhttp only sees it after our callback), codings
+we don't implement before a final chunked (501, RFC 9112 §6.1), and a request
+line that is not exactly ``method SP request-target SP HTTP-version CRLF``
+(RFC 9112 §3: llhttp skips extra spaces around the target).
 
 Responses are written by ``wsgistack.http.response``.
 """
@@ -174,6 +176,13 @@ class RequestParser:
         self._body_parser: httptools.HttpRequestParser | None = None
         self._chunk_line = 0
         self._max_chunk_line = self._max_field_line
+        # The request line is checked on the wire (_check_request_line): the bytes
+        # of the current feed(), where to search them from, and the bytes of earlier
+        # reads while the request line of a head in flight is not checked yet.
+        self._data = b""
+        self._scan = 0
+        self._line_checked = True
+        self._carry = bytearray()
         self._parser = httptools.HttpRequestParser(self)
 
     @property
@@ -189,6 +198,7 @@ class RequestParser:
             return
         if self.error is not None or self.stopped:
             return
+        self._data, self._scan = data, 0
         try:
             self._parser.feed_data(data)
         except httptools.HttpParserUpgrade as upgrade:
@@ -213,9 +223,33 @@ class RequestParser:
             self._fail(self._refusal(str(exc)))
         else:
             if not self._head_complete:
+                if not self._line_checked:  # bounded by one read and _bound_head's 414
+                    self._carry += data[self._scan :]
                 self._bound_head(data)
             elif self._chunk_lines:
                 self._bound_chunk_line(data)
+
+    def _check_request_line(self) -> None:
+        """Find the request line llhttp just parsed, byte for byte, in what was
+        received: ``method SP request-target SP HTTP-version CRLF`` (RFC 9112 §3),
+        searched from the end of the last one found. HttpError 400 if it is not
+        there: llhttp accepted extra spaces around the target."""
+        self._line_checked = True
+        line = b"%s %s HTTP/%s\r\n" % (
+            self._parser.get_method(),
+            self._url,
+            self._parser.get_http_version().encode("ascii"),
+        )
+        if self._carry:
+            data = bytes(self._carry) + self._data
+            end = data.find(line)
+            self._carry.clear()
+            self._scan = max(0, end + len(line) - (len(data) - len(self._data)))
+        else:
+            end = self._data.find(line, self._scan)
+            self._scan = end + len(line)
+        if end < 0:
+            raise HttpError(400, "request line is not method SP request-target SP HTTP-version")
 
     def _start_body(self, request: Request, rest: bytes) -> None:
         """Read the body of a request llhttp stopped at (an Upgrade head) with a
@@ -321,6 +355,7 @@ class RequestParser:
         self._head_complete = False
         self._url.clear()
         self._field_count = 0
+        self._line_checked = False
 
     def on_url(self, url: bytes) -> None:
         """httptools: a piece of the request-target. HttpError 414 past --limit-request-line."""
@@ -334,6 +369,8 @@ class RequestParser:
         HttpError 431 past --limit-request-fields (a count) or
         --limit-request-field-size (name plus value, in bytes).
         """
+        if not self._line_checked:
+            self._check_request_line()
         self._field_count += 1
         if self._head_complete and name.decode("latin-1").lower() in _NOT_IN_TRAILERS:
             return  # RFC 9110 §6.5.1: never merged into the request; dropped
@@ -357,6 +394,8 @@ class RequestParser:
         version = request.http_version = self._parser.get_http_version()
         if version != "1.1" and version != "1.0":
             raise HttpError(505, f"HTTP/{version} is not supported")
+        if not self._line_checked:  # a head without fields
+            self._check_request_line()
         method = request.method = self._parser.get_method().decode("ascii")
         if method == "CONNECT":
             raise HttpError(501, "CONNECT is not supported")  # we are no proxy
