@@ -113,6 +113,7 @@ _HOST = re.compile(r"(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9\-._~!$&'()*+,;=%]*)(?::[0-
 # longest is 13 bytes), the two SPs, "HTTP/1.1" and CRLF. A field line may take 4 beyond
 # its name and value: ":", one SP and CRLF.
 _REQUEST_LINE_OVERHEAD = 64
+_LINE_ENDS = {"1.1": b" HTTP/1.1\r\n", "1.0": b" HTTP/1.0\r\n"}  # a request line's, by version
 _FIELD_LINE_OVERHEAD = 4
 
 
@@ -178,10 +179,9 @@ class RequestParser:
         self._max_chunk_line = self._max_field_line
         # The request line is checked on the wire (_check_request_line): the bytes
         # of the current feed(), where to search them from, and the bytes of earlier
-        # reads while the request line of a head in flight is not checked yet.
+        # reads while a head is in flight.
         self._data = b""
         self._scan = 0
-        self._line_checked = True
         self._carry = bytearray()
         self._parser = httptools.HttpRequestParser(self)
 
@@ -223,33 +223,21 @@ class RequestParser:
             self._fail(self._refusal(str(exc)))
         else:
             if not self._head_complete:
-                if not self._line_checked:  # bounded by one read and _bound_head's 414
-                    self._carry += data[self._scan :]
+                self._carry += data[self._scan :]  # bounded by one read and _bound_head
                 self._bound_head(data)
             elif self._chunk_lines:
                 self._bound_chunk_line(data)
 
-    def _check_request_line(self) -> None:
-        """Find the request line llhttp just parsed, byte for byte, in what was
-        received: ``method SP request-target SP HTTP-version CRLF`` (RFC 9112 §3),
-        searched from the end of the last one found. HttpError 400 if it is not
-        there: llhttp accepted extra spaces around the target."""
-        self._line_checked = True
-        line = b"%s %s HTTP/%s\r\n" % (
-            self._parser.get_method(),
-            self._url,
-            self._parser.get_http_version().encode("ascii"),
-        )
-        if self._carry:
-            data = bytes(self._carry) + self._data
-            end = data.find(line)
-            self._carry.clear()
-            self._scan = max(0, end + len(line) - (len(data) - len(self._data)))
-        else:
-            end = self._data.find(line, self._scan)
-            self._scan = end + len(line)
+    def _find_request_line(self, line: bytes) -> None:
+        """Find ``line``, the request line of a head llhttp parsed from more than one
+        read, in those reads (on_headers_complete finds the others itself); HttpError
+        400 if it is not there."""
+        data = bytes(self._carry) + self._data
+        end = data.find(line)
+        self._carry.clear()
         if end < 0:
             raise HttpError(400, "request line is not method SP request-target SP HTTP-version")
+        self._scan = max(0, end + len(line) - (len(data) - len(self._data)))
 
     def _start_body(self, request: Request, rest: bytes) -> None:
         """Read the body of a request llhttp stopped at (an Upgrade head) with a
@@ -355,7 +343,6 @@ class RequestParser:
         self._head_complete = False
         self._url.clear()
         self._field_count = 0
-        self._line_checked = False
 
     def on_url(self, url: bytes) -> None:
         """httptools: a piece of the request-target. HttpError 414 past --limit-request-line."""
@@ -369,8 +356,6 @@ class RequestParser:
         HttpError 431 past --limit-request-fields (a count) or
         --limit-request-field-size (name plus value, in bytes).
         """
-        if not self._line_checked:
-            self._check_request_line()
         self._field_count += 1
         if self._head_complete and name.decode("latin-1").lower() in _NOT_IN_TRAILERS:
             return  # RFC 9110 §6.5.1: never merged into the request; dropped
@@ -394,12 +379,22 @@ class RequestParser:
         version = request.http_version = self._parser.get_http_version()
         if version != "1.1" and version != "1.0":
             raise HttpError(505, f"HTTP/{version} is not supported")
-        if not self._line_checked:  # a head without fields
-            self._check_request_line()
-        method = request.method = self._parser.get_method().decode("ascii")
+        method_bytes = self._parser.get_method()
+        target = bytes(self._url)
+        # RFC 9112 §3: the request line, byte for byte, in what was received, searched
+        # from the end of the last one found: llhttp skips extra spaces around the target
+        line = method_bytes + b" " + target + _LINE_ENDS[version]
+        if self._carry:
+            self._find_request_line(line)
+        else:
+            end = self._data.find(line, self._scan)
+            if end < 0:
+                raise HttpError(400, "request line is not method SP request-target SP HTTP-version")
+            self._scan = end + len(line)
+        method = request.method = method_bytes.decode("ascii")
         if method == "CONNECT":
             raise HttpError(501, "CONNECT is not supported")  # we are no proxy
-        self._parse_target(request, bytes(self._url))
+        self._parse_target(request, target)
 
         hosts = 0
         framing: dict[str, str] = {}  # lower-case name -> first value, as Request.header()
