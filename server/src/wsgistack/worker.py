@@ -82,10 +82,12 @@ _OFFLOAD_THREADS = 32
 # _LOOP_BODY_BUDGET bytes, is read into memory by the loop itself, the bodies so read
 # at once adding up to at most that many bytes; another such body waits unread in its
 # socket until it fits (the kernel's flow control holds the client, as with a sync
-# worker), and one not complete after _LOOP_BODY_WAIT seconds (at the sweep after)
-# goes on in an offload thread. The app then runs in the loop's own thread: no offload
-# thread, whose stack and malloc arena would stay in the worker's resident memory
-# (measured with 1 MiB uploads through nginx: 36 MiB per worker, 21 without them).
+# worker); one not complete, or still waiting for room, after _LOOP_BODY_WAIT seconds
+# (at the sweep after) goes on in an offload thread, so slow clients that take the
+# room in turn delay the others by two sweeps at most. The app then runs in the loop's
+# own thread: no offload thread, whose stack and malloc arena would stay in the
+# worker's resident memory (measured with 1 MiB uploads through nginx, make bench's
+# upload: 36 MiB per worker when each body went to an offload thread, 26.5 now).
 _LOOP_BODY_BUDGET = 1 << 20  # bytes
 _LOOP_BODY_WAIT = 1.0  # seconds
 
@@ -162,10 +164,11 @@ class Worker:
         self.stalled: dict[Connection, tuple[Callable[[], Handled], float]] = {}
         # inline mode: bodies the loop reads (_LOOP_BODY_BUDGET) -> (their Content-Length,
         # time.monotonic() when the loop took them), the sum of those lengths, and the
-        # connections whose body waits unread for room (unregistered meanwhile)
+        # connections whose body waits unread for room (unregistered meanwhile), with
+        # the time they began to wait, in that order
         self.loading: dict[Connection, tuple[int, float]] = {}
         self.loading_bytes = 0
-        self.deferred: deque[Connection] = deque()
+        self.deferred: deque[tuple[Connection, float]] = deque()
         self.handler_threads: list[threading.Thread] = []
         # (method, status, route) -> the duration histogram's child for those labels
         self._duration_children: dict[tuple[str, int, str], Histogram] = {}
@@ -265,7 +268,7 @@ class Worker:
             if now >= next_sweep:
                 self.heartbeat.beat(self._busy_since(now))
                 self._check_memory()
-                if self.loading:
+                if self.loading or self.deferred:
                     self._offload_slow_bodies(now)
                 self._close_idle(now, keep_for=cfg.keep_alive)
                 next_sweep = now + self.sweep_every
@@ -576,7 +579,7 @@ class Worker:
             return False
         if self.loading_bytes + length > _LOOP_BODY_BUDGET:
             self.selector.unregister(conn.sock)  # its bytes wait in the socket for room
-            self.deferred.append(conn)
+            self.deferred.append((conn, time.monotonic()))
         else:
             self.loading[conn] = (length, time.monotonic())
             self.loading_bytes += length
@@ -591,7 +594,7 @@ class Worker:
         self.loading_bytes -= taken[0]
         now = time.monotonic()
         while self.deferred:
-            waiting = self.deferred[0]
+            waiting = self.deferred[0][0]
             length = waiting.parser.requests[0].content_length or 0
             if self.loading_bytes + length > _LOOP_BODY_BUDGET:
                 break
@@ -601,12 +604,16 @@ class Worker:
             self.selector.register(waiting.sock, selectors.EVENT_READ, waiting)
 
     def _offload_slow_bodies(self, now: float) -> None:
-        """Hand the bodies the loop has read for _LOOP_BODY_WAIT seconds or more to offload
-        threads, making room for those waiting."""
+        """Hand the bodies the loop has read, or that have waited for room, for
+        _LOOP_BODY_WAIT seconds or more to offload threads."""
         for conn, (_, since) in list(self.loading.items()):
             if now - since >= _LOOP_BODY_WAIT:
                 self._unload(conn)
                 self._offload(conn)
+        while self.deferred and now - self.deferred[0][1] >= _LOOP_BODY_WAIT:
+            conn = self.deferred.popleft()[0]
+            self.selector.register(conn.sock, selectors.EVENT_READ, conn)  # _offload's to take
+            self._offload(conn)
 
     def _stop_handler_threads(self) -> None:
         """Let every handler thread finish its connection and exit; wait for them."""

@@ -379,6 +379,36 @@ def test_inline_bodies_arriving_quickly_are_read_by_the_loop_a_budget_at_a_time(
         _stop(process)
 
 
+def test_inline_slow_bodies_taking_the_room_in_turn_hold_up_a_quick_one_briefly(tmp_path):
+    """--threads 1: five slow clients (1 MiB announced, half sent) would take the loop's
+    room for bodies in turn, a second or two each; a quick body waiting behind them
+    goes on in an offload thread after about two sweeps (1 s each) instead."""
+    (tmp_path / "one.py").write_text(ONE_AT_A_TIME_APP)
+    process, port, log = _start(tmp_path, "--client-timeout", "20", app="one:application")
+    size = 1024 * 1024
+    slow = [socket.create_connection(("127.0.0.1", port), timeout=20) for _ in range(5)]
+    try:
+        for sock in slow:
+            sock.sendall(request("POST", "/body", [("Content-Length", str(size))]))
+            sock.sendall(b"a" * (size // 2))
+        time.sleep(0.2)
+        answers: list = []
+        started = time.monotonic()
+        _post_in_two_pieces(port, 64 * 1024, answers)
+        waited = time.monotonic() - started
+        print(f"\n  the quick body was answered after {waited:.2f} s: {answers}")
+        assert answers == [(200, f"{64 * 1024} app-{answers[0][1][-1]}")], log.read_text()
+        assert waited < 4, log.read_text()
+        for sock in slow:  # the slow ones end well too
+            sock.sendall(b"b" * (size - size // 2))
+            response = Client(sock).response("POST")
+            assert (response.status, len(response.body)) == (200, size)
+    finally:
+        for sock in slow:
+            sock.close()
+        _stop(process)
+
+
 def test_inline_a_stalled_response_resumes_whole_and_the_app_runs_one_at_a_time(tmp_path):
     """A response that stalled is sent on, byte for byte, then the connection serves its
     next request; meanwhile the app never ran in two threads at once."""
