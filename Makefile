@@ -57,6 +57,16 @@ host-packages: ## the host tools the tests use (requirements/host-packages.txt; 
 # The development certificate's names (scripts/gen-cert.sh), as compose reads them.
 SERVER_NAME ?= $(shell sed -n 's/^SERVER_NAME=//p' .env 2>/dev/null | tr -d "\"'")
 
+# ACME (docs/tls-certificates.md): with DOMAIN set, here or in .env, every
+# compose command also runs the certbot service (profile `acme`), besides the
+# profiles COMPOSE_PROFILES names.
+DOMAIN ?= $(shell sed -n 's/^DOMAIN=//p' .env 2>/dev/null | tr -d "\"'")
+COMPOSE_PROFILES ?= $(shell sed -n 's/^COMPOSE_PROFILES=//p' .env 2>/dev/null | tr -d "\"'")
+comma := ,
+ifneq ($(strip $(DOMAIN)),)
+override export COMPOSE_PROFILES := $(if $(strip $(COMPOSE_PROFILES)),$(strip $(COMPOSE_PROFILES))$(comma))acme
+endif
+
 .PHONY: prepare
 prepare: bootstrap .env ## bootstrap, .env, TLS certificate and wheelhouse
 	python3 scripts/check-env.py .env

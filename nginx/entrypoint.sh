@@ -1,15 +1,16 @@
 #!/bin/sh
 # Render /etc/nginx/templates/*.template into /tmp/nginx/conf.d/ with the
 # variables below (only these: nginx's own $variables stay untouched), write
-# the app upstream (upstreams.sh), check the configuration, start the upstream
-# watcher, then exec nginx so it receives the container's signals.
+# the app upstream (upstreams.sh), link the certificate (certs.sh), check the
+# configuration, start the upstream and certificate watchers, then exec nginx
+# so it receives the container's signals.
 # A bad setting exits 2 with one line naming it. `entrypoint.sh check` checks
 # the settings and exits 0 (scripts/preflight.py runs it before `make up`).
 set -eu
 : "${HTTPS_PORT:=8443}" "${LIMIT_REQUEST_BODY:=16777216}" "${LIMIT_REQUEST_LINE:=4094}"
 : "${LIMIT_REQUEST_FIELD_SIZE:=8190}" "${RATE_LIMIT:=200r/s}" "${RATE_LIMIT_BURST:=400}"
 : "${CONN_LIMIT:=128}" "${STATIC_URL:=/static/}" "${STATIC_MAX_AGE:=3600}" "${COMPRESSION:=on}"
-: "${SERVER_NAME:=localhost}"
+: "${SERVER_NAME:=localhost}" "${DOMAIN:=}"
 
 fail() {
     echo "entrypoint: $*" >&2
@@ -37,6 +38,13 @@ case $RATE_LIMIT in
     [0-9]*r/s | [0-9]*r/m) ;;
     *) fail "RATE_LIMIT must look like 200r/s or 600r/m, got '$RATE_LIMIT'" ;;
 esac
+# DOMAIN: the host name of the ACME certificate (certbot/acme.sh), with a
+# dot and a letter (not an address); nginx answers it as one of SERVER_NAME's.
+case $DOMAIN in
+    *[!a-z0-9.-]* | [.-]* | *[.-] | *..* | *.-* | *-.*) ;;
+    '' | *[a-z]*.* | *.*[a-z]*) DOMAIN_OK=1 ;;
+esac
+[ -n "${DOMAIN_OK:-}" ] || fail "DOMAIN must be one host name like example.org, got '$DOMAIN'"
 # SERVER_NAME: the host names (or IPv4 addresses) clients use, space-separated.
 # nginx answers them and the internal names: localhost and the loopback
 # addresses (this container's healthcheck, probes from inside it), and `proxy`
@@ -44,7 +52,7 @@ esac
 # Host or TLS server name is refused (templates/default-server.conf).
 set -f
 SERVER_NAMES=
-for name in $(echo "$SERVER_NAME" | tr 'A-Z' 'a-z') localhost 127.0.0.1 [::1] proxy; do
+for name in $(echo "$SERVER_NAME" | tr 'A-Z' 'a-z') $DOMAIN localhost 127.0.0.1 [::1] proxy; do
     case $name in
         '[::1]') ;;
         *[!a-z0-9.-]* | [.-]* | *[.-] | *..*)
@@ -81,6 +89,8 @@ if [ ! -r /etc/nginx/certs/fullchain.pem ] || [ ! -r /etc/nginx/certs/privkey.pe
     exit 1
 fi
 /usr/local/bin/upstreams.sh render
+/usr/local/bin/certs.sh render
 nginx -t -q -e stderr
 /usr/local/bin/upstreams.sh watch &
+/usr/local/bin/certs.sh watch &
 exec "$@"

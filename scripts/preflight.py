@@ -6,7 +6,8 @@ One line per problem, naming the .env variable; exit 2 if there is any. The
 values are the ones compose would pass (``docker compose config``), checked
 by the validators that will read them, in the built images: the app's through
 its server (``start.sh --check-config``: ``wsgistack --check-config``), nginx's
-through its entrypoint (``entrypoint.sh check``). What only this host can tell
+through its entrypoint (``entrypoint.sh check``), certbot's (DOMAIN set: the
+`acme` profile) through ``acme.sh check``. What only this host can tell
 is checked here: TLS_CERT_DIR holds the certificate, the published ports are
 free (or published by this project already). Standard library only.
 """
@@ -26,6 +27,7 @@ from pathlib import Path
 CHECKS = {
     "proxy": (["check"], {2}),
     "app": (["/etc/supervisor/start.sh", "--check-config"], {1, 2, 3}),
+    "certbot": (["check"], {2}),
 }
 CERT_TARGET = "/etc/nginx/certs"
 CERT_FILES = ("fullchain.pem", "privkey.pem")
@@ -71,7 +73,7 @@ def settings_problems(service: str, spec: dict, raw: dict) -> list[tuple[str, st
     lines = [line for line in result.stderr.splitlines() if line.strip()] or ["(no output)"]
     if result.returncode not in bad:
         return [("", f"{service}: its check failed ({result.returncode}): {lines[-1]}")]
-    errors = [line for line in lines if re.match(r"(error|entrypoint|start): ", line)]
+    errors = [line for line in lines if re.match(r"(error|entrypoint|start|acme): ", line)]
     if errors:  # a bad value: the line names the container's variable
         message = errors[-1].split(": ", 1)[1]
         named = [
@@ -139,7 +141,7 @@ def main(flags: list[str]) -> int:
     label = flags[flags.index("--env-file") + 1] if "--env-file" in flags else ".env"
     problems = cert_problems(config["services"]["proxy"], raw["services"]["proxy"])
     problems += port_problems(config, raw, published_by_project(flags))
-    for service in CHECKS:
+    for service in [service for service in CHECKS if service in config["services"]]:
         for name, message in settings_problems(
             service, config["services"][service], raw["services"][service].get("environment")
         ):

@@ -31,6 +31,8 @@ class Run:
     client_cpu_s: float | None = None
     # from the pinned phase: one worker on one CPU, nginx and wrk on another
     pinned: bool = False
+    # where a wsgistack worker's time went in the last pinned hello round (profile.self_time)
+    profile: list[dict[str, object]] | None = None
 
     def cpu_us_per_request(self, seconds: float | None) -> float | None:
         """``seconds`` of CPU spread over this run's requests, in microseconds each."""

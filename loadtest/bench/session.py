@@ -11,7 +11,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from loadtest.bench import nginx, pinning, processes, sampling, wrk
+from loadtest.bench import nginx, pinning, processes, profile, sampling, wrk
 from loadtest.bench.engines import HOST, Engine, engine_commands, engine_environment
 from loadtest.bench.results import Run
 from loadtest.bench.scenarios import Scenario, answer_ok
@@ -135,6 +135,7 @@ class Session:
         mains = [p.pid for p in self.procs]
         engine_pids = mains + sampling.children(mains)
         nginx_pids = [self.nginx.pid, *sampling.children([self.nginx.pid])] if self.nginx else []
+        spy = self._profiler(scenario, round_no, engine_pids[len(mains) :])
         with sampling.RssSampler(mains) as sampler:
             engine_cpu = sampling.cpu_seconds(engine_pids)
             nginx_cpu = sampling.cpu_seconds(nginx_pids)
@@ -143,6 +144,8 @@ class Session:
             client_cpu = sampling.children_cpu_seconds() - client_cpu  # wrk: the only child reaped
             engine_cpu = sampling.cpu_seconds(engine_pids) - engine_cpu
             nginx_cpu = sampling.cpu_seconds(nginx_pids) - nginx_cpu
+        if spy is not None:
+            spy.wait(30)  # it stops by itself, within the run's seconds
         rss = self.engine.wsgi
         return Run(
             round=round_no,
@@ -162,7 +165,38 @@ class Session:
             nginx_cpu_s=nginx_cpu,
             client_cpu_s=client_cpu,
             pinned=self.pins is not None,
+            profile=self._profile() if spy is not None else None,
         )
+
+    def _profiler(
+        self, scenario: Scenario, round_no: int, workers: list[int]
+    ) -> subprocess.Popen | None:
+        """py-spy sampling the one worker of a wsgistack engine during the last pinned
+        ``hello`` round (off the engine's CPU), or None: another run, or no py-spy."""
+        executable = profile.py_spy()
+        last_pinned_hello = (
+            self.pins is not None and scenario.name == "hello" and round_no == self.settings.rounds
+        )
+        if not (last_pinned_hello and self.engine.name.startswith("wsgistack") and workers):
+            return None
+        if executable is None:
+            print("bench: py-spy not found: no profile of wsgistack", file=sys.stderr)
+            return None
+        seconds = self.settings.duration - 0.5  # inside the measured run
+        return profile.start(
+            executable,
+            workers[0],
+            seconds,
+            self.dir / "profile.txt",
+            pinning.affinity(self.load_cpu),
+        )
+
+    def _profile(self) -> list[dict[str, object]] | None:
+        """profile.self_time() of the samples _profiler() wrote, or None if it wrote none."""
+        try:
+            return profile.self_time((self.dir / "profile.txt").read_text()) or None
+        except OSError:
+            return None
 
     def _wrk(self, url: str, options: list[str], seconds: int) -> str:
         argv = [self.tools.wrk, "-t1", f"-c{self.settings.connections}", f"-d{seconds}s",

@@ -317,4 +317,30 @@ def render_markdown(meta: dict, runs: Sequence[Run]) -> str:
         "Checked from the figures above: CPU per request from the pinned `hello`, req/s "
         "and p99 from the shared-CPU runs, each ratio paired per round.\n\n"
         f"{targets}"
+        f"{_profile_section(runs)}"
+    )
+
+
+def _profile_section(runs: Sequence[Run]) -> str:
+    """Where each profiled engine's worker spent its time (Run.profile), or ""."""
+    sections = []
+    for run in runs:
+        if not run.profile:
+            continue
+        lines = "".join(
+            f"| `{entry['function']}` | {entry['file']} | {entry['share']:.1%} |\n"
+            for entry in run.profile
+        )
+        sections.append(
+            f"### {ENGINES[run.engine].label}, pinned `{run.scenario}`, round {run.round}\n\n"
+            "| function | file | share of samples |\n|---|---|--:|\n" + lines
+        )
+    if not sections:
+        return ""
+    return (
+        "\n## Where the time goes\n\n"
+        "py-spy sampling the one worker during the last pinned `hello` round, without "
+        "pausing it (`--nonblocking`, from the load CPU), summed per function over its "
+        "own frames: a function's share includes the system calls it made (sending, "
+        "receiving, waiting in `epoll`).\n\n" + "\n".join(sections)
     )

@@ -75,3 +75,17 @@ def test_kubernetes_manifests_use_the_servers_defaults():
             assert app["WSGISTACK_" + variable] == str(default(setting)), variable
             if variable != "LIMIT_REQUEST_FIELDS":  # nginx has no count limit
                 assert proxy[variable] == str(default(setting)), variable
+
+
+def test_acme_defaults_are_written_once_in_certbots_script():
+    """ACME's settings: the default in certbot/acme.sh, the same value in
+    .env.example (its documentation), none in docker-compose.yml."""
+    script = (ROOT / "certbot/acme.sh").read_text()
+    found = dict(re.findall(r'"\$\{((?:ACME_|DOMAIN)\w*):=([^}]*)\}"', script))
+    assert set(found) == {"DOMAIN", "ACME_EMAIL", "ACME_DIRECTORY"}
+    assert found["ACME_DIRECTORY"] == "https://acme-v02.api.letsencrypt.org/directory"
+    env = _env_file(ROOT / ".env.example")
+    compose = (ROOT / "docker-compose.yml").read_text()
+    for variable, value in found.items():
+        assert env[variable] == value, variable
+        assert set(re.findall(rf"\$\{{{variable}:-([^}}]*)\}}", compose)) == {""}, variable

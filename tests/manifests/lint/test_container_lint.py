@@ -100,7 +100,16 @@ def test_build_context_is_small_and_holds_no_secret():
         if (ROOT / path).is_file() and path != ".dockerignore"
     ]
     tops = {path.split("/", 1)[0] for path in files}
-    assert tops <= {"Dockerfile", "requirements", "server", "app", "deploy", "nginx", "monitoring"}
+    assert tops <= {
+        "Dockerfile",
+        "requirements",
+        "server",
+        "app",
+        "deploy",
+        "nginx",
+        "monitoring",
+        "certbot",
+    }
     secrets = [
         path
         for path in files

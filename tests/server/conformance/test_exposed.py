@@ -259,6 +259,11 @@ def application(environ, start_response):
         data = environ["wsgi.input"].read()
         start_response("200 OK", [("Content-Length", str(len(data)))])
         return [data]
+    if path == "/body-thread":  # the body's length and the thread the app ran in
+        data = environ["wsgi.input"].read()
+        body = f"{len(data)} {threading.current_thread().name}".encode()
+        start_response("200 OK", [("Content-Length", str(len(body)))])
+        return [body]
     if path == "/big":
         def chunks():
             for _ in range(int(environ["QUERY_STRING"] or 2000)):
@@ -304,8 +309,9 @@ def test_inline_a_client_that_never_reads_does_not_hold_up_the_others(tmp_path):
 
 
 def test_inline_a_trickled_body_waits_off_the_loop(tmp_path):
-    """--threads 1: a body arriving a byte at a time is read by an offload thread;
-    bystanders are answered meanwhile, and the slow request gets its whole body."""
+    """--threads 1: a body arriving a byte at a time is read by the loop for a second,
+    then by an offload thread; bystanders are answered meanwhile, and the slow
+    request gets its whole body."""
     (tmp_path / "one.py").write_text(ONE_AT_A_TIME_APP)
     process, port, log = _start(tmp_path, "--client-timeout", "20", app="one:application")
     try:
@@ -325,6 +331,81 @@ def test_inline_a_trickled_body_waits_off_the_loop(tmp_path):
         assert slow.response().status == 200
         slow.close()
     finally:
+        _stop(process)
+
+
+def _post_in_two_pieces(port: int, size: int, results: list) -> None:
+    """POST /body-thread with a body of ``size`` bytes, its second half 0.3 s after
+    the first (so the body is still arriving after the head); appends the answer."""
+    client = Client(socket.create_connection(("127.0.0.1", port), timeout=15))
+    try:
+        half = size // 2
+        client.send(request("POST", "/body-thread", [("Content-Length", str(size))]) + b"a" * half)
+        time.sleep(0.3)
+        client.send(b"b" * (size - half))
+        response = client.response("POST")
+        results.append((response.status, response.body.decode()))
+    except OSError as exc:
+        results.append((0, repr(exc)))
+    finally:
+        client.close()
+
+
+def test_inline_bodies_arriving_quickly_are_read_by_the_loop_a_budget_at_a_time(tmp_path):
+    """--threads 1: a body still arriving after its head, of at most 1 MiB, is read by
+    the event loop itself (the app then runs in the loop's thread: no offload thread
+    and its memory), at most 1 MiB of such bodies at once, the others waiting unread
+    in their sockets; a longer body goes to an offload thread."""
+    (tmp_path / "one.py").write_text(ONE_AT_A_TIME_APP)
+    process, port, log = _start(tmp_path, app="one:application")
+    try:
+        results: list = []
+        clients = [
+            threading.Thread(target=_post_in_two_pieces, args=(port, 384 * 1024, results))
+            for _ in range(8)
+        ]
+        for client in clients:
+            client.start()
+        for client in clients:
+            client.join(30)
+        print(f"\n  answers: {sorted(set(results))}")
+        assert results == [(200, f"{384 * 1024} MainThread")] * 8, log.read_text()
+        longer: list = []
+        _post_in_two_pieces(port, 2 * 1024 * 1024, longer)
+        assert longer == [(200, f"{2 * 1024 * 1024} app-0")]
+        assert _get(port, "/overlaps") == 200
+        assert "Traceback" not in log.read_text()
+    finally:
+        _stop(process)
+
+
+def test_inline_slow_bodies_taking_the_room_in_turn_hold_up_a_quick_one_briefly(tmp_path):
+    """--threads 1: five slow clients (1 MiB announced, half sent) would take the loop's
+    room for bodies in turn, a second or two each; a quick body waiting behind them
+    goes on in an offload thread after about two sweeps (1 s each) instead."""
+    (tmp_path / "one.py").write_text(ONE_AT_A_TIME_APP)
+    process, port, log = _start(tmp_path, "--client-timeout", "20", app="one:application")
+    size = 1024 * 1024
+    slow = [socket.create_connection(("127.0.0.1", port), timeout=20) for _ in range(5)]
+    try:
+        for sock in slow:
+            sock.sendall(request("POST", "/body", [("Content-Length", str(size))]))
+            sock.sendall(b"a" * (size // 2))
+        time.sleep(0.2)
+        answers: list = []
+        started = time.monotonic()
+        _post_in_two_pieces(port, 64 * 1024, answers)
+        waited = time.monotonic() - started
+        print(f"\n  the quick body was answered after {waited:.2f} s: {answers}")
+        assert answers == [(200, f"{64 * 1024} app-{answers[0][1][-1]}")], log.read_text()
+        assert waited < 4, log.read_text()
+        for sock in slow:  # the slow ones end well too
+            sock.sendall(b"b" * (size - size // 2))
+            response = Client(sock).response("POST")
+            assert (response.status, len(response.body)) == (200, size)
+    finally:
+        for sock in slow:
+            sock.close()
         _stop(process)
 
 

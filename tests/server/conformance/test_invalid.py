@@ -78,6 +78,9 @@ CASES = {
     # RFC 9112 §3: the request line
     "lower-case-method": (400, b"get /echo HTTP/1.1\r\nHost: h\r\n\r\n"),
     "space-in-target": (400, b"GET /a b HTTP/1.1\r\nHost: h\r\n\r\n"),
+    "two-spaces-before-target": (400, b"GET  /echo HTTP/1.1\r\nHost: h\r\n\r\n"),
+    "two-spaces-after-target": (400, b"GET /echo  HTTP/1.1\r\nHost: h\r\n\r\n"),
+    "two-spaces-no-fields": (400, b"GET  /echo HTTP/1.0\r\n\r\n"),
     "no-version": (505, b"GET /echo\r\n\r\n"),  # HTTP/0.9
     "bad-protocol-name": (400, b"GET /echo HTTX/1.1\r\nHost: h\r\n\r\n"),
     "http-2.0": (505, b"GET /echo HTTP/2.0\r\nHost: h\r\n\r\n"),

@@ -250,6 +250,25 @@ def test_requests_before_an_error_are_kept():
     assert len(parser.requests) == 1
 
 
+def test_a_request_line_with_extra_spaces_is_refused_at_every_split():
+    """RFC 9112 §3: method SP request-target SP HTTP-version; llhttp alone skips
+    the extra spaces. Checked on the wire, behind a pipelined request and a body,
+    whatever the reads."""
+    good = b"POST /a HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\n\r\nGET\r\n\r\n"
+    for bad in (b"GET  /b HTTP/1.1\r\nHost: h\r\n\r\n", b"GET /b  HTTP/1.1\r\nHost: h\r\n\r\n"):
+        stream = good + bad
+        for cut in range(1, len(stream)):
+            parser = parse(stream[:cut], stream[cut:])
+            assert [r.path for r in parser.requests] == [b"/a"], cut
+            assert parser.error is not None and parser.error.status == 400, cut
+        one_byte_reads = parse(*(stream[i : i + 1] for i in range(len(stream))))
+        assert one_byte_reads.error is not None and one_byte_reads.error.status == 400
+    # the same requests with single spaces, in one-byte reads: all parsed
+    fine = good + b"GET /b HTTP/1.1\r\nHost: h\r\n\r\n"
+    parser = parse(*(fine[i : i + 1] for i in range(len(fine))))
+    assert parser.error is None and [r.path for r in parser.requests] == [b"/a", b"/b"]
+
+
 def test_version_and_method_refusals():
     assert status_of(b"GET / HTTP/2.0\r\nHost: h\r\n\r\n") == 505
     assert status_of(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n") == 505

@@ -9,8 +9,10 @@ token and field-value characters, bad chunk sizes); this module adds what
 llhttp leaves to the server: the configured limits (414, 431, 413), also on a
 head still in flight, Host rules (RFC 9112 §3.2), the HTTP version (505),
 HTTP/1.0 with Transfer-Encoding (RFC 9112 §6.1), a final coding other than
-chunked (400, RFC 9112 §6.3; llhttp only sees it after our callback) and codings
-we don't implement before a final chunked (501, RFC 9112 §6.1).
+chunked (400, RFC 9112 §6.3; llhttp only sees it after our callback), codings
+we don't implement before a final chunked (501, RFC 9112 §6.1), and a request
+line that is not exactly ``method SP request-target SP HTTP-version CRLF``
+(RFC 9112 §3: llhttp skips extra spaces around the target).
 
 Responses are written by ``wsgistack.http.response``.
 """
@@ -111,6 +113,7 @@ _HOST = re.compile(r"(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9\-._~!$&'()*+,;=%]*)(?::[0-
 # longest is 13 bytes), the two SPs, "HTTP/1.1" and CRLF. A field line may take 4 beyond
 # its name and value: ":", one SP and CRLF.
 _REQUEST_LINE_OVERHEAD = 64
+_LINE_ENDS = {"1.1": b" HTTP/1.1\r\n", "1.0": b" HTTP/1.0\r\n"}  # a request line's, by version
 _FIELD_LINE_OVERHEAD = 4
 
 
@@ -174,6 +177,12 @@ class RequestParser:
         self._body_parser: httptools.HttpRequestParser | None = None
         self._chunk_line = 0
         self._max_chunk_line = self._max_field_line
+        # The request line is checked on the wire (_check_request_line): the bytes
+        # of the current feed(), where to search them from, and the bytes of earlier
+        # reads while a head is in flight.
+        self._data = b""
+        self._scan = 0
+        self._carry = bytearray()
         self._parser = httptools.HttpRequestParser(self)
 
     @property
@@ -189,6 +198,7 @@ class RequestParser:
             return
         if self.error is not None or self.stopped:
             return
+        self._data, self._scan = data, 0
         try:
             self._parser.feed_data(data)
         except httptools.HttpParserUpgrade as upgrade:
@@ -213,9 +223,21 @@ class RequestParser:
             self._fail(self._refusal(str(exc)))
         else:
             if not self._head_complete:
+                self._carry += data[self._scan :]  # bounded by one read and _bound_head
                 self._bound_head(data)
             elif self._chunk_lines:
                 self._bound_chunk_line(data)
+
+    def _find_request_line(self, line: bytes) -> None:
+        """Find ``line``, the request line of a head llhttp parsed from more than one
+        read, in those reads (on_headers_complete finds the others itself); HttpError
+        400 if it is not there."""
+        data = bytes(self._carry) + self._data
+        end = data.find(line)
+        self._carry.clear()
+        if end < 0:
+            raise HttpError(400, "request line is not method SP request-target SP HTTP-version")
+        self._scan = max(0, end + len(line) - (len(data) - len(self._data)))
 
     def _start_body(self, request: Request, rest: bytes) -> None:
         """Read the body of a request llhttp stopped at (an Upgrade head) with a
@@ -357,10 +379,22 @@ class RequestParser:
         version = request.http_version = self._parser.get_http_version()
         if version != "1.1" and version != "1.0":
             raise HttpError(505, f"HTTP/{version} is not supported")
-        method = request.method = self._parser.get_method().decode("ascii")
+        method_bytes = self._parser.get_method()
+        target = bytes(self._url)
+        # RFC 9112 §3: the request line, byte for byte, in what was received, searched
+        # from the end of the last one found: llhttp skips extra spaces around the target
+        line = method_bytes + b" " + target + _LINE_ENDS[version]
+        if self._carry:
+            self._find_request_line(line)
+        else:
+            end = self._data.find(line, self._scan)
+            if end < 0:
+                raise HttpError(400, "request line is not method SP request-target SP HTTP-version")
+            self._scan = end + len(line)
+        method = request.method = method_bytes.decode("ascii")
         if method == "CONNECT":
             raise HttpError(501, "CONNECT is not supported")  # we are no proxy
-        self._parse_target(request, bytes(self._url))
+        self._parse_target(request, target)
 
         hosts = 0
         framing: dict[str, str] = {}  # lower-case name -> first value, as Request.header()
