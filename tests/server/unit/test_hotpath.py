@@ -131,3 +131,20 @@ def test_setup_compiles_exactly_the_hot_modules():
         for source in ast.literal_eval(sources)
     ]
     assert modules == list(_hotpath.HOT_MODULES)
+
+
+def test_the_pxd_files_declare_every_attribute():
+    """An attribute the .py sets that its .pxd does not declare lands in the compiled
+    object's __dict__: it works, at a Python attribute's speed. Declare it."""
+    if _hotpath.forced_off():
+        pytest.skip("the .pxd files type the compiled classes only")
+    from wsgistack.http.parser import Limits, RequestParser
+    from wsgistack.http.response import Response
+
+    parser = RequestParser(Limits(4094, 100, 8190, 0))
+    parser.feed(b"POST /a?b HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n1\r\nx\r\n")
+    parser.feed(b"0\r\n\r\nGET / HTTP/1.1\r\nHo")
+    request = parser.requests[0]
+    response = Response(object(), request, True)  # no send: a connection is not needed
+    response.start_response("200 OK", [("Content-Length", "1")])
+    assert (vars(parser), vars(response)) == ({}, {})

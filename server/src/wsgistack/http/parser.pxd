@@ -29,3 +29,6 @@ cdef class RequestParser:
     cdef public Py_ssize_t _chunk_line
     cdef public object _max_chunk_line
     cdef public object _parser
+    cdef public object _data
+    cdef public Py_ssize_t _scan
+    cdef public bytearray _carry
