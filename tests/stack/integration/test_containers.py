@@ -1,7 +1,8 @@
 """Every running container of the stack, as Docker sees it (`docker inspect`):
 unprivileged, read-only, without capabilities or a way to gain privileges,
 bounded in memory, CPU and processes, with rotated logs and ports published on
-127.0.0.1 only; and no secret baked into any image."""
+127.0.0.1 only; no secret baked into any image; and the app's server running the
+hot path its image compiled."""
 
 from __future__ import annotations
 
@@ -84,3 +85,18 @@ def test_no_secret_in_the_image(containers, service):
         remove=True,
     )
     assert output.decode().split() == []
+
+
+def test_the_app_server_runs_the_hot_path_its_image_compiled(containers):
+    """The app image's wheel is compiled in its build stage (Dockerfile) and the
+    server running in the container has those extension modules loaded: its
+    processes map the compiled parser (hot path: compiled), not its .py source."""
+    script = (
+        "for maps in /proc/[0-9]*/maps; do "
+        'grep -q \'wsgistack/http/parser.cpython-.*\\.so\' "$maps" 2>/dev/null && echo "$maps"; '
+        "done; true"
+    )
+    result = containers["app"].exec_run(["sh", "-c", script])
+    mapped = result.output.decode().split()
+    print(f"\n  processes with the compiled parser mapped: {mapped}")
+    assert len(mapped) >= 2, "the server's master and workers should run the compiled hot path"
