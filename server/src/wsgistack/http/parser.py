@@ -229,15 +229,16 @@ class RequestParser:
                 self._bound_chunk_line(data)
 
     def _find_request_line(self, line: bytes) -> None:
-        """Find ``line``, the request line of a head llhttp parsed from more than one
-        read, in those reads (on_headers_complete finds the others itself); HttpError
-        400 if it is not there."""
-        data = bytes(self._carry) + self._data
-        end = data.find(line)
+        """Find ``line``, a request line on_headers_complete did not find in this read
+        alone, in the reads of its head (``_carry``, then this one) from ``_scan`` on;
+        HttpError 400 if it is not there."""
+        carried = len(self._carry)
+        data = bytes(self._carry) + self._data if carried else self._data
+        end = data.find(line, self._scan)  # _scan is 0 when a head was carried
         self._carry.clear()
         if end < 0:
             raise HttpError(400, "request line is not method SP request-target SP HTTP-version")
-        self._scan = max(0, end + len(line) - (len(data) - len(self._data)))
+        self._scan = max(0, end + len(line) - carried)
 
     def _start_body(self, request: Request, rest: bytes) -> None:
         """Read the body of a request llhttp stopped at (an Upgrade head) with a
@@ -384,12 +385,10 @@ class RequestParser:
         # RFC 9112 §3: the request line, byte for byte, in what was received, searched
         # from the end of the last one found: llhttp skips extra spaces around the target
         line = method_bytes + b" " + target + _LINE_ENDS[version]
-        if self._carry:
-            self._find_request_line(line)
+        end = -1 if self._carry else self._data.find(line, self._scan)
+        if end < 0:
+            self._find_request_line(line)  # the head came in several reads, or a 400
         else:
-            end = self._data.find(line, self._scan)
-            if end < 0:
-                raise HttpError(400, "request line is not method SP request-target SP HTTP-version")
             self._scan = end + len(line)
         method = request.method = method_bytes.decode("ascii")
         if method == "CONNECT":
