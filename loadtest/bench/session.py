@@ -173,12 +173,12 @@ class Session:
     ) -> subprocess.Popen | None:
         """py-spy sampling the one worker of a wsgistack engine during the last pinned
         ``hello`` round (off the engine's CPU), or None: another run, or no py-spy."""
-        executable = profile.py_spy()
         last_pinned_hello = (
             self.pins is not None and scenario.name == "hello" and round_no == self.settings.rounds
         )
         if not (last_pinned_hello and self.engine.name.startswith("wsgistack") and workers):
             return None
+        executable = profile.py_spy()
         if executable is None:
             print("bench: py-spy not found: no profile of wsgistack", file=sys.stderr)
             return None
