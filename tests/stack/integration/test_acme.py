@@ -161,17 +161,23 @@ def test_a_forced_renewal_under_load_replaces_it_and_fails_no_request(acme, repo
     assert result.failures() == []
 
 
+def assert_refused_in_one_line(run, name: str, reason: str) -> None:
+    """``acme.sh once`` for ``name`` failed (status 1) and said why in one line,
+    starting with ``reason``, keeping the current certificate."""
+    assert run.returncode == 1
+    assert run.stderr.startswith(f"acme: no certificate for {name} from {DIRECTORY}: {reason}"), (
+        run.stderr
+    )
+    assert run.stderr.endswith("; the current one stays\n") and run.stderr.count("\n") == 1
+
+
 def test_a_failed_challenge_keeps_the_certificate_and_says_why_in_one_line(acme):
     """A name that resolves to nginx but that nginx does not answer (444):
     pebble's validation fails; nothing is installed."""
     assert wait_until(acme.served_serial, ISSUED, interval=1)
     before = acme.served_serial()
     run = acme.certbot("acme.sh", "once", DOMAIN=STRAY)
-    assert run.returncode == 1
-    assert run.stderr.startswith(
-        f"acme: no certificate for {STRAY} from {DIRECTORY}: the HTTP-01 challenge failed: "
-    ), run.stderr
-    assert run.stderr.endswith("; the current one stays\n") and run.stderr.count("\n") == 1
+    assert_refused_in_one_line(run, STRAY, "the HTTP-01 challenge failed: ")
     assert acme.served_serial() == before
 
 
@@ -184,11 +190,7 @@ def test_an_unreachable_acme_server_keeps_the_certificate_and_says_why_in_one_li
         run = acme.certbot("acme.sh", "once", "--force-renewal")
     finally:
         pebble.start()
-    assert run.returncode == 1
-    assert run.stderr.startswith(
-        f"acme: no certificate for {DOMAIN} from {DIRECTORY}: cannot reach the ACME server ("
-    ), run.stderr
-    assert run.stderr.endswith("; the current one stays\n") and run.stderr.count("\n") == 1
+    assert_refused_in_one_line(run, DOMAIN, "cannot reach the ACME server (")
     assert acme.served_serial() == before
 
 
