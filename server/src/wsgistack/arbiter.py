@@ -44,6 +44,17 @@ from .worker import WORKER_BOOT_ERROR, WORKER_MAX_MEMORY, WORKER_MAX_REQUESTS, W
 log = logs.error_log
 MAX_WORKERS = 1024  # heartbeat slots
 KILL_GRACE = 2.0  # seconds between SIGABRT and SIGKILL for a timed-out worker
+# The signals the master handles (queued, then acted on by its loop).
+_HANDLED = (
+    signal.SIGTERM,
+    signal.SIGINT,
+    signal.SIGQUIT,
+    signal.SIGHUP,
+    signal.SIGTTIN,
+    signal.SIGTTOU,
+    signal.SIGUSR1,
+    signal.SIGCHLD,
+)
 
 
 @dataclass
@@ -115,16 +126,7 @@ class Arbiter:
         for fd in (self._wake_r, self._wake_w):
             os.set_blocking(fd, False)
         signal.set_wakeup_fd(self._wake_w)
-        for sig in (
-            signal.SIGTERM,
-            signal.SIGINT,
-            signal.SIGQUIT,
-            signal.SIGHUP,
-            signal.SIGTTIN,
-            signal.SIGTTOU,
-            signal.SIGUSR1,
-            signal.SIGCHLD,
-        ):
+        for sig in _HANDLED:
             signal.signal(sig, self._queue_signal)
         try:
             return self._loop()
@@ -225,7 +227,14 @@ class Arbiter:
         used = {w.slot for w in self.workers.values()}
         slot = next(i for i in range(MAX_WORKERS) if i not in used)
         heartbeat = self.heartbeats.slot(slot)
-        pid = os.fork()
+        # A signal sent to the new worker before it has its own handlers would
+        # run the master's (inherited) and be lost: it waits, blocked, instead.
+        mask = signal.pthread_sigmask(signal.SIG_BLOCK, _HANDLED)
+        try:
+            pid = os.fork()
+        except OSError:
+            signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+            raise
         if pid == 0:  # the worker
             metric_files.set_identity(metric_files.worker_identity(slot))
             status = 1
@@ -234,12 +243,15 @@ class Arbiter:
                 os.close(self._wake_r)
                 os.close(self._wake_w)
                 worker = Worker(self.cfg, self.listeners, heartbeat, self.app, server=self)
+                worker.install_signal_handlers()
+                signal.pthread_sigmask(signal.SIG_SETMASK, mask)  # what waited arrives now
                 run_hook(self.cfg, "post_fork", self, worker)
                 worker.run()
             except BaseException:
                 log.exception("worker failed")
             finally:
                 os._exit(status)
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
         self.workers[pid] = WorkerInfo(slot, self.generation, time.monotonic())
         log.info("spawned worker %d (generation %d)", pid, self.generation)
 

@@ -174,8 +174,10 @@ class Worker:
         self._duration_children: dict[tuple[str, int, str], Histogram] = {}
 
     # -- lifecycle -----------------------------------------------------------
-    def run(self) -> None:
-        """Load the app, serve, and exit the process (never returns)."""
+    def install_signal_handlers(self) -> None:
+        """Replace the master's handlers, inherited through fork, with the worker's:
+        SIGTERM stops gracefully, SIGQUIT at once, SIGABRT (``--timeout``) logs
+        what was running and exits, SIGUSR1 reopens the logs."""
         signal.signal(signal.SIGTERM, self._graceful)
         signal.signal(signal.SIGQUIT, lambda *_: os._exit(0))
         signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -184,6 +186,9 @@ class Worker:
         for sig in (signal.SIGHUP, signal.SIGTTIN, signal.SIGTTOU):
             signal.signal(sig, signal.SIG_IGN)  # the master's signals (a hang-up reaches the group)
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+
+    def run(self) -> None:
+        """Load the app, serve, and exit the process (never returns)."""
         if self.app is None:
             try:
                 self.app = load_app(self.cfg.app)

@@ -339,6 +339,26 @@ def test_sigquit_stops_at_once(spawn):
     assert not any(os.path.exists(f"/proc/{pid}") for pid in workers)
 
 
+def test_a_stop_while_a_worker_starts_reaches_that_worker(spawn, tmp_path):
+    """SIGTERM just after a fork: the new worker, still in post_fork, must stop
+    too. It used to run the master's inherited handler, lose the signal and serve
+    on until --graceful-timeout killed it."""
+    started = tmp_path / "started"
+    hooks = tmp_path / "hooks.py"
+    hooks.write_text(
+        "import pathlib, time\n"
+        "def post_fork(server, worker):\n"
+        f"    pathlib.Path({str(started)!r}).touch()\n"
+        "    time.sleep(1)\n"
+    )
+    server = spawn("-w", "1", "--graceful-timeout", "20", "-c", str(hooks))
+    assert wait_until(started.exists, 10), server.log()
+    server.proc.send_signal(signal.SIGTERM)
+    assert server.proc.wait(10) == 0, server.log()
+    log = server.log()
+    assert re.search(r"worker \d+ exiting", log) and "still running after" not in log
+
+
 # -- worker count and logs ----------------------------------------------------------
 
 
