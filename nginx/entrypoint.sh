@@ -88,6 +88,12 @@ if [ ! -r /etc/nginx/certs/fullchain.pem ] || [ ! -r /etc/nginx/certs/privkey.pe
         "readable by uid $(id -u) (run scripts/gen-cert.sh or set TLS_CERT_DIR)" >&2
     exit 1
 fi
+# The error log of refused TLS handshakes (templates/default-server.conf),
+# which mtail counts and empties: writable by mtail's user too, whichever
+# container created it.
+tls_log=/run/nginx-log/tls.log
+[ -e "$tls_log" ] || (umask 000 && : >"$tls_log")
+[ ! -O "$tls_log" ] || chmod 0666 "$tls_log"
 /usr/local/bin/upstreams.sh render
 /usr/local/bin/certs.sh render
 nginx -t -q -e stderr

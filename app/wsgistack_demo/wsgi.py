@@ -11,8 +11,9 @@ Endpoints, for exercising every hop of the stack:
                                       args, headers, remote_addr, scheme, server_protocol,
                                       body_size, hostname, pid; with an X-Powered-By
                                       header, which a proxy in front should not pass on;
-                                      ?no_transform=1 adds Cache-Control: no-transform
-                                      (what nginx's compression does with it)
+                                      ?cache_control=V sends Cache-Control: V (letters,
+                                      digits, spaces and , = - only), e.g. no-transform,
+                                      which nginx's compression honours
     GET  /api/work?ms=N               N ms (0..10000) of CPU-bound SHA-256 hashing:
                                       {"ms": N, "iterations": k}
     GET  /api/sleep?ms=N              sleeps N ms (0..60000): {"ms": N}
@@ -68,6 +69,8 @@ SLOWDOWN_CHECK_INTERVAL = 1.0  # seconds between looks at SLOWDOWN_FILE, per pro
 PROBES = frozenset({"/healthz", "/readyz"})
 GET = frozenset({"GET", "HEAD"})
 _INTEGER = re.compile(r"-?[0-9]+")
+# What /api/echo?cache_control= may send: directives, never a line break.
+_CACHE_CONTROL = re.compile(r"[A-Za-z0-9 ,=-]+")
 
 Environ = dict[str, Any]
 StartResponse = Callable[..., Any]
@@ -184,8 +187,9 @@ def echo(environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
             headers[key.replace("_", "-").title()] = environ[key]
     query = environ.get("QUERY_STRING", "")
     extra = [("X-Powered-By", "wsgistack-demo")]
-    if parse_qs(query).get("no_transform") == ["1"]:
-        extra.append(("Cache-Control", "no-transform"))
+    cache_control = parse_qs(query).get("cache_control", [""])[-1]
+    if _CACHE_CONTROL.fullmatch(cache_control):
+        extra.append(("Cache-Control", cache_control))
     return _json(
         start_response,
         200,

@@ -7,12 +7,18 @@
 # (rotation), reads the old one to its end through its open descriptor, then
 # the new one from its start: no line is lost. The old file's memory is freed
 # when mtail closes it.
+# Also tail tls.log, the error log of the TLS handshakes nginx refused
+# (nginx/templates/default-server.conf.template). nginx keeps an error log
+# open, so that one is emptied in place past 16 MiB (nginx appends, so its
+# next line starts the file again; mtail reads a shrunk file from its start):
+# the lines nginx writes between mtail's last read and the truncation are lost.
 set -eu
 dir=/run/nginx-log
 umask 000   # nginx's workers (another user, another container) append to it
 # Created here unless nginx was first (Swarm and Kubernetes start the two
 # side by side): nginx's file is readable, and the first rotation replaces it.
 [ -e "$dir/metrics.log" ] || : >"$dir/metrics.log"
+[ -e "$dir/tls.log" ] || : >"$dir/tls.log"
 (
     while sleep 10; do
         size=$(stat -c %s "$dir/metrics.log" 2>/dev/null || echo 0)
@@ -20,7 +26,11 @@ umask 000   # nginx's workers (another user, another container) append to it
             : >"$dir/metrics.log.new"
             mv -f "$dir/metrics.log.new" "$dir/metrics.log"
         fi
+        size=$(stat -c %s "$dir/tls.log" 2>/dev/null || echo 0)
+        if [ "$size" -gt 16777216 ]; then
+            : >"$dir/tls.log" || true   # not writable: nginx made it before it chmods it
+        fi
     done
 ) &
-exec mtail --progs /etc/mtail --logs "$dir/metrics.log" --port 3903 \
+exec mtail --progs /etc/mtail --logs "$dir/metrics.log" --logs "$dir/tls.log" --port 3903 \
     --emit_prog_label=false --logtostderr "$@"

@@ -145,9 +145,11 @@ def test_echo_announces_itself_with_x_powered_by():
     assert call("/api/echo")[1]["X-Powered-By"] == "wsgistack-demo"
 
 
-def test_echo_sends_no_transform_when_asked():
-    assert call("/api/echo", query="no_transform=1")[1]["Cache-Control"] == "no-transform"
+def test_echo_sends_the_cache_control_asked_for_if_it_is_plain():
+    sent = call("/api/echo", query="cache_control=private,%20no-transform")[1]
+    assert sent["Cache-Control"] == "private, no-transform"
     assert "Cache-Control" not in call("/api/echo")[1]
+    assert "Cache-Control" not in call("/api/echo", query="cache_control=a%0d%0aX-Forged:%201")[1]
 
 
 @pytest.mark.parametrize("path", ["/", "/healthz", "/readyz"])

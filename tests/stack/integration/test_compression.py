@@ -1,7 +1,8 @@
 """Compression at nginx (COMPRESSION; nginx/templates/compression.conf.template):
-brotli first, else gzip, for text above the minimum length, never for images;
-and the static files' Cache-Control (static-cache.conf.template). Bodies are
-read as sent (not decoded by the client) and decoded here."""
+brotli first, else gzip, for text above the minimum length, never for images
+nor for an answer the app marked Cache-Control: no-transform; and the static
+files' Cache-Control (static-cache.conf.template). Bodies are read as sent (not
+decoded by the client) and decoded here."""
 
 from __future__ import annotations
 
@@ -88,16 +89,23 @@ def test_responses_under_the_minimum_length_are_not_compressed(stack, short, lon
     assert fetch(stack, long, "br, gzip")[0]["content-encoding"] == "br"
 
 
-def test_no_transform_does_not_stop_nginx_compression(stack):
-    """The limit docs/security.md states: nginx's gzip and brotli filters decide
-    on status, type, length and an existing Content-Encoding only, and their
-    switches take no variable, so an app's Cache-Control: no-transform is not
-    honoured (COMPRESSION=off is the way out). Fails if nginx ever honours it:
-    then the docs change."""
-    headers, body = fetch(stack, "/api/echo", "br, gzip", no_transform="1")
-    assert headers["cache-control"] == "no-transform"
-    assert headers["content-encoding"] == "br"
-    assert json.loads(brotli.decompress(body))["args"] == {"no_transform": ["1"]}
+@pytest.mark.parametrize("accept", ["br, gzip", "gzip"])
+@pytest.mark.parametrize(
+    "cache_control", ["no-transform", "private, No-Transform", "no-transform,max-age=0"]
+)
+def test_an_answer_marked_no_transform_goes_as_the_app_wrote_it(stack, accept, cache_control):
+    """RFC 9111 §5.2.2.6, through the Lua header filter in compression.conf."""
+    headers, body = fetch(stack, "/api/echo", accept, cache_control=cache_control)
+    assert headers["cache-control"] == cache_control
+    assert "content-encoding" not in headers
+    assert json.loads(body)["args"] == {"cache_control": [cache_control]}
+
+
+@pytest.mark.parametrize("cache_control", ["no-store", "no-transformed", "x-no-transform"])
+def test_other_cache_directives_leave_the_answer_compressed(stack, cache_control):
+    headers, body = fetch(stack, "/api/echo", "br, gzip", cache_control=cache_control)
+    assert headers["content-encoding"] == "br" and varies_on_accept_encoding(headers)
+    assert json.loads(brotli.decompress(body))["args"] == {"cache_control": [cache_control]}
 
 
 def test_fingerprinted_static_names_are_kept_a_year(stack):

@@ -1,15 +1,16 @@
 """nginx's default server for unknown hosts (nginx/templates/default-server.conf.template),
 over raw sockets: a Host that is none of SERVER_NAME's names (or the internal
 ones) gets its connection closed without a response (444, counted by mtail), a
-TLS server name that is none of them gets the handshake refused; the names,
-an IP literal without a server name, the service name `proxy` and the
-health check of any orchestrator keep working."""
+TLS server name that is none of them gets the handshake refused (counted by
+mtail too); the names, an IP literal without a server name, the service name
+`proxy` and the health check of any orchestrator keep working."""
 
 from __future__ import annotations
 
 import socket
 import ssl
 import subprocess
+import time
 
 import pytest
 
@@ -21,6 +22,7 @@ from tests.support.rawhttp import exchange, first_response, request
 pytestmark = pytest.mark.integration
 
 UNKNOWN = "unknown.example"
+REJECTED = "nginx_ssl_handshakes_rejected_total"
 
 
 def _http(stack, payload: bytes) -> tuple[bytes, bool]:
@@ -54,12 +56,39 @@ def test_an_unknown_host_over_https_gets_the_connection_closed_and_is_counted(st
     )
 
 
-def test_a_handshake_naming_an_unknown_host_is_refused(stack):
+def test_a_handshake_naming_an_unknown_host_is_refused_and_counted(stack):
+    before = nginx_value(stack, REJECTED)
+    for _ in range(3):
+        with pytest.raises(ssl.SSLError, match="UNRECOGNIZED_NAME"):
+            sent = request("GET", "/", host=UNKNOWN)
+            _https(stack.ssl_context(), stack.https_port, UNKNOWN, sent)
+    assert wait_until(lambda: nginx_value(stack, REJECTED) >= before + 3, 10, interval=0.2)
+    assert b"handshake rejected" in stack.container("proxy").logs(tail=50)
+    # Only the refused ones: a handshake for a known name is not counted.
+    time.sleep(1)  # mtail has read every earlier line (it polls its files)
+    counted = nginx_value(stack, REJECTED)
+    sent = request("GET", "/", host="localhost")
+    assert first_response(*_https(stack.ssl_context(), stack.https_port, "localhost", sent))
+    time.sleep(1)
+    assert nginx_value(stack, REJECTED) == counted
+
+
+def test_the_refused_handshakes_log_is_emptied_past_16_mib_and_still_counted(stack):
+    """mtail's entrypoint empties the error log nginx keeps open (it polls every
+    10 s); mtail then reads the shrunk file from its start."""
+    proxy = stack.container("proxy")
+    log = "/run/nginx-log/tls.log"
+    filler = f"yes 'a line that counts nothing' | head -c 17000000 >>{log}"
+    assert proxy.exec_run(["sh", "-c", filler]).exit_code == 0
+
+    def size() -> int:
+        return int(proxy.exec_run(["stat", "-c", "%s", log]).output)
+
+    assert wait_until(lambda: size() < 1_000_000, 30, interval=0.5), size()
+    before = nginx_value(stack, REJECTED)
     with pytest.raises(ssl.SSLError, match="UNRECOGNIZED_NAME"):
         _https(stack.ssl_context(), stack.https_port, UNKNOWN, request("GET", "/", host=UNKNOWN))
-    assert wait_until(
-        lambda: b"handshake rejected" in stack.container("proxy").logs(tail=50), 10, interval=0.2
-    )
+    assert wait_until(lambda: nginx_value(stack, REJECTED) == before + 1, 10, interval=0.2)
 
 
 @pytest.mark.parametrize("name", SERVER_NAME.split())

@@ -82,6 +82,7 @@ def test_mtail_turns_nginx_lines_into_metrics(stack):
         "mtail",
         "--progs=/etc/mtail",
         "--logs=/monitoring/tests/nginx-metrics.log",
+        "--logs=/monitoring/tests/nginx-tls.log",
         "--one_shot",
         "--one_shot_format=prometheus",
         "--emit_prog_label=false",
@@ -114,6 +115,8 @@ def test_mtail_turns_nginx_lines_into_metrics(stack):
     assert value(upstream, upstream_status="504") == 1
     assert value(upstream, upstream_status="404") == 1
     assert value("nginx_upstream_response_time_seconds_sum", upstream_status="404") == 0.2
+    # The refused handshakes, from the catch-all server's error log: no other line.
+    assert value("nginx_ssl_handshakes_rejected_total") == 2
 
 
 def _dashboard_queries() -> list[str]:
