@@ -28,7 +28,7 @@ umask 000   # nginx's workers (another user, another container) append to it
         fi
         size=$(stat -c %s "$dir/tls.log" 2>/dev/null || echo 0)
         if [ "$size" -gt 16777216 ]; then
-            : >"$dir/tls.log" || true   # not writable: nginx made it before it chmods it
+            truncate -s 0 "$dir/tls.log" || true   # nginx's, not yet writable: next time
         fi
     done
 ) &
