@@ -19,15 +19,14 @@ umask 000   # nginx's workers (another user, another container) append to it
 # side by side): nginx's file is readable, and the first rotation replaces it.
 [ -e "$dir/metrics.log" ] || : >"$dir/metrics.log"
 [ -e "$dir/tls.log" ] || : >"$dir/tls.log"
+full() { [ "$(stat -c %s "$dir/$1" 2>/dev/null || echo 0)" -gt 16777216 ]; }
 (
     while sleep 10; do
-        size=$(stat -c %s "$dir/metrics.log" 2>/dev/null || echo 0)
-        if [ "$size" -gt 16777216 ]; then
+        if full metrics.log; then
             : >"$dir/metrics.log.new"
             mv -f "$dir/metrics.log.new" "$dir/metrics.log"
         fi
-        size=$(stat -c %s "$dir/tls.log" 2>/dev/null || echo 0)
-        if [ "$size" -gt 16777216 ]; then
+        if full tls.log; then
             truncate -s 0 "$dir/tls.log" || true   # nginx's, not yet writable: next time
         fi
     done

@@ -56,12 +56,16 @@ def test_an_unknown_host_over_https_gets_the_connection_closed_and_is_counted(st
     )
 
 
+def _refused_handshake(stack) -> None:
+    """A handshake naming UNKNOWN, which nginx must refuse with unrecognized_name."""
+    with pytest.raises(ssl.SSLError, match="UNRECOGNIZED_NAME"):
+        _https(stack.ssl_context(), stack.https_port, UNKNOWN, request("GET", "/", host=UNKNOWN))
+
+
 def test_a_handshake_naming_an_unknown_host_is_refused_and_counted(stack):
     before = nginx_value(stack, REJECTED)
     for _ in range(3):
-        with pytest.raises(ssl.SSLError, match="UNRECOGNIZED_NAME"):
-            sent = request("GET", "/", host=UNKNOWN)
-            _https(stack.ssl_context(), stack.https_port, UNKNOWN, sent)
+        _refused_handshake(stack)
     assert wait_until(lambda: nginx_value(stack, REJECTED) >= before + 3, 10, interval=0.2)
     assert b"handshake rejected" in stack.container("proxy").logs(tail=50)
     # Only the refused ones: a handshake for a known name is not counted.
@@ -86,8 +90,7 @@ def test_the_refused_handshakes_log_is_emptied_past_16_mib_and_still_counted(sta
 
     assert wait_until(lambda: size() < 1_000_000, 30, interval=0.5), size()
     before = nginx_value(stack, REJECTED)
-    with pytest.raises(ssl.SSLError, match="UNRECOGNIZED_NAME"):
-        _https(stack.ssl_context(), stack.https_port, UNKNOWN, request("GET", "/", host=UNKNOWN))
+    _refused_handshake(stack)
     assert wait_until(lambda: nginx_value(stack, REJECTED) == before + 1, 10, interval=0.2)
 
 
