@@ -72,9 +72,7 @@ class Input:
             size = len(body)
         while len(body) < size and self._fill():
             pass
-        data = bytes(body[:size])
-        del body[:size]
-        return data
+        return body.read(size)
 
     def readline(self, size: int | None = -1) -> bytes:
         """One line with its b"\\n" (at most ``size`` bytes); b"" at the body's end."""
@@ -82,7 +80,7 @@ class Input:
         limit = None if size is None or size < 0 else size
         start = 0
         while True:
-            end = body.find(b"\n", start)
+            end = body.find_newline(start)
             if end >= 0:
                 n = end + 1
                 break
@@ -95,9 +93,7 @@ class Input:
                 break
         if limit is not None:
             n = min(n, limit)
-        data = bytes(body[:n])
-        del body[:n]
-        return data
+        return body.read(n)
 
     def readlines(self, hint: int | None = -1) -> list[bytes]:
         """The remaining lines; stops after the line that reaches ``hint`` bytes (> 0)."""

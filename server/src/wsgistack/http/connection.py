@@ -12,7 +12,11 @@ from collections.abc import Callable
 from .._types import Environ
 from .parser import Limits, RequestParser
 
-RECV_SIZE = 64 * 1024  # bytes per recv(2)
+RECV_SIZE = 64 * 1024  # bytes per recv(2) of a body
+# bytes per recv(2) while no request head is complete: a head fits (nginx's, a
+# browser's), and a connection whose body waits for its turn (the inline loop reads
+# one at a time, see worker._LOOP_BODY_BUDGET) holds this much of it, not RECV_SIZE
+HEAD_RECV_SIZE = 8 * 1024
 SEND_SLICE = 256 * 1024  # bytes per sendall(2) of a large write, progress between
 
 
@@ -116,11 +120,12 @@ class Connection:
         Raises ClientDisconnected on end of stream, OSError on socket errors
         (BlockingIOError when io_timeout passed).
         """
+        size = RECV_SIZE if self.parser.requests else HEAD_RECV_SIZE
         if wait and self.app_lock is not None:
             with _released(self.app_lock):
-                data = self.sock.recv(RECV_SIZE)
+                data = self.sock.recv(size)
         else:
-            data = self.sock.recv(RECV_SIZE, 0 if wait else socket.MSG_DONTWAIT)
+            data = self.sock.recv(size, 0 if wait else socket.MSG_DONTWAIT)
         if not data:
             raise ClientDisconnected("client closed the connection")
         if wait:  # a handler waiting for a body: it progresses

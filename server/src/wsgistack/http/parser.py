@@ -27,6 +27,8 @@ from typing import NoReturn
 
 import httptools
 
+from .body import Body
+
 
 class HttpError(Exception):
     """A request the server refuses: answer ``status`` (an HTTP status code)
@@ -72,7 +74,7 @@ class Request:
     chunked: bool = False
     keep_alive: bool = True
     expect_continue: bool = False
-    body: bytearray = field(default_factory=bytearray)
+    body: Body = field(default_factory=Body)  # received, not yet read by the app
     body_received: int = 0  # bytes of body parsed so far (bytes 'body' has handed out included)
     complete: bool = False  # the whole message, body included, has been parsed
 
@@ -489,7 +491,7 @@ class RequestParser:
         request.body_received += len(body)
         if request.body_received > self._max_body:
             raise HttpError(413, "request body larger than limit_request_body")
-        request.body += body
+        request.body.append(body)
         self._body_seen = True
 
     def on_message_complete(self) -> None:
