@@ -11,7 +11,9 @@ at a time (the offload threads hold the worker's app lock except while they
 wait for their client). With ``--threads N`` a pool of N threads runs the
 app while the loop keeps accepting and watching idle connections; when all
 N are busy the worker stops accepting, so the kernel's queue and the other
-workers take the load (accept back-pressure).
+workers take the load (accept back-pressure). A thread done with a keep-alive
+request re-arms its connection and takes the next waiting request itself
+(Worker._handler_thread), so the loop sees a request once, when it arrives.
 """
 
 from __future__ import annotations
@@ -90,6 +92,8 @@ _OFFLOAD_THREADS = 32
 # upload: 36 MiB per worker when each body went to an offload thread, 26.5 now).
 _LOOP_BODY_BUDGET = 1 << 20  # bytes
 _LOOP_BODY_WAIT = 1.0  # seconds
+# --threads N with epoll (Linux): a connection armed for one readiness event at a time
+_ARMED = select.EPOLLIN | select.EPOLLONESHOT if hasattr(select, "EPOLLONESHOT") else 0
 
 
 def resident_memory() -> int:
@@ -138,6 +142,18 @@ class Worker:
             min(cfg.client_timeout, cfg.timeout / 2) if cfg.timeout else cfg.client_timeout
         ) or None
         self.selector = selectors.DefaultSelector()
+        # --threads N on Linux: a connection stays registered while a thread serves it,
+        # armed for one event at a time (EPOLLONESHOT, on the selector's own epoll
+        # object); the thread that served it re-arms it and says it is free (``freed``),
+        # waking the loop only when a request or the listen queue waits for a thread.
+        # Per keep-alive request that saves the loop an unregister, a register and a
+        # wake-up, each a hand-off of the GIL. None: the loop unregisters each connection
+        # it hands to a thread and registers it again when the thread gives it back.
+        self.epoll: select.epoll | None = None
+        if not self.inline and isinstance(self.selector, selectors.EpollSelector):
+            self.epoll = getattr(self.selector, "_selector", None)
+        self.serving: set[Connection] = set()  # owned by a thread, or waiting for one (epoll)
+        self.freed: deque[None] = deque()  # one per thread freed without the loop (epoll)
         self.exit_status = 0
         self.requests_left = (
             cfg.max_requests + random.randint(0, cfg.max_requests_jitter)
@@ -255,6 +271,8 @@ class Worker:
                 tick = _FIRST_REQUEST_GRACE  # accept again once their hold expires
             elif not self.accepting:  # resume after a pause, or once connections closed
                 tick = min(tick, _ACCEPT_PAUSE)
+            if self.freed:  # freed after the loop last counted: count them at once
+                tick = 0
             for key, _ in self.selector.select(tick):
                 if key.data is _ACCEPT:
                     if self._free_handlers():  # an earlier event may have taken the last
@@ -264,6 +282,9 @@ class Worker:
                     self._drain_wakeups(wake_r)
                 else:
                     self._readable(key.data)
+            while self.freed:
+                self.freed.popleft()
+                self.busy -= 1
             if self.pending and self.busy < cfg.threads and self.alive:
                 self._accept_waiting()
             while self.pending and self.busy < cfg.threads:
@@ -404,12 +425,16 @@ class Worker:
         self.connections.add(conn)
         conn.idle_since = time.monotonic()
         self.selector.register(sock, selectors.EVENT_READ, conn)
+        if self.epoll is not None:
+            self.epoll.modify(sock.fileno(), _ARMED)
         if not self.inline:
             self.fresh[conn] = conn.idle_since
         self._readable(conn)  # its request is usually there already (nginx sends at once)
         return True
 
     def _readable(self, conn: Connection) -> None:
+        if self.serving and conn in self.serving:
+            return  # data came while a thread owns it (armed since its accept): the thread's
         if conn.lingering:
             self._discard(conn)
             return
@@ -447,7 +472,10 @@ class Worker:
             else:
                 self._release(conn)
             return
-        self.selector.unregister(conn.sock)  # a thread owns it until it comes back
+        if self.epoll is not None:  # disarmed by this event (EPOLLONESHOT)
+            self.serving.add(conn)
+        else:
+            self.selector.unregister(conn.sock)  # a thread owns it until it comes back
         if self.busy < self.cfg.threads:
             self._dispatch(conn)
         else:
@@ -455,6 +483,7 @@ class Worker:
 
     def _close(self, conn: Connection) -> None:
         self.fresh.pop(conn, None)
+        self.serving.discard(conn)
         if self.loading:
             self._unload(conn)
         self.connections.discard(conn)
@@ -489,8 +518,10 @@ class Worker:
         conn.lingering, conn.idle_since = True, time.monotonic()
         try:
             self.selector.register(conn.sock, selectors.EVENT_READ, conn)
-        except KeyError:
-            pass  # inline mode: still registered
+        except KeyError:  # still registered: inline mode, or armed once (epoll)
+            if self.epoll is not None:
+                with contextlib.suppress(OSError):  # else closed by _close_idle
+                    self.epoll.modify(conn.sock.fileno(), _ARMED)
 
     def _discard(self, conn: Connection) -> None:
         """Read and drop what a lingering connection's client still sends."""
@@ -514,6 +545,8 @@ class Worker:
             if not isinstance(conn, Connection):
                 continue
             waited = now - conn.idle_since
+            if conn in self.serving:
+                continue  # a thread's, or waiting for one
             if conn.lingering:
                 if waited >= min(keep_for, _LINGER):
                     self._close(conn)
@@ -635,10 +668,17 @@ class Worker:
         self.work.put(conn)
 
     def _handler_thread(self) -> None:
-        """Serve dispatched connections until handed None; each goes back to the loop."""
+        """Serve dispatched connections until handed None; each goes back to the loop.
+        With epoll, a thread that gave its connection back takes the oldest request
+        waiting for a thread itself, unless a connection waits in the listen queue
+        (those go first, see _accept_waiting): no hand-off through the loop."""
         assert self.work is not None
         get = self.work.get
-        while (conn := get()) is not None:
+        listen_queue = select.poll()  # the listening sockets, to see if one has a connection
+        for listener in self.listeners if self.epoll is not None else ():
+            listen_queue.register(listener, select.POLLIN)
+        conn = get()
+        while conn is not None:
             try:
                 if self.inline:
                     with self.app_lock:
@@ -648,11 +688,56 @@ class Worker:
             except Exception:  # a bug of ours: lose the connection, not the thread
                 logs.error_log.exception("worker %d: error serving a connection", os.getpid())
                 keep = False
+            if keep and self.alive and self.epoll is not None:
+                if self._rearm(conn):
+                    conn = self._take_pending(listen_queue)
+                    if conn is None:
+                        self._freed()
+                        conn = get()
+                    continue
+                keep = False  # it could not be armed: the loop closes it
             self.returned.append((conn, keep))
-            try:
-                os.write(self._wake_w, b"\0")
-            except BlockingIOError:
-                pass  # the pipe is full: the loop is waking anyway
+            self._wake()
+            conn = get()
+
+    def _wake(self) -> None:
+        """Wake the loop from a handler thread."""
+        try:
+            os.write(self._wake_w, b"\0")
+        except BlockingIOError:
+            pass  # the pipe is full: the loop is waking anyway
+
+    def _rearm(self, conn: Connection) -> bool:
+        """In a handler thread (epoll): give ``conn``, kept alive, back to the loop by
+        arming it for its next request; False if it could not be armed."""
+        conn.idle_since = time.monotonic()
+        self.serving.discard(conn)
+        try:
+            self.epoll.modify(conn.sock.fileno(), _ARMED)  # type: ignore[union-attr]
+        except (OSError, ValueError):
+            self.serving.add(conn)
+            return False
+        return True
+
+    def _take_pending(self, listen_queue: select.poll) -> Connection | None:
+        """In a handler thread: the oldest connection whose request waits for a thread,
+        or None (none, or a connection waits in the listen queue: the loop's turn)."""
+        if not self.pending or listen_queue.poll(0):
+            return None
+        try:
+            return self.pending.popleft()
+        except IndexError:  # the loop took it meanwhile
+            return None
+
+    def _freed(self) -> None:
+        """In a handler thread (epoll): count this thread free for the loop; wake the
+        loop only if it may be waiting for a free thread (requests pending, or
+        accepting stopped). The loop counts ``freed`` after it queues a request or
+        stops accepting, and this looks at those after adding to ``freed``: one of
+        the two always sees the other."""
+        self.freed.append(None)
+        if self.pending or not self.accepting:
+            self._wake()
 
     def _drain_wakeups(self, fd: int) -> None:
         try:
@@ -663,6 +748,7 @@ class Worker:
         while self.returned:
             conn, keep = self.returned.popleft()
             self.busy -= 1
+            self.serving.discard(conn)
             if self.inline:  # back to the loop's thread
                 conn.offload, conn.app_lock, conn.on_progress = True, None, self.heartbeat.beat
             if keep and self.alive:

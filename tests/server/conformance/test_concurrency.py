@@ -205,3 +205,56 @@ def test_stopping_worker_closes_its_listeners_so_new_connections_are_refused(
     assert not answered_now(holds.clients[0], 0)  # still in flight
     [_] = holds.release()
     assert target.proc.wait(20) == 0
+
+
+def test_a_freed_thread_takes_waiting_requests_in_order_after_the_listen_queue(
+    connect, server_factory, tmp_path
+):
+    """--threads 2, one worker, every thread holding a request: requests that came on
+    its open keep-alive connections wait for a thread in arrival order, and a
+    connection that waits in the listen queue goes before them (accept back-pressure
+    must not starve it). A thread that finishes gives its connection back armed for
+    its next request and runs what waits itself, so this is the order in which the
+    waiting holds start as the running ones are released one by one; each connection
+    then serves another request."""
+    target = server_factory("--threads", "2", workers=1)
+    clients = {name: connect(target) for name in ("a", "b", "c", "d")}
+    for client in clients.values():  # accepted, served, idle: the worker holds all four
+        client.send(request(target="/pid"))
+        assert client.response().status == 200
+    folders = {}
+    for name in ("a", "b", "c", "d", "new"):
+        folders[name] = tmp_path / name
+        folders[name].mkdir()
+
+    def hold(name: str, client) -> None:
+        client.send(request(target=f"/hold?dir={folders[name]}&name={name}"))
+
+    hold("a", clients["a"])
+    hold("b", clients["b"])
+    for name in ("a", "b"):
+        assert wait_until((folders[name] / f"started-{name}").exists), f"hold {name} never ran"
+    hold("c", clients["c"])  # read by the loop: waits for a thread
+    hold("d", clients["d"])
+    time.sleep(0.3)  # both read and waiting by now
+    clients["new"] = connect(target)  # stays in the listen queue: no thread is free
+    hold("new", clients["new"])
+    time.sleep(0.3)
+    started = lambda name: (folders[name] / f"started-{name}").exists()  # noqa: E731
+    assert not any(started(name) for name in ("c", "d", "new"))
+
+    order = []
+    for running in ("a", "b", "new"):  # release one; exactly one waiting hold starts
+        (folders[running] / "release").touch()
+        assert clients[running].response().status == 200
+        assert wait_until(
+            lambda: sum(started(name) for name in ("c", "d", "new")) == len(order) + 1
+        ), f"nothing started after {running} ended"
+        order.extend(name for name in ("new", "c", "d") if started(name) and name not in order)
+    for running in ("c", "d"):
+        (folders[running] / "release").touch()
+        assert clients[running].response().status == 200
+    assert order == ["new", "c", "d"]
+    for client in clients.values():  # each connection was given back for its next request
+        client.send(request(target="/pid"))
+        assert client.response().status == 200
