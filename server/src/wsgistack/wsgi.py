@@ -65,35 +65,35 @@ class Input:
 
     def read(self, size: int | None = -1) -> bytes:
         """Up to ``size`` bytes of body (all of it for -1 or None); b"" at its end."""
-        body = self._request.body
+        request = self._request  # its body: a new Body once the first bytes arrive
         if size is None or size < 0:
             while self._fill():
                 pass
-            size = len(body)
-        while len(body) < size and self._fill():
+            size = len(request.body)
+        while len(request.body) < size and self._fill():
             pass
-        return body.read(size)
+        return request.body.read(size)
 
     def readline(self, size: int | None = -1) -> bytes:
         """One line with its b"\\n" (at most ``size`` bytes); b"" at the body's end."""
-        body = self._request.body
+        request = self._request
         limit = None if size is None or size < 0 else size
         start = 0
         while True:
-            end = body.find_newline(start)
+            end = request.body.find_newline(start)
             if end >= 0:
                 n = end + 1
                 break
-            if limit is not None and len(body) >= limit:
+            if limit is not None and len(request.body) >= limit:
                 n = limit
                 break
-            start = len(body)
+            start = len(request.body)
             if not self._fill():
-                n = len(body)
+                n = len(request.body)
                 break
         if limit is not None:
             n = min(n, limit)
-        return body.read(n)
+        return request.body.read(n)
 
     def readlines(self, hint: int | None = -1) -> list[bytes]:
         """The remaining lines; stops after the line that reaches ``hint`` bytes (> 0)."""

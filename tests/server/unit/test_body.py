@@ -5,7 +5,8 @@ from __future__ import annotations
 import random
 
 import pytest
-from wsgistack.http.body import Body
+from wsgistack.http.body import NO_BODY, Body
+from wsgistack.http.parser import Limits, RequestParser
 
 DATA = b"".join(b"line %d\n" % n if n % 3 else b"x" * n for n in range(200))
 
@@ -57,3 +58,20 @@ def test_empty_pieces_reads_and_clear():
     assert body.read(0) == b"" and body.read(-1) == b""
     body.clear()
     assert len(body) == 0 and bytes(body) == b""
+
+
+def test_a_request_gets_its_own_body_with_its_first_byte():
+    """Requests without body bytes share NO_BODY (no Body each); one with a body gets
+    its own, and NO_BODY stays empty."""
+    parser = RequestParser(Limits(8190, 100, 8190, 0))
+    parser.feed(
+        b"GET / HTTP/1.1\r\nHost: h\r\n\r\n"
+        b"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\n\r\nabc"
+        b"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 2\r\n\r\nde"
+        b"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 0\r\n\r\n"
+    )
+    get, first, second, empty = parser.requests
+    assert get.body is NO_BODY and empty.body is NO_BODY
+    assert first.body is not second.body
+    assert (bytes(first.body), bytes(second.body)) == (b"abc", b"de")
+    assert len(NO_BODY) == 0

@@ -84,3 +84,9 @@ class Body:
                     return position + found
             position = end
         return -1
+
+
+# The body of every request that has no body bytes yet: never appended to (the parser
+# gives a request its own Body with its first body byte), so a request without a body,
+# most of them, costs no Body of its own.
+NO_BODY = Body()

@@ -27,7 +27,7 @@ from typing import NoReturn
 
 import httptools
 
-from .body import Body
+from .body import NO_BODY, Body
 
 
 class HttpError(Exception):
@@ -74,7 +74,7 @@ class Request:
     chunked: bool = False
     keep_alive: bool = True
     expect_continue: bool = False
-    body: Body = field(default_factory=Body)  # received, not yet read by the app
+    body: Body = NO_BODY  # received, not yet read by the app (its own from the first byte)
     body_received: int = 0  # bytes of body parsed so far (bytes 'body' has handed out included)
     complete: bool = False  # the whole message, body included, has been parsed
 
@@ -491,6 +491,8 @@ class RequestParser:
         request.body_received += len(body)
         if request.body_received > self._max_body:
             raise HttpError(413, "request body larger than limit_request_body")
+        if request.body is NO_BODY:
+            request.body = Body()
         request.body.append(body)
         self._body_seen = True
 
