@@ -350,10 +350,11 @@ def wait_converged(
     an update that started after ``before`` (update_states()) was rolled back."""
     before = before or {}
     deadline = time.monotonic() + timeout
-    pending: list[str] = ["(no services yet)"]
+    pending: dict[str, str] = {}  # service name -> its tasks, "0/1 updating"
     while time.monotonic() < deadline:
-        pending = []
-        for service in _services(stack):
+        pending = {}
+        services = _services(stack)
+        for service in services:
             name = service["Spec"]["Name"]
             status = service.get("UpdateStatus") or {}
             update = status.get("State", "")
@@ -363,12 +364,36 @@ def wait_converged(
                 raise SwarmError(f"{name}: the update was rolled back ({update}): {message}")
             running, desired = _running_tasks(service["ID"]), _desired_tasks(service)
             if update in ("updating", "rollback_started") or running != desired:
-                pending.append(f"{name} {running}/{desired} {update}".strip())
-        if not pending and _services(stack):
+                pending[name] = f"{running}/{desired} {update}".strip()
+        if services and not pending:
             print(f"swarm: {stack} converged", file=sys.stderr)
             return
         time.sleep(2)
-    raise SwarmError(f"{stack} did not converge within {timeout:.0f} s: {', '.join(pending)}")
+    why = "; ".join(f"{name} {state} ({_last_failure(name)})" for name, state in pending.items())
+    raise SwarmError(
+        f"{stack} did not converge within {timeout:.0f} s: {why or '(no services yet)'}"
+    )
+
+
+def _last_failure(service: str) -> str:
+    """Why ``service``'s tasks fail, in one line: the newest error Swarm recorded
+    for a task ("task: non-zero exit (2)") and the last line its tasks wrote to
+    stderr (to stdout if none)."""
+    errors = _run(
+        "docker", "service", "ps", "--no-trunc", "--format", "{{.Error}}", service, timeout=30
+    )  # fmt: skip
+    # --no-trunc quotes the error: "task: non-zero exit (2)"
+    quoted = [line.strip() for line in errors.splitlines() if line.strip()]
+    error = quoted[0].strip('"') if quoted else "no task error"
+    try:
+        logs = subprocess.run(
+            ["docker", "service", "logs", "--raw", "--tail", "5", service],
+            capture_output=True, text=True, timeout=30,
+        )  # fmt: skip
+    except subprocess.TimeoutExpired:
+        return error
+    lines = (logs.stderr.strip() or logs.stdout.strip()).splitlines()
+    return f"{error}; last log line: {lines[-1].strip()!r}" if lines else error
 
 
 def _remove_unused_secrets(stack: str) -> None:

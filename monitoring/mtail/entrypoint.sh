@@ -15,6 +15,13 @@
 set -eu
 dir=/run/nginx-log
 umask 000   # nginx's workers (another user, another container) append to it
+# The folder must be writable by both users: nginx creates files in it, and so
+# does the rotation below.
+if [ ! -w "$dir" ]; then
+    echo "mtail: $dir is not writable by uid $(id -u) ($(stat -c '%U:%G %a' "$dir"));" \
+        "the nginx-log volume must be writable by nginx's and mtail's users (mode 0777)" >&2
+    exit 1
+fi
 # Created here unless nginx was first (Swarm and Kubernetes start the two
 # side by side): nginx's file is readable, and the first rotation replaces it.
 [ -e "$dir/metrics.log" ] || : >"$dir/metrics.log"

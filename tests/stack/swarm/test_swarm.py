@@ -14,7 +14,7 @@ import time
 import httpx
 import pytest
 
-from tests.stack.swarm.conftest import APP_SECRET, APP_SETTING
+from tests.stack.swarm.conftest import APP_SECRET, APP_SETTING, swarm
 
 pytestmark = [pytest.mark.integration]
 
@@ -317,3 +317,26 @@ def test_broken_image_rolls_back_automatically(swarm_stack, capsys):
     # start-first: the good replicas were never stopped.
     assert swarm_stack.hostnames("app") == good_hostnames
     assert load.failed == 0, load.report("rollback")
+
+
+def test_a_deploy_that_does_not_converge_says_why(swarm_stack):
+    """The timeout names each pending service with its newest task error and
+    the last line its tasks wrote (what `docker stack deploy` never shows)."""
+    namespace = f"{swarm_stack.name}-failing"
+    name = f"{namespace}_starter"
+    swarm_stack.docker(
+        "service", "create", "--detach", "--no-resolve-image", "--name", name,
+        "--label", f"{swarm.NAMESPACE_LABEL}={namespace}", "--restart-delay", "1s",
+        # Like the stack's images, a healthcheck: Swarm says Running only once healthy.
+        "--health-cmd", "true", "--health-interval", "1s",
+        "debian:bookworm-slim", "sh", "-c", "echo 'starter: cannot start' >&2; exit 2",
+    )  # fmt: skip
+    try:
+        with pytest.raises(swarm.SwarmError) as raised:
+            swarm.wait_converged(namespace, 15)
+    finally:
+        swarm_stack.docker("service", "rm", name)
+    assert str(raised.value) == (
+        f"{namespace} did not converge within 15 s: {name} 0/1 "
+        "(task: non-zero exit (2); last log line: 'starter: cannot start')"
+    )
