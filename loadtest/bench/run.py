@@ -129,6 +129,16 @@ def commit() -> str:
     return "?"
 
 
+def keep_logs(tmp: Path, logs: Path) -> None:
+    """Copy every non-empty log the sessions wrote (``tmp``/SESSION/*.log: the
+    engine's, nginx's) to ``logs``/SESSION/, SESSION naming the engine and phase."""
+    for log in sorted(tmp.glob("*/*.log")):
+        if log.stat().st_size:
+            target = logs / log.parent.name / log.name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(log, target)
+
+
 def run(
     settings: Settings,
     engines: Sequence[Engine],
@@ -218,6 +228,7 @@ def run(
         for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
             signal.signal(sig, signal.SIG_IGN)  # a second Ctrl-C must not cut the clean-up short
         processes.stop_all()
+        keep_logs(tmp, report / "logs")
         shutil.rmtree(tmp, ignore_errors=True)
     meta["seconds"] = round(time.monotonic() - begin, 1)
     rows = table.summarize(runs)

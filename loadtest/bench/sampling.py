@@ -19,27 +19,37 @@ def children(pids: Sequence[int]) -> list[int]:
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
-        try:
-            stat = Path(f"/proc/{entry}/stat").read_text()
-        except OSError:
-            continue
-        ppid = int(stat.rpartition(")")[2].split()[1])  # field 4, after "pid (comm) state"
-        if ppid in parents:
+        fields = _stat_fields(int(entry))
+        if fields and int(fields[1]) in parents:  # the ppid, field 4
             found.append(int(entry))
     return found
 
 
-def cpu_seconds(pids: Sequence[int]) -> float:
-    """User + system CPU time (seconds) ``pids`` have used so far (Linux /proc;
-    a process gone meanwhile counts 0)."""
+def tree_cpu_seconds(mains: Sequence[int]) -> float:
+    """User + system CPU seconds (Linux /proc, proc(5) stat fields 14 to 17) that
+    ``mains`` and their children have used so far: each main's own and its reaped
+    children's, plus each living child's own. A worker that exits and is reaped
+    between two calls moves from the second sum to the first, so it is neither
+    lost nor counted twice, and its replacement counts from its start. A main
+    gone meanwhile counts 0."""
     ticks = 0
-    for pid in pids:
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-        except OSError:
-            continue
-        ticks += int(fields[11]) + int(fields[12])  # utime, stime: fields 14 and 15
+    for pid in mains:
+        fields = _stat_fields(pid)
+        if fields:
+            ticks += sum(int(value) for value in fields[11:15])  # utime stime cutime cstime
+    for pid in children(mains):
+        fields = _stat_fields(pid)
+        if fields:
+            ticks += int(fields[11]) + int(fields[12])
     return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def _stat_fields(pid: int) -> list[str]:
+    """/proc/PID/stat's fields after "pid (comm)" (the state is [0]), or [] if gone."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    except OSError:
+        return []
 
 
 def children_cpu_seconds() -> float:

@@ -47,7 +47,10 @@ class Session:
         self.workers, self.app, self.pins = workers, app, pins
         self.engine_cpu = pins.engine if pins else None  # None: not pinned
         self.load_cpu = pins.load if pins else None
-        self.dir = Path(tempfile.mkdtemp(prefix=f"{engine.name}-", dir=tmp))
+        pinned = "pinned-" if pins else ""
+        app_name = app.partition(":")[0].rpartition(".")[2]
+        label = f"{engine.name}-{pinned}{workers}x{threads}-{app_name}"
+        self.dir = Path(tempfile.mkdtemp(prefix=f"{label}-", dir=tmp))
         self.dir.chmod(0o755)
         self.log = self.dir / "engine.log"
         self.procs: list[subprocess.Popen] = []
@@ -133,17 +136,25 @@ class Session:
         if self.settings.warmup:
             self._wrk(url, options, self.settings.warmup)
         mains = [p.pid for p in self.procs]
-        engine_pids = mains + sampling.children(mains)
-        nginx_pids = [self.nginx.pid, *sampling.children([self.nginx.pid])] if self.nginx else []
-        spy = self._profiler(scenario, round_no, engine_pids[len(mains) :])
+        nginx_pids = [self.nginx.pid] if self.nginx else []
+        workers = sampling.children(mains)
+        spy = self._profiler(scenario, round_no, workers)
         with sampling.RssSampler(mains) as sampler:
-            engine_cpu = sampling.cpu_seconds(engine_pids)
-            nginx_cpu = sampling.cpu_seconds(nginx_pids)
+            engine_cpu = sampling.tree_cpu_seconds(mains)
+            nginx_cpu = sampling.tree_cpu_seconds(nginx_pids)
             client_cpu = sampling.children_cpu_seconds()
             result = wrk.parse(self._wrk(url, options, self.settings.duration))
             client_cpu = sampling.children_cpu_seconds() - client_cpu  # wrk: the only child reaped
-            engine_cpu = sampling.cpu_seconds(engine_pids) - engine_cpu
-            nginx_cpu = sampling.cpu_seconds(nginx_pids) - nginx_cpu
+            engine_cpu = sampling.tree_cpu_seconds(mains) - engine_cpu
+            nginx_cpu = sampling.tree_cpu_seconds(nginx_pids) - nginx_cpu
+        gone = sorted(set(workers) - set(sampling.children(mains)))
+        if gone:  # the run's figures include the replacement's start
+            print(
+                f"bench: {self.engine.name} {scenario.name} round {round_no}: worker(s) "
+                f"{', '.join(map(str, gone))} exited during the run; the engine's log is kept "
+                "with the results (logs/)",
+                file=sys.stderr,
+            )
         if spy is not None:
             spy.wait(30)  # it stops by itself, within the run's seconds
         rss = self.engine.wsgi

@@ -4,7 +4,9 @@ CPU counter: nothing here runs a benchmark or starts a process."""
 from __future__ import annotations
 
 import os
-import time
+import select
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -259,11 +261,79 @@ def test_names_from_env():
         names_from_env({"BENCH_SCENARIOS": " , "}, "BENCH_SCENARIOS", SCENARIOS)
 
 
-def test_cpu_seconds_counts_what_a_process_used():
-    me = [os.getpid()]
-    before = sampling.cpu_seconds(me)
-    deadline = time.process_time() + 0.1
-    while time.process_time() < deadline:  # bounded: 0.1 s of this process's CPU
+# A main process with one worker; on "go", the worker burns 0.2 s of CPU and
+# exits, the main reaps it and starts a replacement that burns 0.2 s and stays.
+REPLACED_WORKER = """
+import os, sys, time
+def burn():
+    end = time.process_time() + 0.2
+    while time.process_time() < end:
         pass
-    assert sampling.cpu_seconds(me) - before >= 0.05  # clock ticks: 10 ms resolution
-    assert sampling.cpu_seconds([2**22 + 1]) == 0  # no such process
+def worker(start, burnt):
+    os.read(start, 1)
+    burn()
+    os.write(burnt, b"x")
+    os._exit(0)
+(start_r, start_w), (burnt_r, burnt_w) = os.pipe(), os.pipe()
+first = os.fork()
+if first == 0:
+    worker(start_r, burnt_w)
+print("ready", flush=True)
+sys.stdin.readline()
+os.write(start_w, b"x")
+os.read(burnt_r, 1)
+os.waitpid(first, 0)
+second = os.fork()
+if second == 0:
+    burn()
+    os.write(burnt_w, b"x")
+    time.sleep(30)
+    os._exit(0)
+os.read(burnt_r, 1)
+print("done", flush=True)
+sys.stdin.readline()
+os.kill(second, 9)
+"""
+
+
+def _line(proc: subprocess.Popen) -> str:
+    ready, _, _ = select.select([proc.stdout], [], [], 10)  # bounded wait
+    assert ready, "the process tree said nothing within 10 s"
+    return proc.stdout.readline()
+
+
+def test_tree_cpu_seconds_keeps_a_replaced_worker_and_counts_its_replacement():
+    proc = subprocess.Popen(
+        [sys.executable, "-c", REPLACED_WORKER],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert _line(proc) == "ready\n"
+        assert len(sampling.children([proc.pid])) == 1
+        before = sampling.tree_cpu_seconds([proc.pid])
+        proc.stdin.write("go\n")
+        proc.stdin.flush()
+        assert _line(proc) == "done\n"
+        # the first worker's 0.2 s now in the main's reaped children, the second's living
+        used = sampling.tree_cpu_seconds([proc.pid]) - before
+        proc.stdin.write("end\n")
+        proc.stdin.flush()
+        assert proc.wait(10) == 0
+    finally:
+        proc.kill()
+    assert 0.35 <= used < 1.0  # clock ticks: 10 ms resolution
+    assert sampling.tree_cpu_seconds([2**22 + 1]) == 0  # no such process
+
+
+def test_keep_logs_copies_the_sessions_non_empty_logs(tmp_path):
+    session = tmp_path / "tmp" / "wsgistack-pinned-1x1-wsgi-abc123"
+    session.mkdir(parents=True)
+    (session / "engine.log").write_text("worker 42 exited\n")
+    (session / "nginx.log").write_text("")
+    (session / "nginx.conf").write_text("events {}\n")
+    run.keep_logs(tmp_path / "tmp", tmp_path / "report" / "logs")
+    kept = sorted(p.relative_to(tmp_path / "report") for p in tmp_path.glob("report/**/*.*"))
+    assert kept == [Path("logs/wsgistack-pinned-1x1-wsgi-abc123/engine.log")]
+    assert (tmp_path / "report" / kept[0]).read_text() == "worker 42 exited\n"
