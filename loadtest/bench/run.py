@@ -22,7 +22,7 @@ from loadtest import environment
 from loadtest.bench import pinning, processes, table, wrk
 from loadtest.bench.engines import Engine
 from loadtest.bench.results import Run
-from loadtest.bench.scenarios import DEMO_APP, Scenario
+from loadtest.bench.scenarios import DEMO_APP, Scenario, app_label
 from loadtest.bench.session import Session
 from loadtest.bench.settings import BenchError, Settings
 from loadtest.bench.tools import Tools, versions
@@ -186,7 +186,7 @@ def run(
         for phase in phases(settings, engines, scenarios, pins):
             where = ("pinned " if phase.pins else "") + f"{phase.workers}×{phase.threads}"
             if phase.app != DEMO_APP:
-                where += f" {phase.app.partition(':')[0].rpartition('.')[2]}"  # flask_hello
+                where += f" {app_label(phase.app)}"
             with contextlib.ExitStack() as stack:
                 sessions: dict[str, Session] = {}
                 for engine in phase.engines:

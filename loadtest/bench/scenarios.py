@@ -34,6 +34,12 @@ _FLAGS = {"sleep_threads", "direct", "pinned"}
 _APP_SPEC = re.compile(r"[A-Za-z_][\w.]*:[A-Za-z_]\w*")  # MODULE:NAME, as gunicorn takes it
 
 
+def app_label(app: str) -> str:
+    """The last name of an app's module, MODULE:NAME → "flask_hello" (for
+    ``loadtest.bench.apps.flask_hello:app``): what names a phase's app."""
+    return app.partition(":")[0].rpartition(".")[2]
+
+
 @dataclass(frozen=True)
 class Scenario:
     """One bench scenario: a title (the file's description) and the request wrk sends."""

@@ -14,7 +14,7 @@ from pathlib import Path
 from loadtest.bench import nginx, pinning, processes, profile, sampling, wrk
 from loadtest.bench.engines import HOST, Engine, engine_commands, engine_environment
 from loadtest.bench.results import Run
-from loadtest.bench.scenarios import Scenario, answer_ok
+from loadtest.bench.scenarios import Scenario, answer_ok, app_label
 from loadtest.bench.settings import BenchError, Settings
 from loadtest.bench.tools import Tools
 
@@ -48,8 +48,7 @@ class Session:
         self.engine_cpu = pins.engine if pins else None  # None: not pinned
         self.load_cpu = pins.load if pins else None
         pinned = "pinned-" if pins else ""
-        app_name = app.partition(":")[0].rpartition(".")[2]
-        label = f"{engine.name}-{pinned}{workers}x{threads}-{app_name}"
+        label = f"{engine.name}-{pinned}{workers}x{threads}-{app_label(app)}"
         self.dir = Path(tempfile.mkdtemp(prefix=f"{label}-", dir=tmp))
         self.dir.chmod(0o755)
         self.log = self.dir / "engine.log"

@@ -1,5 +1,6 @@
 """Whether this machine's Docker answers, for the stack tests' session fixtures
-(tests/stack): without it they skip, except in CI, where they fail."""
+(tests/stack): without it they skip, except in CI, where they fail; and the
+docker CLI for the tests."""
 
 from __future__ import annotations
 
@@ -32,3 +33,11 @@ def skip_without_docker(problem: str | None, suite: str) -> None:
     if in_ci():
         pytest.fail(f"CI=true: {suite} tests must run, but {message}")
     pytest.skip(message)
+
+
+def docker(*args: str, timeout: float = 120) -> str:
+    """Run ``docker ARGS`` (within ``timeout`` seconds); its stdout. Fails the
+    test on a non-zero exit, with the end of its stderr."""
+    result = subprocess.run(["docker", *args], capture_output=True, text=True, timeout=timeout)
+    assert result.returncode == 0, f"docker {' '.join(args)}:\n{result.stderr.strip()[-3000:]}"
+    return result.stdout

@@ -15,17 +15,12 @@ import pytest
 
 from tests.stack.examples.deploy import MAKE_TIMEOUT, PORTS, PROJECT
 from tests.support import ROOT, wait_until
+from tests.support.dockerhost import docker
 from tests.support.process import free_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 REGISTRY_IMAGE = f"{PROJECT}/test-registry:latest"
-
-
-def _docker(*args: str, timeout: float = 600) -> str:
-    result = subprocess.run(["docker", *args], capture_output=True, text=True, timeout=timeout)
-    assert result.returncode == 0, f"docker {' '.join(args)}:\n{result.stderr[-3000:]}"
-    return result.stdout
 
 
 def _get_json(url: str) -> dict:
@@ -36,9 +31,12 @@ def _get_json(url: str) -> dict:
 @pytest.fixture(scope="module")
 def registry(docker_works) -> Iterator[str]:
     """host:port of a registry container on loopback."""
-    _docker("build", "--quiet", "-t", REGISTRY_IMAGE, str(Path(__file__).parent / "registry"))
+    registry_dir = str(Path(__file__).parent / "registry")
+    docker("build", "--quiet", "-t", REGISTRY_IMAGE, registry_dir, timeout=600)
     port = free_port()
-    container = _docker("run", "-d", "--rm", "-p", f"127.0.0.1:{port}:5000", REGISTRY_IMAGE)
+    container = docker(
+        "run", "-d", "--rm", "-p", f"127.0.0.1:{port}:5000", REGISTRY_IMAGE, timeout=600
+    )
     try:
 
         def answers() -> bool:
@@ -69,7 +67,7 @@ def test_make_push_tags_the_app_and_proxy_with_a_version(registry):
     for service in ("app", "proxy"):
         tags = _get_json(f"http://{registry}/v2/team/{service}/tags/list")["tags"]
         assert tags == ["v1.0-test"], service
-        _docker("rmi", f"{registry}/team/{service}:v1.0-test")
+        docker("rmi", f"{registry}/team/{service}:v1.0-test", timeout=600)
 
 
 def test_make_push_without_a_registry_says_so():

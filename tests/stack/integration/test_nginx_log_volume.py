@@ -15,29 +15,24 @@ import uuid
 import pytest
 
 from tests.stack.integration.compose import PROJECT
+from tests.support.dockerhost import docker
 
 pytestmark = pytest.mark.integration
 
 MOUNT = "/run/nginx-log"
 
 
-def _docker(*args: str, check: bool = True) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        ["docker", *args], capture_output=True, text=True, timeout=120, check=check
-    )
-
-
 @pytest.fixture
 def empty_volume(stack):
     """A new volume with the stack's `nginx-log` options (docker-compose.yml's)."""
-    options = json.loads(_docker("volume", "inspect", f"{PROJECT}_nginx-log").stdout)[0]["Options"]
+    options = json.loads(docker("volume", "inspect", f"{PROJECT}_nginx-log"))[0]["Options"]
     name = f"{PROJECT}-probe-{uuid.uuid4().hex[:8]}"
-    _docker("volume", "create", *(f"--opt={k}={v}" for k, v in options.items()), name)
+    docker("volume", "create", *(f"--opt={k}={v}" for k, v in options.items()), name)
     containers: list[str] = []
     yield name, containers
     if containers:
-        _docker("rm", "--force", *containers, check=False)
-    _docker("volume", "rm", name, check=False)
+        docker("rm", "--force", *containers)
+    docker("volume", "rm", name)
 
 
 @pytest.mark.parametrize(("first", "second"), [("mtail", "proxy"), ("proxy", "mtail")])
@@ -48,24 +43,12 @@ def test_both_users_can_create_files_whichever_container_comes_first(
     image = {service: stack.container(service).image.id for service in ("proxy", "mtail")}
     mount = f"{volume}:{MOUNT}"
     # `first` holds the volume mounted and empty while `second` is created on it.
-    held = _docker("run", "--detach", "--entrypoint", "sleep", "-v", mount, image[first], "120")
-    containers.append(held.stdout.strip())
-    created = _docker("create", "-v", mount, image[second])
-    containers.append(created.stdout.strip())
-    for service in ("proxy", "mtail"):
-        user = stack.container(service).attrs["Config"]["User"]
-        made = _docker(
-            "run",
-            "--rm",
-            "--entrypoint",
-            "touch",
-            "-v",
-            mount,
-            image[service],
-            f"{MOUNT}/{service}.probe",
-            check=False,
-        )
-        assert made.returncode == 0, f"{service} ({user}) cannot create a file: {made.stderr}"
+    held = docker("run", "--detach", "--entrypoint", "sleep", "-v", mount, image[first], "120")
+    containers.append(held.strip())
+    containers.append(docker("create", "-v", mount, image[second]).strip())
+    for service in ("proxy", "mtail"):  # each as its image's user; fails the test if refused
+        docker("run", "--rm", "--entrypoint", "touch", "-v", mount, image[service],
+               f"{MOUNT}/{service}.probe")  # fmt: skip
 
 
 def test_mtail_refuses_a_folder_it_cannot_write_with_one_line_naming_it(stack, tmp_path):

@@ -44,7 +44,7 @@ import httpx
 import pytest
 
 from tests.support import ROOT, load_script, wait_until
-from tests.support.dockerhost import docker_problem, skip_without_docker
+from tests.support.dockerhost import docker, docker_problem, skip_without_docker
 
 STACK = os.environ.get("IT_SWARM_STACK", "wsgistack-swarm-test")
 DEPLOY_TIMEOUT = 600  # seconds: builds the images when the compose tests haven't
@@ -56,13 +56,6 @@ UNLIMITED = {"RATE_LIMIT": "100000r/s", "RATE_LIMIT_BURST": "100000", "CONN_LIMI
 UPSTREAM_LINE = re.compile(r"^(\S+) upstreams: \S+ -> (.*)$")
 
 swarm = load_script("deploy/swarm/swarm.py", "wsgistack_swarm")
-
-
-def docker(*args: str, timeout: float = 120) -> str:
-    """Run a docker CLI command; its stdout (fails the test on a non-zero exit)."""
-    result = subprocess.run(["docker", *args], capture_output=True, text=True, timeout=timeout)
-    assert result.returncode == 0, f"docker {' '.join(args)}: {result.stderr.strip()}"
-    return result.stdout
 
 
 def _swarm_state() -> str | None:
