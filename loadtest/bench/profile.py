@@ -1,6 +1,7 @@
-"""Where a worker's time goes: py-spy samples one engine process during a measured run
+"""Where a worker's time goes: py-spy samples one engine process during a run
 (``py-spy record --nonblocking``: read from outside, the process is never paused), and
-the samples are summed per function — the profile a target not met is reported with."""
+the samples are summed per function — the profile a target not met is reported with:
+the last round of each scenario a target judges (``timing``)."""
 
 from __future__ import annotations
 
@@ -11,11 +12,28 @@ import sys
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
+from typing import Literal
+
+from loadtest.bench.table import OURS, SHARED_TARGET_SCENARIOS
 
 RATE = 250  # samples per second
 SHOWN = 12  # functions in the report
 # a frame of py-spy's raw output: "function (path:line)"
 _FRAME = re.compile(r"(?P<function>.*) \((?P<path>.*?)(?::\d+)?\)$")
+
+
+def timing(engine: str, scenario: str, pinned: bool) -> Literal["during", "after"] | None:
+    """Whether the last round of ``engine`` in ``scenario`` is profiled, and how.
+
+    "during": the measured run itself, in the pinned ``hello`` (the CPU targets), for
+    every wsgistack engine; py-spy runs on the load CPU, off the engine's. "after": an
+    extra run of the same length right after the measured one, for the shipped
+    wsgistack in the scenarios of the targets judged on shared CPUs
+    (SHARED_TARGET_SCENARIOS), where py-spy's own CPU would count in the measured
+    figures. None: not profiled."""
+    if pinned:
+        return "during" if scenario == "hello" and engine.startswith(OURS) else None
+    return "after" if scenario in SHARED_TARGET_SCENARIOS and engine == OURS else None
 
 
 def py_spy() -> str | None:
@@ -24,13 +42,21 @@ def py_spy() -> str | None:
 
 
 def start(
-    executable: str, pid: int, seconds: float, out: Path, pin: Callable[[], None] | None
+    executable: str,
+    pid: int,
+    seconds: float,
+    out: Path,
+    pin: Callable[[], None] | None,
+    gil: bool = False,
 ) -> subprocess.Popen:
     """Sample ``pid`` for ``seconds`` into ``out`` (py-spy's raw, collapsed-stack format),
-    py-spy itself run with the ``pin`` preexec_fn (pinning.affinity(): off the engine's CPU)."""
+    py-spy itself run with the ``pin`` preexec_fn (pinning.affinity(): off the engine's CPU).
+    ``gil``: only the thread holding the GIL (``--gil``), for a worker with threads, whose
+    other threads mostly wait (the app's sleep, the loop's epoll): py-spy cannot tell
+    those waits from work without pausing the process."""
     argv = [executable, "record", "--pid", str(pid), "--duration", str(max(1, int(seconds))),
             "--rate", str(RATE), "--nonblocking", "--format", "raw",
-            "--output", str(out)]  # fmt: skip
+            "--output", str(out), *(["--gil"] if gil else [])]  # fmt: skip
     return subprocess.Popen(
         argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, preexec_fn=pin
     )

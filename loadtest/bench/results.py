@@ -31,7 +31,8 @@ class Run:
     client_cpu_s: float | None = None
     # from the pinned phase: one worker on one CPU, nginx and wrk on another
     pinned: bool = False
-    # where a wsgistack worker's time went in the last pinned hello round (profile.self_time)
+    # where a wsgistack worker's time went in the last round of a scenario a target
+    # judges (profile.timing, profile.self_time); None: not profiled
     profile: list[dict[str, object]] | None = None
 
     def cpu_us_per_request(self, seconds: float | None) -> float | None:

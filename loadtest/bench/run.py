@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from loadtest import environment
-from loadtest.bench import pinning, processes, table, wrk
+from loadtest.bench import pinning, processes, profile, table, wrk
 from loadtest.bench.engines import Engine
 from loadtest.bench.results import Run
 from loadtest.bench.scenarios import DEMO_APP, Scenario, app_label
@@ -98,6 +98,11 @@ def estimate_seconds(
         measured = sum(1 for _ in schedule(settings.rounds, phase.engines, phase.scenarios))
         total += len(phase.engines) * SESSION_OVERHEAD
         total += measured * (settings.duration + settings.warmup + 0.3)
+        profiled = [  # profile.timing "after": an extra run each
+            e for s in phase.scenarios for e in phase.engines
+            if e.runs(s) and profile.timing(e.name, s.name, phase.pins is not None) == "after"
+        ]  # fmt: skip
+        total += len(profiled) * settings.duration
     return total
 
 

@@ -137,7 +137,10 @@ class Session:
         mains = [p.pid for p in self.procs]
         nginx_pids = [self.nginx.pid] if self.nginx else []
         workers = sampling.children(mains)
-        spy = self._profiler(scenario, round_no, workers)
+        last = round_no == self.settings.rounds
+        when = profile.timing(self.engine.name, scenario.name, self.pins is not None)
+        samples = self.dir / f"profile-{scenario.name}.txt"
+        spy = self._profiler(workers, samples) if last and when == "during" else None
         with sampling.RssSampler(mains) as sampler:
             engine_cpu = sampling.tree_cpu_seconds(mains)
             nginx_cpu = sampling.tree_cpu_seconds(nginx_pids)
@@ -154,6 +157,10 @@ class Session:
                 "with the results (logs/)",
                 file=sys.stderr,
             )
+        if last and when == "after":  # an extra run: py-spy's CPU stays out of the figures
+            spy = self._profiler(sampling.children(mains), samples)
+            if spy is not None:
+                self._wrk(url, options, self.settings.duration)
         if spy is not None:
             spy.wait(30)  # it stops by itself, within the run's seconds
         rss = self.engine.wsgi
@@ -175,36 +182,28 @@ class Session:
             nginx_cpu_s=nginx_cpu,
             client_cpu_s=client_cpu,
             pinned=self.pins is not None,
-            profile=self._profile() if spy is not None else None,
+            profile=self._profile(samples) if spy is not None else None,
         )
 
-    def _profiler(
-        self, scenario: Scenario, round_no: int, workers: list[int]
-    ) -> subprocess.Popen | None:
-        """py-spy sampling the one worker of a wsgistack engine during the last pinned
-        ``hello`` round (off the engine's CPU), or None: another run, or no py-spy."""
-        last_pinned_hello = (
-            self.pins is not None and scenario.name == "hello" and round_no == self.settings.rounds
-        )
-        if not (last_pinned_hello and self.engine.name.startswith("wsgistack") and workers):
+    def _profiler(self, workers: list[int], out: Path) -> subprocess.Popen | None:
+        """py-spy sampling the first of ``workers`` into ``out`` for the next wrk run (off
+        the engine's CPU when pinned; with threads, the thread holding the GIL), or None:
+        no worker, or no py-spy."""
+        if not workers:
             return None
         executable = profile.py_spy()
         if executable is None:
             print("bench: py-spy not found: no profile of wsgistack", file=sys.stderr)
             return None
-        seconds = self.settings.duration - 0.5  # inside the measured run
-        return profile.start(
-            executable,
-            workers[0],
-            seconds,
-            self.dir / "profile.txt",
-            pinning.affinity(self.load_cpu),
-        )
+        seconds = self.settings.duration - 0.5  # inside the wrk run
+        pin = pinning.affinity(self.load_cpu)
+        return profile.start(executable, workers[0], seconds, out, pin, gil=self.threads > 1)
 
-    def _profile(self) -> list[dict[str, object]] | None:
-        """profile.self_time() of the samples _profiler() wrote, or None if it wrote none."""
+    @staticmethod
+    def _profile(samples: Path) -> list[dict[str, object]] | None:
+        """profile.self_time() of the ``samples`` _profiler() wrote, or None if it wrote none."""
         try:
-            return profile.self_time((self.dir / "profile.txt").read_text()) or None
+            return profile.self_time(samples.read_text()) or None
         except OSError:
             return None
 

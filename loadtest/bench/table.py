@@ -154,6 +154,8 @@ RPS_TARGETS = (
     ("django-hello", THREADED_BASELINE, 1.3),
 )
 CPU_TARGETS = (("granian", 0.8), ("bjoern", 2.0))  # pinned hello: the most CPU/request ratio
+# the scenarios of the targets judged on shared CPUs: their last round is profiled too
+SHARED_TARGET_SCENARIOS = tuple(dict.fromkeys(("sleep", *(s for s, _, _ in RPS_TARGETS))))
 
 
 def _not_measured(runs: Sequence[Run], scenario: str, engines: Sequence[str], pinned: bool) -> str:
@@ -331,16 +333,30 @@ def _profile_section(runs: Sequence[Run]) -> str:
             f"| `{entry['function']}` | {entry['file']} | {entry['share']:.1%} |\n"
             for entry in run.profile
         )
+        label = ENGINES[run.engine].label
+        if run.pinned:
+            heading = f"{label}, pinned `{run.scenario}`, round {run.round}"
+        else:
+            heading = (
+                f"{label}, `{run.scenario}` ({run.workers}×{run.threads}, shared CPUs), "
+                f"an extra run after round {run.round}"
+            )
+            if run.threads > 1:
+                heading += ", the thread holding the GIL"
         sections.append(
-            f"### {ENGINES[run.engine].label}, pinned `{run.scenario}`, round {run.round}\n\n"
-            "| function | file | share of samples |\n|---|---|--:|\n" + lines
+            f"### {heading}\n\n| function | file | share of samples |\n|---|---|--:|\n{lines}"
         )
     if not sections:
         return ""
     return (
         "\n## Where the time goes\n\n"
-        "py-spy sampling the one worker during the last pinned `hello` round, without "
-        "pausing it (`--nonblocking`, from the load CPU), summed per function over its "
-        "own frames: a function's share includes the system calls it made (sending, "
-        "receiving, waiting in `epoll`).\n\n" + "\n".join(sections)
+        "py-spy sampling one worker without pausing it (`--nonblocking`), summed per "
+        "function over its own frames: a function's share includes the system calls it "
+        "made (sending, receiving, waiting in `epoll`). With threads, only the thread "
+        "holding the GIL is sampled (`--gil`): where the Python work that the threads "
+        "take turns at goes, not their waits. The pinned `hello` (the CPU targets): "
+        "during the last round's measured run, py-spy on the load CPU. The scenarios of "
+        "the targets judged on shared CPUs: the shipped wsgistack during an extra run of "
+        "the same length right after the last round's, so that py-spy's own CPU is not "
+        "in the figures above.\n\n" + "\n".join(sections)
     )
