@@ -17,6 +17,9 @@ from typing import Literal
 from loadtest.bench.table import OURS, SHARED_TARGET_SCENARIOS
 
 RATE = 250  # samples per second
+# with --gil: the GIL is held a small part of the time in a worker whose threads mostly
+# wait, so sample more often to get as many samples (py-spy reads one thread's stack)
+GIL_RATE = 1000
 SHOWN = 12  # functions in the report
 # a frame of py-spy's raw output: "function (path:line)"
 _FRAME = re.compile(r"(?P<function>.*) \((?P<path>.*?)(?::\d+)?\)$")
@@ -55,7 +58,7 @@ def start(
     other threads mostly wait (the app's sleep, the loop's epoll): py-spy cannot tell
     those waits from work without pausing the process."""
     argv = [executable, "record", "--pid", str(pid), "--duration", str(max(1, int(seconds))),
-            "--rate", str(RATE), "--nonblocking", "--format", "raw",
+            "--rate", str(GIL_RATE if gil else RATE), "--nonblocking", "--format", "raw",
             "--output", str(out), *(["--gil"] if gil else [])]  # fmt: skip
     return subprocess.Popen(
         argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, preexec_fn=pin
@@ -65,10 +68,10 @@ def start(
 def self_time(raw: str, shown: int = SHOWN) -> list[dict[str, object]]:
     """The ``shown`` functions that held the most samples themselves (their innermost
     frame), from py-spy's raw output (lines "frame;frame;… count"): ``[{"function":
-    "Connection._send_now", "file": "wsgistack/http/connection.py", "share": 0.24}]``,
-    share of all samples, largest first (paths as py-spy shortens them); [] without
-    samples. A function's share includes
-    the system calls it made: py-spy sees the kernel's time as the caller's."""
+    "Connection._send_now", "file": "wsgistack/http/connection.py", "samples": 120,
+    "share": 0.24}]``: its samples and their share of all samples, largest first (paths
+    as py-spy shortens them); [] without samples. A function's share includes the
+    system calls it made: py-spy sees the kernel's time as the caller's."""
     counts: Counter[tuple[str, str]] = Counter()
     for line in raw.splitlines():
         stack, _, number = line.rpartition(" ")
@@ -79,6 +82,6 @@ def self_time(raw: str, shown: int = SHOWN) -> list[dict[str, object]]:
             counts[(frame["function"], frame["path"])] += int(number)
     total = sum(counts.values())
     return [
-        {"function": function, "file": path, "share": round(count / total, 4)}
+        {"function": function, "file": path, "samples": count, "share": round(count / total, 4)}
         for (function, path), count in counts.most_common(shown)
     ]

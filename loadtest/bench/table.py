@@ -329,8 +329,9 @@ def _profile_section(runs: Sequence[Run]) -> str:
     for run in runs:
         if not run.profile:
             continue
-        lines = "".join(
-            f"| `{entry['function']}` | {entry['file']} | {entry['share']:.1%} |\n"
+        lines = "".join(  # a run from before the counts were kept shows "—"
+            f"| `{entry['function']}` | {entry['file']} | {entry.get('samples', '—')} "
+            f"| {entry['share']:.1%} |\n"
             for entry in run.profile
         )
         label = ENGINES[run.engine].label
@@ -344,7 +345,8 @@ def _profile_section(runs: Sequence[Run]) -> str:
             if run.threads > 1:
                 heading += ", the thread holding the GIL"
         sections.append(
-            f"### {heading}\n\n| function | file | share of samples |\n|---|---|--:|\n{lines}"
+            f"### {heading}\n\n| function | file | samples | share of samples |\n"
+            f"|---|---|--:|--:|\n{lines}"
         )
     if not sections:
         return ""

@@ -31,9 +31,14 @@ RAW = "\n".join(
 def test_self_time_sums_the_innermost_frames_per_function_over_their_lines():
     found = profile.self_time(RAW)
     assert found == [
-        {"function": "Connection._send_now", "file": "wsgistack/http/connection.py", "share": 0.75},
-        {"function": "EpollSelector.select", "file": "selectors.py", "share": 0.2},
-        {"function": "index", "file": "wsgistack_demo/wsgi.py", "share": 0.05},
+        {
+            "function": "Connection._send_now",
+            "file": "wsgistack/http/connection.py",
+            "samples": 75,
+            "share": 0.75,
+        },
+        {"function": "EpollSelector.select", "file": "selectors.py", "samples": 20, "share": 0.2},
+        {"function": "index", "file": "wsgistack_demo/wsgi.py", "samples": 5, "share": 0.05},
     ]
     assert profile.self_time(RAW, shown=1)[0]["function"] == "Connection._send_now"
     assert profile.self_time("") == []
@@ -56,7 +61,7 @@ def test_results_md_shows_the_profile_after_the_targets():
     section = text[text.index("## Where the time goes") :]
     assert text.index("## Targets (issue 15)") < text.index("## Where the time goes")
     assert "### wsgistack, pinned `hello`, round 3" in section
-    assert "| `Connection._send_now` | wsgistack/http/connection.py | 75.0% |" in section
+    assert "| `Connection._send_now` | wsgistack/http/connection.py | 75 | 75.0% |" in section
     assert "## Where the time goes" not in table.render_markdown(
         meta, [run("wsgistack", "hello", 10.0)]
     )
@@ -180,7 +185,7 @@ def test_results_md_names_a_shared_cpu_profile_as_an_extra_run():
     section = table.render_markdown(meta, [profiled]).partition("## Where the time goes")[2]
     heading = "### wsgistack, `sleep` (2×8, shared CPUs), an extra run after round 3, the "
     assert f"{heading}thread holding the GIL\n" in section
-    assert "| `EpollSelector.select` | selectors.py | 20.0% |" in section
+    assert "| `EpollSelector.select` | selectors.py | 20 | 20.0% |" in section
 
 
 def test_start_asks_py_spy_for_the_gil_holder_only_when_told(monkeypatch, tmp_path):
@@ -189,5 +194,14 @@ def test_start_asks_py_spy_for_the_gil_holder_only_when_told(monkeypatch, tmp_pa
     profile.start("py-spy", 42, 2.5, tmp_path / "p.txt", None)
     profile.start("py-spy", 42, 2.5, tmp_path / "p.txt", None, gil=True)
     assert "--gil" not in argvs[0] and argvs[1][-1] == "--gil"
+    rates = [argv[argv.index("--rate") + 1] for argv in argvs]
+    assert rates == [str(profile.RATE), str(profile.GIL_RATE)]  # the GIL is held less often
     assert argvs[0][argvs[0].index("--pid") + 1] == "42"
     assert "--nonblocking" in argvs[0] and argvs[0][argvs[0].index("--duration") + 1] == "2"
+
+
+def test_a_profile_from_before_the_sample_counts_still_renders():
+    old = [{"function": "Worker._serve", "file": "wsgistack/worker.py", "share": 0.5}]
+    profiled = dataclasses.replace(run("wsgistack", "hello", 10.0, pinned=True), profile=old)
+    section = table._profile_section([profiled])
+    assert "| `Worker._serve` | wsgistack/worker.py | — | 50.0% |" in section
