@@ -44,16 +44,21 @@ def test_self_time_sums_the_innermost_frames_per_function_over_their_lines():
     assert profile.self_time("") == []
 
 
-def test_results_md_shows_the_profile_after_the_targets():
-    meta = {
+def _meta(scenario, pinning):
+    """A run's meta, as run.run() writes it, for ``scenario`` with the given pinning."""
+    return {
         "started": "x",
         "settings": {**vars(Settings())},
-        "scenarios": ["hello"],
+        "scenarios": [scenario],
         "versions": {},
         "commit": "abc1234",
         "machine": MACHINE,
-        "pinning": {"engine": 1, "load": 0},
+        "pinning": pinning,
     }
+
+
+def test_results_md_shows_the_profile_after_the_targets():
+    meta = _meta("hello", {"engine": 1, "load": 0})
     profiled = dataclasses.replace(
         run("wsgistack", "hello", 10.0, round_no=3, pinned=True), profile=profile.self_time(RAW)
     )
@@ -170,15 +175,7 @@ def test_the_pinned_hello_is_profiled_during_its_measured_run(measuring):
 
 
 def test_results_md_names_a_shared_cpu_profile_as_an_extra_run():
-    meta = {
-        "started": "x",
-        "settings": {**vars(Settings())},
-        "scenarios": ["sleep"],
-        "versions": {},
-        "commit": "abc1234",
-        "machine": MACHINE,
-        "pinning": None,
-    }
+    meta = _meta("sleep", None)
     profiled = dataclasses.replace(
         run("wsgistack", "sleep", 700.0, round_no=3, threads=8), profile=profile.self_time(RAW)
     )
